@@ -1,0 +1,16 @@
+"""Evaluate a checkpoint: `python eval.py ckpt_path=PATH [data=NAME data.path=...] [split=test]`."""
+
+import hydra
+from omegaconf import DictConfig
+
+import nlpzoo.config  # noqa: F401  (registers config resolvers before Hydra composes)
+from nlpzoo.evaluation import run_evaluation
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    run_evaluation(cfg)
+
+
+if __name__ == "__main__":
+    main()

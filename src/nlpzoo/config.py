@@ -1,0 +1,137 @@
+"""Config checks that run before any work: every `_target_` node is compared with what it builds.
+
+Hydra already refuses unknown keys given on the command line (struct mode) and unknown group
+options; this adds the rest: a key the target does not accept, or a value of the wrong type,
+fails at start with the key's full path and the valid keys.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import types
+import typing
+from typing import Any, Literal, Union
+
+from hydra.utils import get_object
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from nlpzoo.errors import ConfigError
+
+
+def _register_resolvers() -> None:
+    if not OmegaConf.has_resolver("wandb_offline"):
+        # W&B runs offline unless the user has an API key or chose a mode: no account needed.
+        OmegaConf.register_new_resolver(
+            "wandb_offline",
+            lambda: os.environ.get("WANDB_MODE") in {"offline", "disabled"} or not os.environ.get("WANDB_API_KEY"),
+        )
+
+
+_register_resolvers()
+
+
+def accepted_parameters(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:
+    """Parameters of a callable or class (following `**kwargs` up the class hierarchy)."""
+    callables = [klass.__init__ for klass in target.__mro__ if "__init__" in vars(klass)] if inspect.isclass(
+        target
+    ) else [target]
+    parameters: dict[str, inspect.Parameter] = {}
+    for function in callables:
+        try:
+            signature = inspect.signature(function)
+        except (TypeError, ValueError):
+            return parameters, True
+        open_ended = False
+        for name, parameter in signature.parameters.items():
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                open_ended = True
+            elif name != "self" and parameter.kind is not inspect.Parameter.VAR_POSITIONAL:
+                parameters.setdefault(name, parameter)
+        if not open_ended:
+            return parameters, False
+        if function is object.__init__:
+            break
+    return parameters, True
+
+
+def _type_hints(target: Any) -> dict[str, Any]:
+    hints: dict[str, Any] = {}
+    functions = [k.__init__ for k in reversed(target.__mro__) if "__init__" in vars(k)] if inspect.isclass(
+        target
+    ) else [target]
+    for function in functions:
+        try:
+            hints.update(typing.get_type_hints(function))
+        except Exception:  # unresolvable annotations: skip type checks, keep key checks
+            continue
+    return hints
+
+
+def value_matches(value: Any, hint: Any) -> bool:
+    """Loose runtime check of a config value against a type hint (unknown hints pass)."""
+    if hint is Any or hint is inspect.Parameter.empty:
+        return True
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(value_matches(value, arg) for arg in typing.get_args(hint))
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, tuple, typing.Sequence) or hint in (list, tuple):
+        return isinstance(value, (list, tuple, ListConfig))
+    if origin is dict or hint is dict:
+        return isinstance(value, (dict, DictConfig))
+    return True
+
+
+def check_node(node: DictConfig, where: str) -> None:
+    """Check one `_target_` node and, recursively, the nodes inside it."""
+    target_path = node.get("_target_")
+    try:
+        target = get_object(target_path)
+    except Exception as error:
+        raise ConfigError(f"{where}._target_: cannot import '{target_path}' ({error})") from None
+    parameters, open_ended = accepted_parameters(target)
+    hints = _type_hints(target)
+    for key in node:
+        key = str(key)
+        if key.startswith("_"):
+            continue
+        full = f"{where}.{key}" if where else key
+        if key not in parameters and not open_ended:
+            raise ConfigError(
+                f"unknown config key '{full}' for {target_path}; valid keys: {', '.join(sorted(parameters))}"
+            )
+        value = OmegaConf.select(node, key, throw_on_missing=False)
+        if isinstance(value, DictConfig) and "_target_" in value:
+            continue  # checked by the walk below
+        plain_value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        if key in hints and not value_matches(plain_value, hints[key]):
+            raise ConfigError(
+                f"config key '{full}' = {plain_value!r} has the wrong type: {target_path} expects {hints[key]}"
+            )
+
+
+def validate_config(cfg: DictConfig, where: str = "") -> None:
+    """Walk the whole config and check every node that has a `_target_`."""
+    if isinstance(cfg, DictConfig):
+        if "_target_" in cfg:
+            check_node(cfg, where)
+        for key in cfg:
+            child = cfg._get_node(key)
+            if isinstance(child, (DictConfig, ListConfig)):
+                validate_config(child, f"{where}.{key}" if where else str(key))
+    elif isinstance(cfg, ListConfig):
+        for index, child in enumerate(cfg):
+            if isinstance(child, (DictConfig, ListConfig)):
+                validate_config(child, f"{where}[{index}]")

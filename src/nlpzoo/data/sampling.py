@@ -1,0 +1,44 @@
+"""Length-bucketed sampling: batches of similar lengths waste less compute on padding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch.utils.data import Sampler
+
+
+class LengthBucketSampler(Sampler[int]):
+    """Yields indices so that each run of `batch_size` has similar lengths, in random batch order.
+
+    Shuffles, cuts the order into pools of `pool_batches` batches, sorts each pool by length,
+    cuts it into batches and shuffles the batches. A plain index sampler, so Lightning can still
+    swap it for a DistributedSampler under DDP.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, pool_batches: int = 50, seed: int = 0) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.pool_size = batch_size * pool_batches
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self) -> list[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        batches: list[list[int]] = []
+        for start in range(0, len(order), self.pool_size):
+            pool = sorted(order[start : start + self.pool_size], key=self.lengths.__getitem__)
+            batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
+        shuffled = torch.randperm(len(batches), generator=generator).tolist()
+        return [batches[i] for i in shuffled]
+
+    def __iter__(self) -> Iterator[int]:
+        for batch in self.batches():
+            yield from batch
+
+    def __len__(self) -> int:
+        return len(self.lengths)

@@ -1,0 +1,136 @@
+"""Text classification: one text (or a text pair) and one label per example."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import datasets
+
+from nlpzoo.data.base import TaskDataModule
+from nlpzoo.data.sources import first_present_column
+from nlpzoo.errors import DataError
+from nlpzoo.tasks.spec import TaskKind, TaskSpec
+
+
+class TextClassificationData(TaskDataModule):
+    """Sentiment, topic, intent...: `text_column` (a name, or candidate names tried in order, since
+    files sometimes name the column differently per split) and `label_column`.
+
+    Label names are given (`label_names`) or inferred from the training split; a label in
+    validation/test that training never saw is an error, not a silent new class.
+    """
+
+    task_kind = TaskKind.TEXT_CLASSIFICATION
+
+    def __init__(
+        self,
+        text_column: str | list[str] = "text",
+        label_column: str = "label",
+        text_pair_column: str | list[str] | None = None,
+        label_names: list[str] | None = None,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        self.text_column = text_column
+        self.label_column = label_column
+        self.text_pair_column = text_pair_column
+        self.label_names: list[str] = list(label_names) if label_names else []
+
+    def _columns(self, dataset: datasets.Dataset, split: str) -> tuple[str, str | None]:
+        where = f"the {split} split ({self.path or self.source})"
+        text = first_present_column(dataset, self.text_column, "text", where)
+        pair = None
+        if self.text_pair_column:
+            pair = first_present_column(dataset, self.text_pair_column, "text pair", where)
+        first_present_column(dataset, self.label_column, "label", where)
+        return text, pair
+
+    def training_texts(self, train: datasets.Dataset) -> list[str]:
+        text, pair = self._columns(train, "train")
+        texts = [t or "" for t in train[text]]
+        if pair:
+            texts += [t or "" for t in train[pair]]
+        return texts
+
+    def _infer_label_names(self, train: datasets.Dataset) -> list[str]:
+        feature = train.features.get(self.label_column)
+        if isinstance(feature, datasets.ClassLabel):
+            return list(feature.names)
+        values = {v for v in train[self.label_column] if v is not None and v != -1}
+        if not values:
+            raise DataError(f"the training split has no labels in column '{self.label_column}'")
+        if all(isinstance(v, int) for v in values):
+            return [str(v) for v in range(max(values) + 1)]
+        return sorted(str(v) for v in values)
+
+    def encode_splits(self, splits: dict[str, datasets.Dataset]) -> dict[str, datasets.Dataset]:
+        if not self.label_names:
+            self.label_names = self._infer_label_names(splits["train"])
+        # A label may be written as its name or as its index (int labels with given names).
+        label_index = {str(i): i for i in range(len(self.label_names))}
+        label_index.update({name: i for i, name in enumerate(self.label_names)})
+        encoded = {}
+        for split, dataset in splits.items():
+            text, pair = self._columns(dataset, split)
+            labeled = dataset.filter(lambda row: row[self.label_column] not in (None, -1))
+            if len(labeled) == 0:
+                raise DataError(f"the {split} split has no labelled rows in column '{self.label_column}'")
+            encoded[split] = labeled.map(
+                encode_classification_batch,
+                batched=True,
+                remove_columns=labeled.column_names,
+                desc=f"tokenizing {split}",
+                fn_kwargs={
+                    "tokenizer": self.tokenizer,
+                    "text_column": text,
+                    "pair_column": pair,
+                    "label_column": self.label_column,
+                    "label_index": label_index,
+                    "max_length": self.max_length,
+                    "split": split,
+                },
+            )
+        return encoded
+
+    def build_spec(self) -> TaskSpec:
+        tokenizer = self.tokenizer
+        return TaskSpec(
+            kind=self.task_kind,
+            vocab_size=len(tokenizer),
+            pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+            label_names=self.label_names,
+            unk_token_id=tokenizer.unk_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            mask_token_id=tokenizer.mask_token_id,
+            cls_token_id=tokenizer.cls_token_id,
+            sep_token_id=tokenizer.sep_token_id,
+            max_length=self.max_length,
+        )
+
+
+def encode_classification_batch(
+    rows: dict[str, list[Any]],
+    tokenizer: Any,
+    text_column: str,
+    pair_column: str | None,
+    label_column: str,
+    label_index: dict[str, int],
+    max_length: int,
+    split: str,
+) -> dict[str, list[Any]]:
+    """Tokenize a batch of rows and map labels to ids (a module-level function so `datasets` caches it)."""
+    labels = []
+    for value in rows[label_column]:
+        if str(value) not in label_index:
+            raise DataError(
+                f"unknown label {value!r} in the {split} split; known labels: {sorted(label_index)}"
+            )
+        labels.append(label_index[str(value)])
+    features = tokenizer(
+        [t or "" for t in rows[text_column]],
+        [t or "" for t in rows[pair_column]] if pair_column else None,
+        truncation=True,
+        max_length=max_length,
+    )
+    return {"input_ids": features["input_ids"], "attention_mask": features["attention_mask"], "labels": labels}

@@ -1,0 +1,71 @@
+"""Optimizers and learning-rate schedules from config dicts, shared by every family."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from hydra.utils import get_object
+from torch.optim.lr_scheduler import LambdaLR
+
+from nlpzoo.errors import ConfigError
+
+NO_DECAY_MARKERS = ("bias", "norm", "LayerNorm", "layer_norm", "embedding_norm")
+
+
+def parameter_groups(
+    named_parameters: Iterable[tuple[str, torch.nn.Parameter]], weight_decay: float
+) -> list[dict[str, Any]]:
+    """Two groups: weights decay, biases and normalization parameters do not (the usual recipe)."""
+    decay, no_decay = [], []
+    for name, parameter in named_parameters:
+        if not parameter.requires_grad:
+            continue
+        (no_decay if parameter.dim() < 2 or any(m in name for m in NO_DECAY_MARKERS) else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(
+    config: dict[str, Any], named_parameters: Iterable[tuple[str, torch.nn.Parameter]]
+) -> torch.optim.Optimizer:
+    """`config` is a `_target_` dict (torch.optim.AdamW, torch.optim.SGD, ...) with its arguments."""
+    options = {k: v for k, v in config.items() if k != "_target_"}
+    weight_decay = float(options.pop("weight_decay", 0.0))
+    groups = parameter_groups(named_parameters, weight_decay)
+    try:
+        return get_object(config.get("_target_", "torch.optim.AdamW"))(groups, **options)
+    except Exception as error:
+        raise ConfigError(f"cannot build optimizer from {config}: {error}") from error
+
+
+def warmup_schedule(
+    total_steps: int, warmup_steps: int | float = 0, decay: str = "cosine", min_lr_ratio: float = 0.0
+) -> Any:
+    """LR multiplier: linear warmup (steps, or a fraction of training if < 1), then cosine/linear/constant."""
+    warmup = int(warmup_steps * total_steps) if 0 < warmup_steps < 1 else int(warmup_steps)
+    if decay not in {"cosine", "linear", "constant"}:
+        raise ConfigError(f"scheduler.decay='{decay}' is not one of: cosine, linear, constant")
+
+    def multiplier(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if decay == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        shape = 0.5 * (1 + math.cos(math.pi * progress)) if decay == "cosine" else 1.0 - progress
+        return min_lr_ratio + (1 - min_lr_ratio) * shape
+
+    return multiplier
+
+
+def build_scheduler(config: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int) -> LambdaLR:
+    """A per-step `LambdaLR` from {warmup_steps, decay, min_lr_ratio}."""
+    options = {k: v for k, v in config.items() if k != "_target_"}
+    try:
+        return LambdaLR(optimizer, warmup_schedule(max(1, int(total_steps)), **options))
+    except TypeError as error:
+        raise ConfigError(
+            f"scheduler: {error}; valid keys are warmup_steps, decay (cosine|linear|constant), min_lr_ratio"
+        ) from error

@@ -1,0 +1,20 @@
+"""Tokenizers: word, char (and subword, pretrained) recipes that all yield a `PreTrainedTokenizerFast`."""
+
+from nlpzoo.tokenizers.base import (
+    SPECIAL_TOKENS,
+    TokenizerRecipe,
+    tokenizer_from_files,
+    tokenizer_to_files,
+    wrap_backend,
+)
+from nlpzoo.tokenizers.word import CharTokenizer, WordTokenizer
+
+__all__ = [
+    "SPECIAL_TOKENS",
+    "CharTokenizer",
+    "TokenizerRecipe",
+    "WordTokenizer",
+    "tokenizer_from_files",
+    "tokenizer_to_files",
+    "wrap_backend",
+]

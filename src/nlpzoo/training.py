@@ -1,0 +1,176 @@
+"""The recipe behind `train.py`: config -> DataModule -> TaskSpec -> model -> Trainer -> fit, test, summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.utils import get_object
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from nlpzoo.callbacks import ThroughputMeter
+from nlpzoo.checkpoint import read_checkpoint
+from nlpzoo.config import validate_config
+from nlpzoo.data.base import TaskDataModule
+from nlpzoo.errors import ConfigError
+from nlpzoo.models.base import CHECKPOINT_KEY, ZooModule
+from nlpzoo.tasks import OBJECTIVES
+from nlpzoo.tokenizers import tokenizer_from_files, tokenizer_to_files
+
+log = logging.getLogger(__name__)
+
+
+def build_datamodule(cfg: DictConfig, tokenizer: Any = None) -> TaskDataModule:
+    """Instantiate the task DataModule with the configured tokenizer recipe (or a ready tokenizer)."""
+    recipe = hydra.utils.instantiate(cfg.tokenizer) if cfg.get("tokenizer") else None
+    datamodule = hydra.utils.instantiate(cfg.data, tokenizer=recipe, _convert_="all")
+    if tokenizer is not None:
+        datamodule.use_tokenizer(tokenizer)
+    return datamodule
+
+
+def build_model(cfg: DictConfig, datamodule: TaskDataModule) -> ZooModule:
+    """The model family from `cfg.model`, built from the DataModule's TaskSpec (never hand-copied sizes)."""
+    model = hydra.utils.instantiate(cfg.model, spec=datamodule.spec, _recursive_=False)
+    model.checkpoint_extras = {
+        "tokenizer": tokenizer_to_files(datamodule.tokenizer),
+        "data_config": OmegaConf.to_container(cfg.data, resolve=True),
+        "tokenizer_config": OmegaConf.to_container(cfg.tokenizer, resolve=True) if cfg.get("tokenizer") else None,
+    }
+    return model
+
+
+def preflight(cfg: DictConfig) -> None:
+    """Everything that can be checked before any data is read: model x task, monitor, config keys."""
+    data_class = get_object(cfg.data._target_)
+    model_class = get_object(cfg.model._target_)
+    kind = data_class.task_kind
+    model_class.check_supported(kind)
+    objective = OBJECTIVES.get(kind)
+    with open_dict(cfg):
+        if not cfg.get("monitor"):
+            cfg.monitor = f"val/{objective.monitor}" if objective else "val/loss"
+        if not cfg.get("monitor_mode"):
+            cfg.monitor_mode = objective.mode if objective else "min"
+    validate_config(cfg)
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Instantiate each `_target_` entry of a callbacks/logger group (entries set to null are skipped)."""
+    if not group:
+        return []
+    return [hydra.utils.instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
+    """`last` means the last checkpoint of the run directory being resumed."""
+    if not ckpt_path:
+        return None
+    if ckpt_path == "last":
+        candidate = output_dir / "checkpoints" / "last.ckpt"
+        if not candidate.is_file():
+            raise ConfigError(
+                f"ckpt_path=last but {candidate} does not exist; resume with hydra.run.dir=THE_RUN_DIR ckpt_path=last"
+            )
+        return str(candidate)
+    if not Path(ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path={ckpt_path}: no such file")
+    return ckpt_path
+
+
+def tokenizer_of_checkpoint(path: str) -> Any:
+    meta = read_checkpoint(path).get(CHECKPOINT_KEY) or {}
+    return tokenizer_from_files(meta["tokenizer"]) if meta.get("tokenizer") else None
+
+
+def prepare_ddp_relaunch(cfg: DictConfig) -> None:
+    """Let Lightning's DDP launcher re-run this job, not the whole sweep, inside a multirun.
+
+    Lightning re-executes `sys.argv` with `hydra.run.dir=<run.dir>`; under `-m` that would start
+    the sweep again. We give it this job's own overrides and output directory instead.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode is None or str(hydra_cfg.mode) != "RunMode.MULTIRUN":
+        return
+    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+    with open_dict(hydra_cfg):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+
+
+def run_training(cfg: DictConfig) -> dict[str, Any]:
+    """Train, validate and test the configured model on the configured data; return the run summary."""
+    started = time.time()
+    preflight(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
+
+    datamodule = build_datamodule(cfg, tokenizer_of_checkpoint(ckpt_path) if ckpt_path else None)
+    datamodule.setup("fit")
+    model = build_model(cfg, datamodule)
+
+    throughput = ThroughputMeter()
+    callbacks = [*instantiate_group(cfg.get("callbacks")), throughput]
+    loggers = instantiate_group(cfg.get("logger"))
+    prepare_ddp_relaunch(cfg)
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for logger in loggers:
+        logger.log_hyperparams(resolved)
+    if trainer.is_global_zero:
+        datamodule.tokenizer.save_pretrained(str(output_dir / "tokenizer"))
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    metrics: dict[str, float] = {}
+    if cfg.get("validate_best", True) and best:
+        metrics.update(_floats(trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)))
+    else:
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+    if cfg.get("test", True):
+        metrics.update(_floats(trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)))
+
+    summary = {
+        "metrics": metrics,
+        "monitor": cfg.monitor,
+        "best_model_score": float(checkpoint.best_model_score) if checkpoint and best else None,
+        "best_checkpoint": best,
+        "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt") if best else None,
+        "epochs": trainer.current_epoch,
+        "global_steps": trainer.global_step,
+        "wall_seconds": time.time() - started,
+        "throughput": throughput.summary(),
+        "padding_fraction": datamodule.padding_fraction("train"),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "output_dir": str(output_dir),
+        "config": resolved,
+    }
+    write_summary(summary, output_dir)
+    return summary
+
+
+def _floats(results: list[dict[str, Any]]) -> dict[str, float]:
+    return {k: float(v) for result in results for k, v in result.items()}
+
+
+@rank_zero_only
+def write_summary(summary: dict[str, Any], output_dir: Path) -> None:
+    """summary.json in the run directory, and where to find it."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / "summary.json"
+    path.write_text(json.dumps(summary, indent=2, default=str))
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(summary["metrics"].items()))
+    print(f"\n{metrics}\nrun directory: {output_dir}\nsummary: {path}")
