@@ -1,4 +1,21 @@
-"""The shape every task objective has: loss, metrics, decoding — written once per task kind."""
+"""The shape every task objective has: loss, metrics, decoding — written once per task kind.
+
+The contract between families and objectives (batch keys are Hugging Face's names):
+
+| task kind                | batch keys (besides input_ids, attention_mask)         | family outputs                         |
+|--------------------------|--------------------------------------------------------|----------------------------------------|
+| text_classification, nli | labels (B,)                                            | logits (B, C)                          |
+| token_classification     | labels (B, T), -100 where no label                     | logits (B, T, C); or predictions (B, T) with loss (CRF) |
+| extractive_qa            | start_positions, end_positions (B,); offset_mapping, example_id, context kept for decoding | start_logits, end_logits (B, T) |
+| seq2seq                  | decoder_input_ids, labels (B, S), -100 on padding      | logits (B, S, V); generated_ids (B, S') in eval |
+| language_modeling        | labels (B, T) = input_ids, -100 on padding; the objective shifts | logits (B, T, V)           |
+| masked_language_modeling | labels (B, T), -100 except at masked positions         | logits (B, T, V)                       |
+| sentence_similarity      | labels (B,) float; bi-encoders: input_ids_b, attention_mask_b | scores (B,)                     |
+| word_embedding           | family-specific (center, context, negatives)           | loss                                   |
+
+Whenever a family's outputs carry `loss` (a CRF's negative log-likelihood, a Hugging Face
+model's own loss), objectives use it instead of computing one.
+"""
 
 from __future__ import annotations
 

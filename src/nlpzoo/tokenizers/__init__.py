@@ -7,11 +7,13 @@ from nlpzoo.tokenizers.base import (
     tokenizer_to_files,
     wrap_backend,
 )
+from nlpzoo.tokenizers.pretrained import PretrainedTokenizer
 from nlpzoo.tokenizers.word import CharTokenizer, WordTokenizer
 
 __all__ = [
     "SPECIAL_TOKENS",
     "CharTokenizer",
+    "PretrainedTokenizer",
     "TokenizerRecipe",
     "WordTokenizer",
     "tokenizer_from_files",
