@@ -124,6 +124,8 @@ def check_node(node: DictConfig, where: str) -> None:
 
 def validate_config(cfg: DictConfig, where: str = "") -> None:
     """Walk the whole config and check every node that has a `_target_`."""
+    if isinstance(cfg, (DictConfig, ListConfig)) and (cfg._is_none() or cfg._is_missing()):
+        return
     if isinstance(cfg, DictConfig):
         if "_target_" in cfg:
             check_node(cfg, where)

@@ -67,7 +67,8 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     """Instantiate each `_target_` entry of a callbacks/logger group (entries set to null are skipped)."""
     if not group:
         return []
-    return [hydra.utils.instantiate(node) for node in group.values() if node and "_target_" in node]
+    nodes = [group._get_node(key) for key in group]
+    return [hydra.utils.instantiate(node) for node in nodes if not node._is_none() and "_target_" in node]
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -49,7 +50,10 @@ class TaskSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Plain Python values only: the spec is stored in checkpoints loaded with weights_only=True.
         self.kind = TaskKind(self.kind)
+        self.label_names = [str(name) for name in self.label_names]
+        self.extra = json.loads(json.dumps(dict(self.extra), default=_plain_default))
 
     @property
     def num_labels(self) -> int:
@@ -63,3 +67,11 @@ class TaskSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
         return cls(**data)
+
+
+def _plain_default(value: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(value):
+        return OmegaConf.to_container(value, resolve=True)
+    raise TypeError(f"TaskSpec.extra values must be plain JSON-like data, got {type(value).__name__}")

@@ -1,0 +1,79 @@
+"""Shared test fixtures: where the real data lies, and running the real entrypoint on tiny configs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+import nlpzoo.config  # noqa: F401  (registers resolvers)
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SHARED_DATA = Path(os.environ.get("NLPZOO_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data: real datasets, read-only."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"real test data not found at {SHARED_DATA}; set NLPZOO_DATA_DIR")
+    return SHARED_DATA
+
+
+def compose_config(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:
+    """The config `train.py` would see for these overrides, with the run directory in `output_dir`."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    OmegaConf.set_readonly(cfg.hydra, False)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.root_dir = str(ROOT)
+        cfg.paths.log_dir = str(output_dir / "logs")
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.runtime.cwd = str(ROOT)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # train.py's config has no `hydra` key; HydraConfig holds it
+    return cfg
+
+
+# Tiny, fast settings every end-to-end test starts from: a slice of SST-2, one short epoch,
+# no rich progress bar (it fights pytest's output capture).
+TINY = [
+    "data.max_train_samples=256",
+    "data.max_val_samples=64",
+    "data.max_test_samples=64",
+    "data.batch_size=32",
+    "model.embedding_dim=16",
+    "model.hidden_size=16",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks.rich_progress_bar=null",
+]
+
+
+@pytest.fixture
+def train_run(tmp_path: Path, shared_data: Path) -> Callable[..., dict[str, Any]]:
+    """Run the real training recipe in-process: `train_run(["model=gru", ...])` -> summary dict."""
+    from nlpzoo.training import run_training
+
+    def run(overrides: list[str], tiny: bool = True, output_dir: Path | None = None) -> dict[str, Any]:
+        base = [*TINY, f"data.path={shared_data / 'sst2'}"] if tiny else []
+        cfg = compose_config([*base, *overrides], output_dir or tmp_path / "run")
+        return run_training(cfg)
+
+    return run
