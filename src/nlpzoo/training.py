@@ -134,7 +134,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
         datamodule.tokenizer.save_pretrained(str(output_dir / "tokenizer"))
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
     metrics: dict[str, float] = {}
     if cfg.get("validate_best", True) and best:

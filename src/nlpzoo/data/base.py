@@ -7,10 +7,11 @@ from typing import Any, ClassVar
 
 import datasets
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Sampler
 
 from nlpzoo.data.collate import PaddingCollator, padding_fraction
-from nlpzoo.data.sampling import LengthBucketSampler
+from nlpzoo.data.sampling import EpochShuffleSampler, LengthBucketSampler
 from nlpzoo.data.sources import SPLITS, carve_split, load_splits
 from nlpzoo.errors import DataError
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
@@ -82,6 +83,9 @@ class TaskDataModule(L.LightningDataModule):
     def build_spec(self) -> TaskSpec:
         raise NotImplementedError
 
+    def check_raw_split(self, split: str, dataset: datasets.Dataset) -> None:
+        """Fail early (before any carving or tokenizing) when a split lacks what the task needs."""
+
     def collator(self) -> PaddingCollator:
         return PaddingCollator({"input_ids": self.tokenizer.pad_token_id, "labels": -100})
 
@@ -93,6 +97,8 @@ class TaskDataModule(L.LightningDataModule):
     def load_raw_splits(self) -> dict[str, datasets.Dataset]:
         """All three splits, carving a missing validation or test split from train, then sliced."""
         splits = load_splits(self.source, self.path, self.files, self.subset, self.reader_options)
+        for split, dataset in splits.items():
+            self.check_raw_split(split, dataset)
         for split in ("validation", "test"):
             if split not in splits:
                 splits = carve_split(splits, split, self.carve_fraction, self.seed)
@@ -125,9 +131,10 @@ class TaskDataModule(L.LightningDataModule):
     def lengths(self, split: str) -> list[int]:
         return [len(ids) for ids in self.splits[split]["input_ids"]]
 
-    def train_sampler(self) -> Sampler[int] | None:
+    def train_sampler(self) -> Sampler[int]:
+        """Seeded per epoch (never from the global generator), so resumed runs replay the same order."""
         if not self.bucket_by_length:
-            return None
+            return EpochShuffleSampler(len(self.splits["train"]), seed=self.seed)
         return LengthBucketSampler(self.lengths("train"), self.batch_size, seed=self.seed)
 
     def padding_fraction(self, split: str = "train") -> float:
@@ -144,12 +151,12 @@ class TaskDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if self.spec is None:
             raise RuntimeError("call setup() before asking for a data loader")
-        sampler = self.train_sampler() if split == "train" else None
+        sampler = self.train_sampler() if split == "train" and shuffle else None
         return DataLoader(
             self.splits[split],
             batch_size=self.batch_size if split == "train" else self.eval_batch_size,
-            shuffle=shuffle and sampler is None,
             sampler=sampler,
+            generator=torch.Generator().manual_seed(self.seed),  # worker seeds: not from the global RNG
             collate_fn=self.collator(),
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,

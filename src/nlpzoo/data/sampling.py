@@ -42,3 +42,26 @@ class LengthBucketSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.lengths)
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A random order that depends only on (seed, epoch), never on the global generator.
+
+    So dropout is the only consumer of the global RNG during training, and a run resumed from a
+    checkpoint (with `RngStateCheckpoint`) shuffles exactly as the uninterrupted run did.
+    """
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size = size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        yield from torch.randperm(self.size, generator=generator).tolist()
+
+    def __len__(self) -> int:
+        return self.size

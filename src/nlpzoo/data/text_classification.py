@@ -45,6 +45,9 @@ class TextClassificationData(TaskDataModule):
         first_present_column(dataset, self.label_column, "label", where)
         return text, pair
 
+    def check_raw_split(self, split: str, dataset: datasets.Dataset) -> None:
+        self._columns(dataset, split)
+
     def training_texts(self, train: datasets.Dataset) -> list[str]:
         text, pair = self._columns(train, "train")
         texts = [t or "" for t in train[text]]
