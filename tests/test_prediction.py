@@ -1,0 +1,78 @@
+"""Predictions from a trained checkpoint: the Python API and `predict.py` reproduce what training measured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import hydra
+import pytest
+from conftest import TINY, compose_config
+
+import nlpzoo
+from nlpzoo.checkpoint import load_module
+from nlpzoo.errors import CheckpointError, DataError
+from nlpzoo.prediction import find_checkpoint, run_prediction
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[Path, dict]:
+    """One tiny GRU trained on an SST-2 slice, shared by this module's tests."""
+    from nlpzoo.training import run_training
+
+    run_dir = tmp_path_factory.mktemp("prediction") / "run"
+    overrides = [*TINY, f"data.path={shared_data / 'sst2'}", "model=gru", "data.max_train_samples=512"]
+    return run_dir, run_training(compose_config(overrides, run_dir))
+
+
+def test_loaded_predictor_reproduces_the_validation_accuracy(trained_run) -> None:
+    run_dir, summary = trained_run
+    predictor = nlpzoo.load(run_dir, batch_size=16)
+    assert find_checkpoint(run_dir) == Path(summary["best_checkpoint"])
+
+    # The same validation slice training used, as raw text: the checkpoint's data config rebuilds it.
+    loaded = load_module(summary["best_checkpoint"])
+    datamodule = hydra.utils.instantiate(loaded.data_config, tokenizer=None, _convert_="all")
+    validation = datamodule.load_raw_splits()["validation"]
+    texts = [row.get("sentence") or row.get("content") for row in validation]
+    predictions = predictor.predict(texts)
+    accuracy = sum(p["label_id"] == int(row["label"]) for p, row in zip(predictions, validation, strict=True)) / len(texts)
+    assert accuracy == pytest.approx(summary["metrics"]["val/acc"])
+    assert {p["label"] for p in predictions} <= {"negative", "positive"}
+    assert all(0.5 <= p["score"] <= 1.0 for p in predictions)
+
+    # Batching and padding do not change a prediction.
+    one_by_one = [predictor.predict(text)[0] for text in texts[:5]]
+    for single, batched in zip(one_by_one, predictions[:5], strict=True):
+        assert single["label_id"] == batched["label_id"]
+        assert single["score"] == pytest.approx(batched["score"], abs=1e-5)
+
+
+def test_predict_script_writes_one_jsonl_line_per_input(trained_run, tmp_path: Path) -> None:
+    run_dir, summary = trained_run
+    inputs = tmp_path / "reviews.jsonl"
+    rows = [{"sentence": "a gorgeous , witty , seductive movie ."}, {"text": "the plot is nothing but boilerplate clichés"}]
+    inputs.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    cfg = compose_config(
+        [f"ckpt_path={summary['best_checkpoint']}", f"input={inputs}", "progress=false"],
+        tmp_path / "predict",
+        config_name="predict",
+    )
+    output = run_prediction(cfg)
+    assert output == tmp_path / "predict" / "predictions.jsonl"
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [line["input"] for line in lines] == rows
+    expected = nlpzoo.load(summary["best_checkpoint"]).predict([r.get("sentence") or r["text"] for r in rows])
+    assert [line["label"] for line in lines] == [p["label"] for p in expected]
+
+    cfg = compose_config([f"ckpt_path={run_dir}", "input=an utterly charming film", "progress=false"], tmp_path / "one", config_name="predict")
+    (line,) = run_prediction(cfg).read_text().splitlines()
+    assert json.loads(line)["input"] == "an utterly charming film"
+
+
+def test_bad_paths_and_rows_fail_with_the_projects_errors(trained_run, tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        nlpzoo.load(tmp_path / "missing")
+    predictor = nlpzoo.load(trained_run[0])
+    with pytest.raises(DataError, match="none of the text fields"):
+        predictor.predict([{"review": "no known column"}])
