@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-from rouge_score.rouge_scorer import RougeScorer
 from sacrebleu.metrics import BLEU, CHRF
 from torchmetrics import Metric
 
@@ -54,6 +53,8 @@ class RougeScore(Metric):
 
     def __init__(self, rouge_types: Sequence[str] = ROUGE_TYPES, use_stemmer: bool = True) -> None:
         super().__init__()
+        from rouge_score.rouge_scorer import RougeScorer  # imported here: it loads nltk, seconds at start-up
+
         self.rouge_types = list(rouge_types)
         self.scorer = RougeScorer(self.rouge_types, use_stemmer=use_stemmer)
         self.add_state("sums", default=torch.zeros(len(self.rouge_types), dtype=torch.float64), dist_reduce_fx="sum")
