@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MetricCollection
 
+from nlpzoo.errors import ConfigError
 from nlpzoo.metrics.language_modeling import LanguageModelScore, token_statistics
 from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
@@ -68,6 +69,8 @@ class MaskedLMObjective(CausalLMObjective):
 
     def predict(self, outputs: Outputs, batch: Batch) -> list[dict[str, Any]]:
         """Per text: the predicted token at each masked position ([MASK] ids in the input)."""
+        if self.spec.mask_token_id is None:
+            raise ConfigError("masked-LM prediction needs the tokenizer's mask token id in the TaskSpec")
         masked = batch["input_ids"] == self.spec.mask_token_id  # (B, T)
         best = outputs["logits"].argmax(-1)  # (B, T)
         predictions = []

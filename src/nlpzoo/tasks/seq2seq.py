@@ -24,6 +24,7 @@ class Seq2SeqObjective(TaskObjective):
 
     `metrics` defaults to BLEU and chrF, plus ROUGE when `spec.extra["seq2seq_task"]` is
     "summarization"; BLEU is always computed, since it is the default checkpoint monitor.
+    Label smoothing applies when the family leaves the loss to the objective (no `loss` output).
     """
 
     kind = TaskKind.SEQ2SEQ
