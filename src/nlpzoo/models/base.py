@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torchmetrics import MetricCollection
 
 from nlpzoo.errors import UnsupportedTaskError
 from nlpzoo.models.optimization import build_optimizer, build_scheduler
@@ -70,7 +71,8 @@ class ZooModule(L.LightningModule):
                 "spec": self.spec.to_dict(),
                 "optimizer": self.optimizer_config,
                 "scheduler": self.scheduler_config,
-                "objective": self.objective_config,
+                # Only when set, so families written without an `objective` argument still reload.
+                **({"objective": self.objective_config} if self.objective_config else {}),
                 **{k: plain(v) for k, v in hparams.items()},
             }
         )
@@ -91,7 +93,7 @@ class ZooModule(L.LightningModule):
         self.objective.update_metrics(self._metrics(split), outputs, batch)
         self.log(f"{split}/loss", loss, prog_bar=True, batch_size=batch_size_of(batch), sync_dist=True)
 
-    def _metrics(self, split: str) -> Any:
+    def _metrics(self, split: str) -> MetricCollection:
         return self.val_metrics if split == "val" else self.test_metrics
 
     def _log_epoch_metrics(self, split: str) -> None:
