@@ -3,16 +3,35 @@
 The contract between families and objectives (batch keys are Hugging Face's names; "list" keys
 are per-example Python lists the collator passes through untouched):
 
-| task kind                | batch keys (besides input_ids, attention_mask)         | family outputs                         |
-|--------------------------|--------------------------------------------------------|----------------------------------------|
-| text_classification, nli | labels (B,)                                            | logits (B, C)                          |
-| token_classification     | labels (B, T), -100 where no label (the metric reads tags only where labels != -100); for prediction without labels: first_subword_mask (B, T), list key words | logits (B, T, C); or predictions (B, T) with loss (CRF) |
-| extractive_qa            | start_positions, end_positions (B,); offset_mapping (B, T, 2) character offsets into the context, negative (-1, -1) or empty for tokens outside it (question, specials, padding); in eval also list keys example_id, context, answers (list of gold answer texts) | start_logits, end_logits (B, T) |
-| seq2seq                  | decoder_input_ids, labels (B, S), -100 on padding; optional list key target_text (references; else labels are decoded) | logits (B, S, V); in eval mode (`not self.training`) also generated_ids (B, S') from the family's own greedy/beam decoding |
-| language_modeling        | labels (B, T) = input_ids, -100 on padding; the objective shifts | logits (B, T, V)           |
-| masked_language_modeling | labels (B, T), -100 except at masked positions         | logits (B, T, V)                       |
-| sentence_similarity      | labels (B,) float; bi-encoders: input_ids_b, attention_mask_b | scores (B,); or embeddings_a, embeddings_b (B, H) compared by cosine |
-| word_embedding           | family-specific (center, context, negatives)           | loss; any other 0-dim tensors are averaged and logged as metrics |
+text_classification, nli
+    batch:   labels (B,)
+    outputs: logits (B, C)
+token_classification
+    batch:   labels (B, T), -100 where no label (tags are read only where labels != -100);
+             for prediction without labels: first_subword_mask (B, T) and list key `words`
+    outputs: logits (B, T, C); or predictions (B, T) with loss (a CRF)
+extractive_qa
+    batch:   start_positions, end_positions (B,); offset_mapping (B, T, 2): character offsets
+             into the context, negative or empty for tokens outside it (question, specials,
+             padding); in evaluation also list keys example_id, context and answers (gold texts)
+    outputs: start_logits, end_logits (B, T)
+seq2seq
+    batch:   decoder_input_ids, labels (B, S), -100 on padding; optional list key target_text
+             (the references as written; else the labels are decoded)
+    outputs: logits (B, S, V); when not training also generated_ids (B, S') from the family's
+             own greedy/beam decoding (may start with the start token; padded after the end)
+language_modeling
+    batch:   labels (B, T) = input_ids, -100 on padding (the objective shifts)
+    outputs: logits (B, T, V)
+masked_language_modeling
+    batch:   labels (B, T), -100 except at masked positions
+    outputs: logits (B, T, V)
+sentence_similarity
+    batch:   labels (B,) float; bi-encoders also input_ids_b, attention_mask_b
+    outputs: scores (B,); or embeddings_a, embeddings_b (B, H), compared by cosine
+word_embedding
+    batch:   family-specific (center, context, negatives)
+    outputs: loss; any other 0-dim tensor is averaged over the split and logged under its name
 
 Whenever a family's outputs carry `loss` (a CRF's negative log-likelihood, a Hugging Face
 model's own loss), objectives use it instead of computing one.
