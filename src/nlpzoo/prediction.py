@@ -21,7 +21,8 @@ from nlpzoo.errors import CheckpointError, DataError, UnsupportedTaskError
 from nlpzoo.models.base import ZooModule
 from nlpzoo.tasks import TaskKind
 
-TEXT_KINDS = (TaskKind.TEXT_CLASSIFICATION, TaskKind.NLI)  # one text (or a text pair) per example
+# One text (or a text pair) per example.
+TEXT_KINDS = (TaskKind.TEXT_CLASSIFICATION, TaskKind.NLI, TaskKind.SENTENCE_SIMILARITY)
 WORD_KINDS = (TaskKind.TOKEN_CLASSIFICATION,)  # a text split at whitespace into words, a tag per word
 Example = str | tuple[str, str] | dict[str, Any]
 
@@ -66,7 +67,8 @@ class Predictor:
         self.text_columns = list(text_columns)
         self.batch_size = batch_size
         self.device = torch.device(device)
-        self.collate = PaddingCollator({"input_ids": tokenizer.pad_token_id or 0}, passthrough=["words"])
+        pad = tokenizer.pad_token_id or 0
+        self.collate = PaddingCollator({"input_ids": pad, "input_ids_b": pad}, passthrough=["words"])
 
     @property
     def objective(self) -> Any:
@@ -94,12 +96,18 @@ class Predictor:
     def encode_texts(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
         texts, pairs = zip(*(self.split_example(e) for e in examples), strict=True)
         has_pairs = any(p is not None for p in pairs)
-        features = self.tokenizer(
-            list(texts),
-            [p or "" for p in pairs] if has_pairs else None,
-            truncation=True,
-            max_length=self.module.spec.max_length,
-        )
+        pairs = [p or "" for p in pairs] if has_pairs else None
+        separate = self.module.spec.pair_encoding == "bi"  # bi-encoders read the two texts apart
+        if separate and pairs is None:
+            raise DataError("this bi-encoder compares two texts: give (text, text_pair) pairs")
+        rows = self._token_rows(texts, None if separate else pairs)
+        if separate:
+            for row, second in zip(rows, self._token_rows(pairs, None), strict=True):
+                row.update({f"{key}_b": value for key, value in second.items()})
+        return rows
+
+    def _token_rows(self, texts: Sequence[str], pairs: Sequence[str] | None) -> list[dict[str, Any]]:
+        features = self.tokenizer(list(texts), pairs, truncation=True, max_length=self.module.spec.max_length)
         return [
             {"input_ids": ids, "attention_mask": mask}
             for ids, mask in zip(features["input_ids"], features["attention_mask"], strict=True)
