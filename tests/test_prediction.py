@@ -125,6 +125,7 @@ class MeanEmbeddingPairs(ZooModule):
 
 
 def test_bi_encoder_scores_pairs_on_the_labels_scale() -> None:
+    torch.manual_seed(0)
     tokenizer = WordTokenizer().build(["a man plays a guitar", "the cat sleeps on the mat"])
     spec = TaskSpec(
         kind=TaskKind.SENTENCE_SIMILARITY, vocab_size=len(tokenizer), pair_encoding="bi", extra={"score_range": [0, 5]}
