@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
@@ -54,15 +55,16 @@ def best_spans(
     start_logits, end_logits, context_mask: (batch, seq). Returns start, end (inclusive) token
     indices and the score, each (batch,); score is -inf for a window without context tokens.
     """
-    length = start_logits.shape[1]
-    scores = start_logits.float()[:, :, None] + end_logits.float()[:, None, :]  # (B, T_start, T_end)
-    offsets = torch.arange(length, device=scores.device)
-    width = offsets[None, :] - offsets[:, None]  # end - start, (T, T)
-    valid = (width >= 0) & (width < max_answer_length)
-    valid = valid[None] & context_mask[:, :, None] & context_mask[:, None, :]
-    scores = scores.masked_fill(~valid, float("-inf")).flatten(1)  # (B, T * T)
+    width = min(max_answer_length, start_logits.shape[1])
+    # Band of candidate ends per start: ends[b, i, k] is the end logit of token i + k (k < width).
+    ends = F.pad(end_logits.float(), (0, width - 1), value=float("-inf")).unfold(1, width, 1)  # (B, T, W)
+    end_in_context = F.pad(context_mask, (0, width - 1), value=False).unfold(1, width, 1)  # (B, T, W)
+    scores = start_logits.float()[:, :, None] + ends
+    valid = context_mask[:, :, None] & end_in_context
+    scores = scores.masked_fill(~valid, float("-inf")).flatten(1)  # (B, T * W)
     best, index = scores.max(-1)
-    return index // length, index % length, best
+    start = index // width
+    return start, start + index % width, best
 
 
 def stable_example_key(example_id: object) -> int:
