@@ -1,6 +1,8 @@
 """Task DataModules: one LightningDataModule per task kind, all exposing a `TaskSpec` after setup()."""
 
 from nlpzoo.data.base import TaskDataModule
+from nlpzoo.data.question_answering import QuestionAnsweringData
 from nlpzoo.data.text_classification import TextClassificationData
+from nlpzoo.data.token_classification import TokenClassificationData
 
-__all__ = ["TaskDataModule", "TextClassificationData"]
+__all__ = ["QuestionAnsweringData", "TaskDataModule", "TextClassificationData", "TokenClassificationData"]
