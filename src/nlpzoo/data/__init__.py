@@ -2,7 +2,8 @@
 
 from nlpzoo.data.base import TaskDataModule
 from nlpzoo.data.question_answering import QuestionAnsweringData
+from nlpzoo.data.seq2seq import Seq2SeqData
 from nlpzoo.data.text_classification import TextClassificationData
 from nlpzoo.data.token_classification import TokenClassificationData
 
-__all__ = ["QuestionAnsweringData", "TaskDataModule", "TextClassificationData", "TokenClassificationData"]
+__all__ = ["QuestionAnsweringData", "Seq2SeqData", "TaskDataModule", "TextClassificationData", "TokenClassificationData"]

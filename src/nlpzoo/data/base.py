@@ -198,7 +198,7 @@ class TaskDataModule(L.LightningDataModule):
             return
         raw = self.load_raw_splits()
         if self.tokenizer is None:
-            self.tokenizer = self.build_tokenizer(self.tokenizer_recipe, raw["train"])
+            self.tokenizer = self.build_tokenizer(self.tokenizer_recipe, lambda: self.training_texts(raw["train"]))
         self.splits = self.encode_splits(raw)
         self.spec = self.build_spec()
         log.info(
@@ -209,13 +209,13 @@ class TaskDataModule(L.LightningDataModule):
             self.padding_fraction("train"),
         )
 
-    def build_tokenizer(self, recipe: TokenizerRecipe | None, train: datasets.Dataset) -> Any:
-        """The recipe's tokenizer: trained on this training split (once; reused from the cache after)."""
+    def build_tokenizer(self, recipe: TokenizerRecipe | None, texts: Callable[[], list[str]]) -> Any:
+        """The recipe's tokenizer: trained on `texts()` (once; reused from the cache after) or pretrained."""
         if recipe is None:
             raise DataError("no tokenizer: set tokenizer=word|char|bpe|wordpiece|unigram|pretrained in the config")
         if not recipe.trains_on_data:
             return recipe.build(())
-        return trained_tokenizer(recipe, self.training_texts(train))
+        return trained_tokenizer(recipe, texts())
 
     def lengths(self, split: str) -> list[int]:
         """Token count of each example of a split (the `input_ids` lengths), read through Arrow."""

@@ -28,10 +28,12 @@ def file_stamp(path: Path) -> tuple[str, int, int]:
 
 def dataset_from_reader(reader: Callable[..., Iterator[dict[str, Any]]], paths: list[Path], **options: Any) -> datasets.Dataset:
     """Run a row generator through `datasets` (cached as Arrow); re-raise its DataError unwrapped."""
-    stamps = [file_stamp(path) for path in paths]
+    stamps = tuple(file_stamp(path) for path in paths)
+    # Tuples, not lists: `from_generator` splits list-valued arguments into shards.
+    options = {key: tuple(value) if isinstance(value, list) else value for key, value in options.items()}
     try:
         dataset = datasets.Dataset.from_generator(
-            reader, gen_kwargs={"paths": [str(p) for p in paths], "stamps": stamps, **options}
+            reader, gen_kwargs={"paths": tuple(str(p) for p in paths), "stamps": stamps, **options}
         )
     except datasets.exceptions.DatasetGenerationError as error:
         cause = error.__cause__
@@ -46,7 +48,7 @@ def dataset_from_reader(reader: Callable[..., Iterator[dict[str, Any]]], paths: 
 
 
 def conll_rows(
-    paths: list[str], stamps: list[Any], token_column: int, tag_column: int
+    paths: tuple[str, ...], stamps: tuple[Any, ...], token_column: int, tag_column: int
 ) -> Iterator[dict[str, Any]]:
     """Sentences of a CoNLL column file: tokens, tags and the line the sentence starts on."""
     path = Path(paths[0])
@@ -80,7 +82,7 @@ def read_conll(path: Path, token_column: int = 0, tag_column: int = -1) -> datas
     return dataset_from_reader(conll_rows, [path], token_column=token_column, tag_column=tag_column)
 
 
-def squad_rows(paths: list[str], stamps: list[Any]) -> Iterator[dict[str, Any]]:
+def squad_rows(paths: tuple[str, ...], stamps: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
     """Questions of an official SQuAD JSON file, flattened as the hub's `squad` dataset has them."""
     path = Path(paths[0])
     try:
@@ -110,7 +112,7 @@ def read_squad_json(path: Path) -> datasets.Dataset:
     return dataset_from_reader(squad_rows, [path])
 
 
-def parallel_rows(paths: list[str], stamps: list[Any], columns: list[str]) -> Iterator[dict[str, Any]]:
+def parallel_rows(paths: tuple[str, ...], stamps: tuple[Any, ...], columns: tuple[str, ...]) -> Iterator[dict[str, Any]]:
     """Line-aligned files (one sentence per line in each language), as rows of one column per file."""
     readers = [read_lines(Path(path)) for path in paths]
     while True:
