@@ -1,9 +1,13 @@
 """Task DataModules: one LightningDataModule per task kind, all exposing a `TaskSpec` after setup()."""
 
 from nlpzoo.data.base import TaskDataModule
+from nlpzoo.data.language_modeling import LanguageModelingData, MaskedLanguageModelingData
 from nlpzoo.data.question_answering import QuestionAnsweringData
 from nlpzoo.data.seq2seq import Seq2SeqData
 from nlpzoo.data.text_classification import TextClassificationData
 from nlpzoo.data.token_classification import TokenClassificationData
 
-__all__ = ["QuestionAnsweringData", "Seq2SeqData", "TaskDataModule", "TextClassificationData", "TokenClassificationData"]
+__all__ = [
+    "LanguageModelingData",
+    "MaskedLanguageModelingData",
+   "QuestionAnsweringData", "Seq2SeqData", "TaskDataModule", "TextClassificationData", "TokenClassificationData"]
