@@ -3,6 +3,7 @@
 from nlpzoo.data.base import TaskDataModule
 from nlpzoo.data.language_modeling import LanguageModelingData, MaskedLanguageModelingData
 from nlpzoo.data.question_answering import QuestionAnsweringData
+from nlpzoo.data.sentence_pairs import NliData, SentenceSimilarityData
 from nlpzoo.data.seq2seq import Seq2SeqData
 from nlpzoo.data.text_classification import TextClassificationData
 from nlpzoo.data.token_classification import TokenClassificationData
@@ -10,4 +11,11 @@ from nlpzoo.data.token_classification import TokenClassificationData
 __all__ = [
     "LanguageModelingData",
     "MaskedLanguageModelingData",
-   "QuestionAnsweringData", "Seq2SeqData", "TaskDataModule", "TextClassificationData", "TokenClassificationData"]
+    "NliData",
+    "QuestionAnsweringData",
+    "SentenceSimilarityData",
+    "Seq2SeqData",
+    "TaskDataModule",
+    "TextClassificationData",
+    "TokenClassificationData",
+]
