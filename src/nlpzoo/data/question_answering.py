@@ -99,9 +99,10 @@ class QuestionAnsweringData(TaskDataModule):
         answers_column: str = "answers",
         id_column: str = "id",
         stride: int = 128,
+        max_length: int = 384,
         **common: Any,
     ) -> None:
-        super().__init__(**common)
+        super().__init__(max_length=max_length, **common)
         if not 0 <= stride < self.max_length:
             raise DataError(f"stride={stride} must be at least 0 and below max_length={self.max_length}")
         self.question_column = question_column

@@ -63,6 +63,8 @@ def conll_rows(
             tokens, tags = [], []
             continue
         try:
+            if len(fields) < 2:
+                raise IndexError
             token, tag = fields[token_column], fields[tag_column]
         except IndexError:
             raise DataError(
