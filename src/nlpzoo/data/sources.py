@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 SPLIT_ALIASES = {
     "train": ("train",),
-    "validation": ("validation", "valid", "val", "dev", "testa"),
+    "validation": ("validation", "valid", "val", "dev", "testa", "validation_matched"),
     "test": ("test", "testb"),
 }
 FORMATS = {
