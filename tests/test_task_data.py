@@ -267,3 +267,23 @@ def test_mnli_format_from_a_tiny_file(tmp_path: Path) -> None:
     batch = first_batch(datamodule, "validation")
     assert batch["labels"].tolist()[:3] == [0, 2, 1]
     assert datamodule.tokenizer.decode(batch["input_ids"][0]) == "a man plays a guitar. a man makes music."
+
+
+def test_hub_style_classlabel_tags_read_from_parquet(tmp_path: Path) -> None:
+    """The hub's conll2003 stores `ner_tags` as ClassLabel ids (IOB2); parquet keeps those features."""
+    import datasets
+
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    features = datasets.Features(
+        {"tokens": datasets.List(datasets.Value("string")), "ner_tags": datasets.List(datasets.ClassLabel(names=names))}
+    )
+    rows = {"tokens": [["Ada", "Lovelace", "met", "Babbage"], ["in", "London"]] * 3, "ner_tags": [[1, 2, 0, 1], [0, 3]] * 3}
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    for split in ("train", "validation", "test"):
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / f"{split}.parquet"))
+    datamodule = load("conll2003", "word", [f"data.path={folder}", "data.output_scheme=iobes"], tmp_path)
+    assert datamodule.spec.extra["tag_scheme"] == "iobes"
+    batch = first_batch(datamodule, "validation")
+    tags = [datamodule.spec.label_names[i] for i in batch["labels"][0].tolist() if i != -100]
+    assert tags == ["B-PER", "E-PER", "O", "S-PER"]

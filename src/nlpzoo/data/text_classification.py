@@ -76,7 +76,7 @@ class TextClassificationData(TaskDataModule):
         self.label_names: list[str] = list(label_names) if label_names else []
 
     def _columns(self, dataset: datasets.Dataset, split: str) -> tuple[str, str | None]:
-        where = f"the {split} split ({self.path or self.source})"
+        where = self.where(split)
         text = first_present_column(dataset, self.text_column, "text", where)
         pair = None
         if self.text_pair_column:
