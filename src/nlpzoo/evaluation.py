@@ -9,46 +9,97 @@ from typing import Any
 
 import hydra
 import lightning as L
+from hydra.utils import get_object
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nlpzoo.checkpoint import load_module
 from nlpzoo.config import validate_config
-from nlpzoo.errors import ConfigError
-
-EVAL_SPLITS = ("validation", "test")
+from nlpzoo.data.sources import SPLITS
+from nlpzoo.errors import ConfigError, DataError, UnsupportedTaskError
+from nlpzoo.hardware import describe_hardware
+from nlpzoo.models.base import ZooModule
+from nlpzoo.prediction import find_checkpoint
+from nlpzoo.tasks import TaskKind, TaskSpec
+from nlpzoo.training import instantiate_group
 
 
 def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate `cfg.ckpt_path` on `cfg.split`; the data config defaults to the one it was trained with."""
+    """Evaluate `cfg.ckpt_path` (a checkpoint or run directory) on `cfg.split` of the data config."""
     started = time.time()
     if not cfg.get("ckpt_path"):
-        raise ConfigError("eval.py needs ckpt_path=PATH_TO_CHECKPOINT")
-    if cfg.split not in EVAL_SPLITS:
-        raise ConfigError(f"split={cfg.split} is not one of {EVAL_SPLITS}")
+        raise ConfigError("eval.py needs ckpt_path=PATH_TO_CHECKPOINT_OR_RUN_DIR")
+    if cfg.split not in SPLITS:
+        raise ConfigError(f"split={cfg.split} is not one of {list(SPLITS)}")
     validate_config(cfg)
-    loaded = load_module(cfg.ckpt_path)
-    data_cfg = cfg.get("data") or OmegaConf.create(loaded.data_config)
-    if not data_cfg:
-        raise ConfigError("the checkpoint has no data config: give one with data=NAME")
+    checkpoint = find_checkpoint(cfg.ckpt_path)
+    loaded = load_module(checkpoint)
+    data_cfg = evaluation_data_config(cfg.get("data"), loaded.data_config)
+    check_task_kind(loaded.module, get_object(data_cfg._target_).task_kind, data_cfg._target_)  # before reading data
     datamodule = hydra.utils.instantiate(data_cfg, tokenizer=None, _convert_="all")
     datamodule.use_tokenizer(loaded.tokenizer)
     datamodule.setup("test")
-    loaded.module.check_supported(datamodule.spec.kind)
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=False)
-    loader = datamodule.val_dataloader() if cfg.split == "validation" else datamodule.test_dataloader()
+    check_labels(loaded.module.spec, datamodule.spec)
+
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=callbacks)
     method = trainer.validate if cfg.split == "validation" else trainer.test
-    results = method(loaded.module, dataloaders=loader, verbose=True)
+    results = method(loaded.module, dataloaders=datamodule.split_dataloader(cfg.split), verbose=True)
+    metrics = {k: float(v) for r in results for k, v in r.items()}
+    if cfg.split == "train":  # measured by the test loop; named after the split it read
+        metrics = {k.replace("test/", "train/", 1): v for k, v in metrics.items()}
     summary = {
-        "checkpoint": str(cfg.ckpt_path),
+        "checkpoint": str(checkpoint),
         "split": cfg.split,
-        "metrics": {k: float(v) for r in results for k, v in r.items()},
+        "data": datamodule.split_sources.get(cfg.split),
+        "metrics": metrics,
         "examples": len(datamodule.splits[cfg.split]),
         "wall_seconds": time.time() - started,
+        "hardware": describe_hardware(trainer),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     write_eval_summary(summary, Path(cfg.paths.output_dir))
     return summary
+
+
+def evaluation_data_config(given: DictConfig | None, stored: dict[str, Any] | None) -> DictConfig:
+    """The data to evaluate on: `data=NAME` replaces the checkpoint's data config, `+data.KEY=VALUE` patches it.
+
+    A single file given as `data.path` (a user's TSV, say) is evaluated whole: it stands for every
+    split, so nothing is carved from it or sliced off.
+    """
+    if given is not None and "_target_" in given:
+        data = OmegaConf.create(OmegaConf.to_container(given, resolve=True))
+    elif stored:
+        data = OmegaConf.merge(OmegaConf.create(stored), OmegaConf.to_container(given, resolve=True) if given else {})
+    else:
+        raise ConfigError("the checkpoint has no data config: choose one with data=NAME (and data.path=...)")
+    path = Path(str(data.get("path") or "")).expanduser()
+    if data.get("path") and path.is_file() and not data.get("split_column"):
+        with open_dict(data):
+            data.path = str(path.parent)
+            data.files = dict.fromkeys(SPLITS, path.name)
+            data.max_train_samples = data.max_val_samples = data.max_test_samples = None
+    return data
+
+
+def check_task_kind(module: ZooModule, kind: TaskKind, data_target: str) -> None:
+    """The family's own message when it cannot serve the data's task; then the checkpoint's head must match."""
+    module.check_supported(kind)
+    if kind != module.spec.kind:
+        raise UnsupportedTaskError(
+            f"the checkpoint was trained for '{module.spec.kind.value}' but {data_target} is '{kind.value}': "
+            f"evaluate it on {module.spec.kind.value} data"
+        )
+
+
+def check_labels(trained: TaskSpec, data: TaskSpec) -> None:
+    """Label ids mean the same thing only when the label names match, in order."""
+    if trained.label_names and data.label_names != trained.label_names:
+        raise DataError(
+            f"the data's labels {data.label_names} are not the checkpoint's {trained.label_names}; "
+            "set data.label_names (and the label column) so the ids mean the same labels"
+        )
 
 
 @rank_zero_only

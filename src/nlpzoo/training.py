@@ -21,6 +21,7 @@ from nlpzoo.checkpoint import read_checkpoint
 from nlpzoo.config import validate_config
 from nlpzoo.data.base import TaskDataModule
 from nlpzoo.errors import ConfigError
+from nlpzoo.hardware import describe_hardware
 from nlpzoo.models.base import CHECKPOINT_KEY, ZooModule
 from nlpzoo.tasks import OBJECTIVES
 from nlpzoo.tokenizers import tokenizer_from_files, tokenizer_to_files
@@ -158,6 +159,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
         "throughput": throughput.summary(),
         "padding_fraction": datamodule.padding_fraction("train"),
         "num_parameters": sum(p.numel() for p in model.parameters()),
+        "hardware": describe_hardware(trainer),
         "output_dir": str(output_dir),
         "config": resolved,
     }

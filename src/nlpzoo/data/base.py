@@ -268,6 +268,10 @@ class TaskDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
 
+    def split_dataloader(self, split: str) -> DataLoader:
+        """An unshuffled loader over any split, as evaluation reads it (the training split included)."""
+        return self._loader(split, shuffle=False)
+
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
 

@@ -130,6 +130,10 @@ class ZooModule(L.LightningModule):
     def predict_step(self, batch: Batch, batch_idx: int) -> list[dict[str, Any]]:
         return self.objective.predict(self(batch), batch)
 
+    def embedding_matrix(self) -> torch.Tensor | None:
+        """The word vectors (vocab, dim) worth projecting in the run's plots; None for families without."""
+        return None
+
     # --- optimization --------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.optimizer_config, self.named_parameters())

@@ -1,0 +1,159 @@
+"""`PlotWriter`: the run's figures as PNG in the run directory, and as images in TensorBoard and W&B."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_only
+from matplotlib.figure import Figure
+
+from nlpzoo import plots
+from nlpzoo.tasks import Batch
+
+SPLIT_NAMES = {"val": "validation", "test": "test"}
+
+
+class PlotWriter(L.Callback):
+    """Draws what a run has to show, when it has it.
+
+    - learning curves (train loss every logging step, validation metrics every epoch);
+    - the confusion matrix, when the objective keeps one in `module.metric_tables`;
+    - an attention heatmap of the first validation example, when the family's outputs carry
+      `attentions` (B, heads, T_target, T_source) (see the contract in `nlpzoo.tasks.objective`);
+    - a PCA projection of the most frequent words, when `module.embedding_matrix()` gives one.
+
+    Files go to `dirpath` (overwritten as training goes on, so they show the latest epoch); every
+    figure is also logged as an image to the TensorBoard and W&B loggers of the trainer.
+    """
+
+    def __init__(self, dirpath: str, embedding_words: int = 150, attention_tokens: int = 48) -> None:
+        self.dirpath = Path(dirpath)
+        self.embedding_words = embedding_words
+        self.attention_tokens = attention_tokens
+        self.history: list[dict[str, float]] = []  # rows {"step": ..., "train/loss": ...}
+        self.example: Batch | None = None  # the first validation example, for the attention heatmap
+        self.written: dict[str, Path] = {}  # figure name -> its PNG
+
+    # --- collecting ----------------------------------------------------------------------------
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, idx: int) -> None:
+        if trainer.global_step % max(trainer.log_every_n_steps, 1) == 0 and "train/loss" in trainer.callback_metrics:
+            self.history.append({"step": trainer.global_step, "train/loss": float(trainer.callback_metrics["train/loss"])})
+
+    def on_validation_batch_start(
+        self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if batch_idx == 0 and dataloader_idx == 0 and isinstance(batch, dict):
+            self.example = first_example(batch)
+
+    # --- drawing -------------------------------------------------------------------------------
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        fitting = trainer.state.fn == TrainerFn.FITTING  # not the re-validation of the best checkpoint
+        if fitting:
+            scalars = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
+            self.history.append({"step": trainer.global_step, **scalars})
+        attention = self._attention_figure(trainer, module)  # every rank runs the forward (sharded models)
+        if trainer.is_global_zero:
+            self._write_confusion_matrix(trainer, module, "val")
+            if attention is not None:
+                self.write(trainer, "attention", attention)
+            if fitting:  # the file follows training; loggers get the curves once, at the end
+                self.write(trainer, "learning_curves", plots.learning_curves(self.history), log=False)
+
+    def on_test_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self._write_confusion_matrix(trainer, module, "test")
+
+    def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        self.write(trainer, "learning_curves", plots.learning_curves(self.history))
+        embedding = getattr(module, "embedding_matrix", lambda: None)()
+        if embedding is not None:
+            self.write(trainer, "embeddings_pca", self._embedding_figure(trainer, module, embedding))
+
+    def _write_confusion_matrix(self, trainer: L.Trainer, module: L.LightningModule, split: str) -> None:
+        matrix = getattr(module, "metric_tables", {}).get(f"{split}/confusion_matrix")
+        if matrix is None:
+            return
+        names = module.spec.label_names
+        figure = plots.confusion_matrix(matrix.numpy(), names, title=f"{SPLIT_NAMES[split]} confusion matrix")
+        self.write(trainer, f"confusion_matrix_{split}", figure)
+
+    def _attention_figure(self, trainer: L.Trainer, module: L.LightningModule) -> Figure | None:
+        if self.example is None:
+            return None
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            outputs = module(self.example)
+        module.train(was_training)
+        weights = outputs.get("attentions") if isinstance(outputs, dict) else None
+        if weights is None:
+            return None
+        source_ids = self.example["input_ids"][0]
+        source_length = int(self.example["attention_mask"][0].sum()) if "attention_mask" in self.example else len(source_ids)
+        target_ids = self.example.get("decoder_input_ids", self.example["input_ids"])[0]
+        target_length = len(target_ids)
+        if "decoder_input_ids" in self.example and "labels" in self.example:
+            target_length = int((self.example["labels"][0] != -100).sum())  # the decoder's real tokens
+        elif "decoder_input_ids" not in self.example:
+            target_length = source_length
+        source_length = min(source_length, weights.shape[-1], self.attention_tokens)
+        target_length = min(target_length, weights.shape[-2], self.attention_tokens)
+        source_tokenizer, target_tokenizer = tokenizers_of(trainer, module)
+        return plots.attention_heatmap(
+            weights[0, :, :target_length, :source_length].float().cpu().numpy(),  # (heads, T_target, T_source)
+            token_names(target_tokenizer, target_ids[:target_length].tolist()),
+            token_names(source_tokenizer, source_ids[:source_length].tolist()),
+            title=f"attention, first validation example (step {trainer.global_step})",
+        )
+
+    def _embedding_figure(self, trainer: L.Trainer, module: L.LightningModule, embedding: torch.Tensor) -> Figure:
+        tokenizer, _ = tokenizers_of(trainer, module)
+        special = set(getattr(tokenizer, "all_special_ids", []) or [])
+        # Trained word vocabularies are ordered by frequency, so the first ids are the most frequent words.
+        ids = [i for i in range(embedding.shape[0]) if i not in special][: self.embedding_words]
+        vectors = embedding.detach()[ids].float().cpu().numpy()  # (words, dim)
+        return plots.embedding_projection(vectors, token_names(tokenizer, ids))
+
+    # --- output --------------------------------------------------------------------------------
+    @rank_zero_only
+    def write(self, trainer: L.Trainer, name: str, figure: Figure, log: bool = True) -> Path:
+        """Save `name`.png and (`log`) log it as an image to the trainer's TensorBoard and W&B loggers."""
+        path = plots.save_png(figure, self.dirpath / f"{name}.png")
+        self.written[name] = path
+        for logger in trainer.loggers if log else []:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image(f"plots/{name}", plots.figure_pixels(figure), trainer.global_step, dataformats="HWC")
+            elif isinstance(logger, WandbLogger):
+                logger.log_image(key=f"plots/{name}", images=[str(path)], step=trainer.global_step)
+        return path
+
+
+def first_example(batch: Batch) -> Batch:
+    """The batch cut to its first example (tensors and per-example lists), detached."""
+    return {key: value[:1].detach() if isinstance(value, torch.Tensor) else value[:1] for key, value in batch.items()
+            if isinstance(value, (torch.Tensor, list))}
+
+
+def tokenizers_of(trainer: L.Trainer, module: L.LightningModule) -> tuple[Any, Any]:
+    """(source, target) tokenizers: the DataModule's when training, else the one the module decodes with."""
+    datamodule = trainer.datamodule
+    decoding = getattr(getattr(getattr(module, "objective", None), "decode", None), "tokenizer", None)
+    source = getattr(datamodule, "tokenizer", None) or decoding
+    target = getattr(datamodule, "target_tokenizer", None) or source
+    return source, target
+
+
+def token_names(tokenizer: Any, ids: list[int]) -> list[str]:
+    """Token strings for axis labels (the ids themselves when there is no tokenizer)."""
+    if tokenizer is None:
+        return [str(i) for i in ids]
+    return [str(token) for token in tokenizer.convert_ids_to_tokens(ids)]
