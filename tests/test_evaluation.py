@@ -1,0 +1,100 @@
+"""`eval.py`: a checkpoint scored on any split of its own data, of another data config, or of a user's file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nlpzoo
+from nlpzoo.errors import ConfigError, DataError, UnsupportedTaskError
+from nlpzoo.evaluation import run_evaluation
+from tests.conftest import ROOT, TINY, compose_config
+
+USER_ROWS = [
+    (1, "a gorgeous , witty , seductive movie ."),
+    (0, "the plot is nothing but boilerplate clichés from start to finish"),
+    (1, "an utterly charming and hilarious film"),
+    (0, "dull , lifeless and far too long"),
+    (1, "one of the best films of the year"),
+    (0, "a mess of a movie that never finds its footing"),
+    (0, "the acting is wooden and the jokes fall flat"),
+]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[Path, dict]:
+    """One tiny LSTM trained on an SST-2 slice, shared by this module's tests."""
+    from nlpzoo.training import run_training
+
+    run_dir = tmp_path_factory.mktemp("evaluation") / "run"
+    overrides = [*TINY, f"data.path={shared_data / 'sst2'}", "data.max_train_samples=512"]
+    return run_dir, run_training(compose_config(overrides, run_dir))
+
+
+def evaluate(overrides: list[str], output_dir: Path) -> dict:
+    return run_evaluation(compose_config(["trainer.enable_progress_bar=false", *overrides], output_dir, config_name="eval"))
+
+
+def eval_cli(*overrides: str, run_dir: Path) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run(
+        [sys.executable, "eval.py", *overrides, "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}"],
+        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_eval_script_scores_a_users_tsv_file_whole(trained_run, tmp_path: Path) -> None:
+    run_dir, _ = trained_run
+    reviews = tmp_path / "my_reviews.tsv"
+    reviews.write_text("label\tsentence\n" + "".join(f"{label}\t{text}\n" for label, text in USER_ROWS))
+
+    result = eval_cli(f"ckpt_path={run_dir}", f"+data.path={reviews}", run_dir=tmp_path / "eval")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert summary["examples"] == len(USER_ROWS)  # every row: nothing carved off for validation
+    assert summary["data"] == str(reviews)
+
+    # The accuracy counted by hand from the same checkpoint's predictions.
+    predictions = nlpzoo.load(run_dir).predict([text for _, text in USER_ROWS])
+    correct = sum(p["label_id"] == label for p, (label, _) in zip(predictions, USER_ROWS, strict=True))
+    assert summary["metrics"]["test/acc"] == pytest.approx(correct / len(USER_ROWS))
+    assert (tmp_path / "eval" / "plots" / "confusion_matrix_test.png").stat().st_size > 1000
+
+
+def test_each_split_of_the_training_data_reproduces_what_training_measured(trained_run, tmp_path: Path) -> None:
+    trained = trained_run[1]
+    best = trained["best_checkpoint"]
+    test = evaluate([f"ckpt_path={best}"], tmp_path / "test")
+    assert test["metrics"]["test/acc"] == pytest.approx(trained["metrics"]["test/acc"])
+    assert test["metrics"]["test/loss"] == pytest.approx(trained["metrics"]["test/loss"], rel=1e-5)
+
+    validation = evaluate([f"ckpt_path={best}", "split=validation"], tmp_path / "validation")
+    assert validation["metrics"]["val/acc"] == pytest.approx(trained["metrics"]["val/acc"])
+    assert validation["examples"] == 64
+
+    train = evaluate([f"ckpt_path={best}", "split=train"], tmp_path / "train")
+    assert train["examples"] == 512
+    assert set(train["metrics"]) == {"train/acc", "train/f1_macro", "train/f1_micro", "train/loss"}
+
+
+def test_another_data_config_replaces_the_checkpoints(trained_run, tmp_path: Path, shared_data: Path) -> None:
+    best = trained_run[1]["best_checkpoint"]
+    full_dev = evaluate([f"ckpt_path={best}", "data=sst2", f"data.path={shared_data / 'sst2'}", "split=validation", "data.max_train_samples=64"], tmp_path / "dev")
+    assert full_dev["examples"] == 872  # SST-2's whole dev set: the training run's slices are not carried over
+    assert full_dev["hardware"]["cpu_cores"] >= 1
+
+
+def test_incompatible_data_and_bad_splits_fail_before_evaluating(trained_run, tmp_path: Path, shared_data: Path) -> None:
+    best = trained_run[1]["best_checkpoint"]
+    for data, kind in [("rte", "nli"), ("conll2003", "token_classification")]:  # refused before any data is read
+        with pytest.raises(UnsupportedTaskError, match=f"family 'recurrent' cannot serve task '{kind}'; it serves: text_classification"):
+            evaluate([f"ckpt_path={best}", f"data={data}", "data.path=/nonexistent"], tmp_path / data)
+    with pytest.raises(DataError, match=r"labels \['bad', 'good'\] are not the checkpoint's \['negative', 'positive'\]"):
+        evaluate([f"ckpt_path={best}", "data=sst2", f"data.path={shared_data / 'sst2'}", "data.label_names=[bad,good]", "data.max_train_samples=64"], tmp_path / "labels")
+    with pytest.raises(ConfigError, match=r"split=dev is not one of \['train', 'validation', 'test'\]"):
+        evaluate([f"ckpt_path={best}", "split=dev"], tmp_path / "split")
