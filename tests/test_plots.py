@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from nlpzoo.models.base import ZooModule
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 from nlpzoo.training import build_datamodule
 from tests.conftest import TINY, compose_config
+from tests.wandb_records import records
 
 
 def assert_picture(path: Path, min_width: int = 300, min_height: int = 200) -> tuple[int, int]:
@@ -52,37 +52,12 @@ def tensorboard_images(log_dir: Path) -> dict[str, list[Any]]:
 
 
 def wandb_history(run_file: Path) -> list[dict[str, Any]]:
-    """The history rows of an offline W&B run, decoded with wandb's own record protobuf.
-
-    The .wandb file is a LevelDB-style log (32 KiB blocks of chunks with 7-byte headers) after a
-    7-byte ':W&B' header; wandb >= 0.19 no longer ships a Python reader for it.
-    """
-    from wandb.proto import wandb_internal_pb2
-
-    data, block, position = run_file.read_bytes(), 32768, 7
-    assert data[:4] == b":W&B"
-    records, chunks = [], []
-    while position + 7 <= len(data):
-        left = block - position % block
-        if left < 7:
-            position += left
-            continue
-        _, length, kind = struct.unpack("<IHB", data[position : position + 7])
-        if length == 0 and kind == 0:  # zero padding up to the block's end
-            position += left
-            continue
-        chunks.append(data[position + 7 : position + 7 + length])
-        position += 7 + length
-        if kind in (1, 4):  # a FULL record, or the LAST chunk of one
-            records.append(b"".join(chunks))
-            chunks = []
-    rows = []
-    for raw in records:
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(raw)
-        if record.WhichOneof("record_type") == "history":
-            rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item})
-    return rows
+    """The history rows of an offline W&B run, values decoded from JSON."""
+    return [
+        {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+        for record in records(run_file)
+        if record.WhichOneof("record_type") == "history"
+    ]
 
 
 def test_a_training_run_saves_its_plots_and_logs_them_to_tensorboard_and_wandb(train_run, tmp_path: Path) -> None:
