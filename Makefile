@@ -26,3 +26,9 @@ test: setup
 
 clean:
 	rm -rf $(VENV) logs outputs multirun wandb .pytest_cache
+
+# The README's results table: runs the experiments of benchmarks/experiments.yaml within their budgets
+# (ARGS="--only sst2_lstm", or ARGS="--from-runs logs" to rebuild it from existing runs without training).
+.PHONY: results
+results: setup
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python benchmarks/results.py $(ARGS)

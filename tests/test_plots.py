@@ -19,6 +19,7 @@ from torch import nn
 
 from nlpzoo import plots
 from nlpzoo.callbacks import PlotWriter
+from nlpzoo.checkpoint import read_checkpoint
 from nlpzoo.models.base import ZooModule
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 from nlpzoo.training import build_datamodule
@@ -77,6 +78,10 @@ def test_a_training_run_saves_its_plots_and_logs_them_to_tensorboard_and_wandb(t
     assert (curves.width, curves.height) == sizes["learning_curves"]
     assert curves.step == summary["global_steps"]
 
+    # The curves' history travels in checkpoints (loadable with weights_only), so a resumed run draws them whole.
+    history = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["callbacks"]["PlotWriter"]["history"]
+    assert [row["step"] for row in history if "val/acc" in row] == [summary["global_steps"] // 2, summary["global_steps"]]
+
     wandb.finish()  # end the offline run and write its log out, as the end of `python train.py` does
     wandb.teardown()
     (run_file,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
@@ -110,7 +115,7 @@ class AttentionClassifier(ZooModule):
             outputs["attentions"] = weights  # (B, heads, T, T)
         return outputs
 
-    def embedding_matrix(self) -> torch.Tensor:
+    def word_vectors(self) -> torch.Tensor:
         return self.embedding.weight
 
 

@@ -25,7 +25,7 @@ class PlotWriter(L.Callback):
     - the confusion matrix, when the objective keeps one in `module.metric_tables`;
     - an attention heatmap of the first validation example, when the family's outputs carry
       `attentions` (B, heads, T_target, T_source) (see the contract in `nlpzoo.tasks.objective`);
-    - a PCA projection of the most frequent words, when `module.embedding_matrix()` gives one.
+    - a PCA projection of the most frequent words, when `module.word_vectors()` gives vectors.
 
     Files go to `dirpath` (overwritten as training goes on, so they show the latest epoch); every
     figure is also logged as an image to the TensorBoard and W&B loggers of the trainer.
@@ -40,6 +40,13 @@ class PlotWriter(L.Callback):
         self.written: dict[str, Path] = {}  # figure name -> its PNG
 
     # --- collecting ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The curves so far travel in checkpoints, so a resumed run draws them whole."""
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
+
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, idx: int) -> None:
         if trainer.global_step % max(trainer.log_every_n_steps, 1) == 0 and "train/loss" in trainer.callback_metrics:
             self.history.append({"step": trainer.global_step, "train/loss": float(trainer.callback_metrics["train/loss"])})
@@ -74,9 +81,10 @@ class PlotWriter(L.Callback):
         if not trainer.is_global_zero:
             return
         self.write(trainer, "learning_curves", plots.learning_curves(self.history))
-        embedding = getattr(module, "embedding_matrix", lambda: None)()
-        if embedding is not None:
-            self.write(trainer, "embeddings_pca", self._embedding_figure(trainer, module, embedding))
+        with torch.no_grad():
+            vectors = getattr(module, "word_vectors", lambda: None)()
+        if vectors is not None:
+            self.write(trainer, "embeddings_pca", self._embedding_figure(trainer, module, vectors))
 
     def _write_confusion_matrix(self, trainer: L.Trainer, module: L.LightningModule, split: str) -> None:
         matrix = getattr(module, "metric_tables", {}).get(f"{split}/confusion_matrix")
@@ -97,6 +105,8 @@ class PlotWriter(L.Callback):
         weights = outputs.get("attentions") if isinstance(outputs, dict) else None
         if weights is None:
             return None
+        if weights.dim() == 3:  # one head: (B, T_target, T_source)
+            weights = weights.unsqueeze(1)
         source_ids = self.example["input_ids"][0]
         source_length = int(self.example["attention_mask"][0].sum()) if "attention_mask" in self.example else len(source_ids)
         target_ids = self.example.get("decoder_input_ids", self.example["input_ids"])[0]
@@ -115,13 +125,16 @@ class PlotWriter(L.Callback):
             title=f"attention, first validation example (step {trainer.global_step})",
         )
 
-    def _embedding_figure(self, trainer: L.Trainer, module: L.LightningModule, embedding: torch.Tensor) -> Figure:
+    def _embedding_figure(self, trainer: L.Trainer, module: L.LightningModule, vectors: torch.Tensor) -> Figure:
         tokenizer, _ = tokenizers_of(trainer, module)
         special = set(getattr(tokenizer, "all_special_ids", []) or [])
         # Trained word vocabularies are ordered by frequency, so the first ids are the most frequent words.
-        ids = [i for i in range(embedding.shape[0]) if i not in special][: self.embedding_words]
-        vectors = embedding.detach()[ids].float().cpu().numpy()  # (words, dim)
-        return plots.embedding_projection(vectors, token_names(tokenizer, ids))
+        ids = [i for i in range(vectors.shape[0]) if i not in special][: self.embedding_words]
+        if tokenizer is None and module.spec.extra.get("words"):  # a corpus vocabulary without a tokenizer
+            words = [str(module.spec.extra["words"][i]) for i in ids]
+        else:
+            words = token_names(tokenizer, ids)
+        return plots.embedding_projection(vectors.detach()[ids].float().cpu().numpy(), words)  # (words, dim)
 
     # --- output --------------------------------------------------------------------------------
     @rank_zero_only

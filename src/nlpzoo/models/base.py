@@ -130,8 +130,8 @@ class ZooModule(L.LightningModule):
     def predict_step(self, batch: Batch, batch_idx: int) -> list[dict[str, Any]]:
         return self.objective.predict(self(batch), batch)
 
-    def embedding_matrix(self) -> torch.Tensor | None:
-        """The word vectors (vocab, dim) worth projecting in the run's plots; None for families without."""
+    def word_vectors(self) -> torch.Tensor | None:
+        """The word vectors (vocab, dim) in token-id order, worth projecting in the run's plots; None if not."""
         return None
 
     # --- optimization --------------------------------------------------------------------------

@@ -34,12 +34,13 @@ word_embedding
     outputs: loss; any other 0-dim tensor is averaged over the split and logged under its name
 
 Optional outputs of any kind, drawn by the plots (`nlpzoo.callbacks.PlotWriter`) when present:
-    attentions (B, heads, T_target, T_source): the attention worth looking at, returned when not
-             training. seq2seq: the last decoder layer's cross-attention (rows: decoder_input_ids
-             positions, columns: input_ids positions); encoders and decoder-only models: the last
-             layer's self-attention over input_ids (T_target = T_source).
+    attentions (B, heads, T_target, T_source), or (B, T_target, T_source) for one head: the
+             attention worth looking at. seq2seq: the (last decoder layer's) cross-attention (rows:
+             decoder_input_ids positions, columns: input_ids positions); encoders and decoder-only
+             models: the last layer's self-attention over input_ids (T_target = T_source).
 A family with word vectors worth showing (the word-embedding families) overrides
-`ZooModule.embedding_matrix()` to return them, (vocab, dim), indexed by token id.
+`ZooModule.word_vectors()` to return them, (vocab, dim) in token-id order; their words come from
+the tokenizer, or from `TaskSpec.extra["words"]` (id order) when the data has no tokenizer.
 
 Whenever a family's outputs carry `loss` (a CRF's negative log-likelihood, a Hugging Face
 model's own loss), objectives use it instead of computing one.

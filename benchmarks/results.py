@@ -1,0 +1,197 @@
+"""The README's results table, regenerated from runs rather than typed by hand.
+
+    python benchmarks/results.py                      # run every registered experiment, then rewrite the table
+    python benchmarks/results.py --only sst2_lstm     # run some of them (the table keeps the others' latest runs)
+    python benchmarks/results.py --from-runs logs     # no training: the table from existing summary.json files
+    python benchmarks/results.py --from-runs logs --print   # show the table, leave README.md alone
+
+Experiments, their budgets, metrics and published references are listed in benchmarks/experiments.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nlpzoo.errors import ConfigError
+from nlpzoo.hardware import hardware_label
+
+ROOT = Path(__file__).resolve().parents[1]
+REGISTRY = Path(__file__).with_name("experiments.yaml")
+RUNS_DIR = ROOT / "logs" / "results"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+SETUP_ALLOWANCE_S = 600  # data preparation, validating and testing the best checkpoint, beyond the budget
+
+
+@dataclass
+class Experiment:
+    """One row of the table: what to run, for how long, what to report and what to compare it with."""
+
+    name: str
+    data: str
+    metric: str
+    budget_minutes: float
+    reference: dict[str, str]
+    overrides: list[str] = field(default_factory=list)
+    percent: bool = False
+
+    def budget_override(self) -> str:
+        """Lightning's `max_time` (DD:HH:MM:SS): training stops at the budget and the run still tests."""
+        seconds = max(1, round(self.budget_minutes * 60))
+        return f"+trainer.max_time=00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def load_registry(path: Path = REGISTRY) -> list[Experiment]:
+    """The registered experiments, each entry checked for missing and unknown keys."""
+    entries = (yaml.safe_load(path.read_text()) or {}).get("experiments") or []
+    known = {f.name for f in fields(Experiment)}
+    required = {f.name for f in fields(Experiment) if f.default is MISSING and f.default_factory is MISSING}
+    experiments = []
+    for index, entry in enumerate(entries):
+        where = f"{path}: experiment {entry.get('name', index)}"
+        if unknown := set(entry) - known:
+            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; valid: {sorted(known)}")
+        if missing := required - set(entry):
+            raise ConfigError(f"{where}: missing key(s) {sorted(missing)}")
+        if not {"value", "source"} <= set(entry["reference"]):
+            raise ConfigError(f"{where}: reference needs a value and a source")
+        experiments.append(Experiment(**entry))
+    return experiments
+
+
+def run_experiment(experiment: Experiment, runs_dir: Path, extra: list[str]) -> bool:
+    """`train.py experiment=NAME` into runs_dir/NAME within its budget; True when it wrote a summary."""
+    run_dir = runs_dir / experiment.name
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # never report a previous run's summary as this one's
+    command = [
+        sys.executable, "train.py", f"experiment={experiment.name}", *experiment.overrides,
+        experiment.budget_override(), *extra, f"hydra.run.dir={run_dir}",
+    ]
+    environment = {"HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", **os.environ}
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), environment.get("PYTHONPATH")]))
+    print(f"\n== {experiment.name} (budget {experiment.budget_minutes} min): {' '.join(command[1:])}", flush=True)
+    limit = experiment.budget_minutes * 60 + SETUP_ALLOWANCE_S
+    try:
+        completed = subprocess.run(command, cwd=ROOT, env=environment, timeout=limit, check=False)
+    except subprocess.TimeoutExpired:
+        print(f"!! {experiment.name}: still running after {limit / 60:.0f} min; stopped", file=sys.stderr)
+        return False
+    if completed.returncode != 0 or not (run_dir / "summary.json").is_file():
+        print(f"!! {experiment.name}: failed (exit code {completed.returncode})", file=sys.stderr)
+        return False
+    return True
+
+
+def find_summary(experiment: Experiment, runs_dir: Path) -> dict[str, Any] | None:
+    """The latest summary.json under runs_dir of a training run of this experiment, or None."""
+    candidates = []
+    for path in runs_dir.rglob("summary.json"):
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue  # a run killed while writing
+        task = (summary.get("config") or {}).get("task_name")
+        if "checkpoint" not in summary and (task == experiment.name or path.parent.name == experiment.name):
+            candidates.append((path.stat().st_mtime, path, summary))  # ("checkpoint": an eval.py summary)
+    return max(candidates, key=lambda c: c[0])[2] if candidates else None
+
+
+def format_value(value: float | None, percent: bool) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{100 * value:.1f}" if percent else f"{value:.3f}"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def table_row(experiment: Experiment, summary: dict[str, Any]) -> list[str]:
+    """experiment, data, metric, ours, published, wall time, hardware."""
+    value = summary.get("metrics", {}).get(experiment.metric)
+    metric = f"{experiment.metric} (x100)" if experiment.percent else experiment.metric
+    return [
+        f"`{experiment.name}`",
+        experiment.data,
+        metric,
+        format_value(value, experiment.percent),
+        f"{experiment.reference['value']} ({experiment.reference['source']})",
+        format_duration(summary.get("wall_seconds")),
+        hardware_label(summary.get("hardware")),
+    ]
+
+
+def render_table(experiments: list[Experiment], runs_dir: Path) -> str:
+    """The markdown table of every registered experiment that has a run under runs_dir."""
+    header = ["experiment", "data", "metric", "ours", "published", "wall time", "hardware"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    missing = []
+    for experiment in experiments:
+        summary = find_summary(experiment, runs_dir)
+        if summary is None:
+            missing.append(experiment.name)
+            continue
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in table_row(experiment, summary)) + " |")
+    if missing:
+        print(f"no run found under {runs_dir} for: {', '.join(missing)} (left out of the table)", file=sys.stderr)
+    note = (
+        f"Generated {time.strftime('%Y-%m-%d')} by `make results` (benchmarks/results.py) from the runs' summary.json; "
+        "budgets and references in benchmarks/experiments.yaml. Wall time is the whole run (data, training, "
+        "validation and test of the best checkpoint) on a machine that may have been shared."
+    )
+    return "\n".join([*lines, "", note])
+
+
+def replace_between_markers(text: str, table: str) -> str:
+    """The README with only the part between the results markers replaced."""
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < 0 or end < start:
+        raise ConfigError(f"the README needs the markers {START} and {END}, in that order, around the results table")
+    return text[: start + len(START)] + "\n" + table + "\n" + text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from-runs", type=Path, help="rebuild the table from summary.json files under this folder")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these registered experiments")
+    parser.add_argument("--registry", type=Path, default=REGISTRY)
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="where the runs go (default logs/results)")
+    parser.add_argument("--print", action="store_true", help="print the table instead of writing the README")
+    parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every run (e.g. trainer=gpu)")
+    args = parser.parse_args(argv)
+
+    experiments = load_registry(args.registry)
+    if unknown := set(args.only or []) - {e.name for e in experiments}:
+        raise ConfigError(f"--only: {sorted(unknown)} not in {args.registry}; registered: {[e.name for e in experiments]}")
+    failed = []
+    runs_dir = args.from_runs or args.runs_dir
+    if args.from_runs is None:
+        for experiment in experiments:
+            if (not args.only or experiment.name in args.only) and not run_experiment(experiment, runs_dir, args.overrides):
+                failed.append(experiment.name)
+    table = render_table(experiments, runs_dir)
+    if args.print:
+        print(table)
+    else:
+        args.readme.write_text(replace_between_markers(args.readme.read_text(), table))
+        print(f"results table written to {args.readme}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

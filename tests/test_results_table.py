@@ -1,0 +1,135 @@
+"""benchmarks/results.py: the README's results table from runs' summary.json files, between its markers only."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+from nlpzoo.errors import ConfigError
+from nlpzoo.hardware import hardware_label
+from tests.conftest import ROOT, TINY, compose_config
+
+CPU = {"cpu": "AMD EPYC 7B13", "cpu_cores": 2, "gpu": None, "accelerator": "cpu", "devices": 1, "torch": "2.13.0"}
+
+
+@pytest.fixture(scope="module")
+def results() -> ModuleType:
+    """benchmarks/results.py, imported from its file (benchmarks/ is a folder of scripts)."""
+    spec = importlib.util.spec_from_file_location("benchmarks_results", ROOT / "benchmarks" / "results.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_registry(path: Path, *entries: dict) -> Path:
+    path.write_text(yaml.safe_dump({"experiments": list(entries)}))
+    return path
+
+
+def write_summary(path: Path, metrics: dict, task_name: str, wall_seconds: float, mtime: float | None = None, **extra) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary = {"metrics": metrics, "wall_seconds": wall_seconds, "hardware": CPU, "config": {"task_name": task_name}, **extra}
+    path.write_text(json.dumps(summary))
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+
+
+SST2 = {
+    "name": "sst2_lstm", "data": "SST-2 dev", "metric": "val/acc", "percent": True, "budget_minutes": 8,
+    "overrides": ["data.path=${paths.data_dir}/sst2"],
+    "reference": {"value": "85-87", "source": "GLUE BiLSTM"},
+}
+CONLL = {
+    "name": "conll_bilstm", "data": "CoNLL-2003 test", "metric": "test/f1", "budget_minutes": 5,
+    "reference": {"value": "0.909", "source": "Lample et al., 2016"},
+}
+NEVER_RUN = {**CONLL, "name": "never_run"}
+
+
+def test_from_runs_rebuilds_the_table_and_touches_nothing_outside_the_markers(results, tmp_path: Path) -> None:
+    runs = tmp_path / "logs"
+    write_summary(runs / "results" / "sst2_lstm" / "summary.json", {"val/acc": 0.84123, "val/loss": 0.4}, "sst2_lstm", 372.4)
+    # Training runs found wherever they lie, by task name: the newest one wins; eval.py summaries are not runs.
+    write_summary(runs / "conll_bilstm" / "runs" / "a" / "summary.json", {"test/f1": 0.51}, "conll_bilstm", 30, mtime=1e9)
+    write_summary(runs / "conll_bilstm" / "runs" / "b" / "summary.json", {"test/f1": 0.87654}, "conll_bilstm", 41.6, mtime=2e9)
+    write_summary(runs / "eval" / "summary.json", {"test/f1": 0.99}, "conll_bilstm", 5, mtime=3e9, checkpoint="x.ckpt")
+    registry = write_registry(tmp_path / "experiments.yaml", SST2, CONLL, NEVER_RUN)
+
+    readme = tmp_path / "README.md"
+    original = (ROOT / "README.md").read_text()
+    before, rest = original.split(results.START)
+    _, after = rest.split(results.END)
+    readme.write_text(original)
+    assert results.main(["--from-runs", str(runs), "--registry", str(registry), "--readme", str(readme)]) == 0
+
+    written = readme.read_text()
+    assert written.startswith(before + results.START) and written.endswith(results.END + after)
+    table = written[len(before) + len(results.START) : -len(results.END + after)]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert rows == [
+        "| `sst2_lstm` | SST-2 dev | val/acc (x100) | 84.1 | 85-87 (GLUE BiLSTM) | 6.2 min | AMD EPYC 7B13 (2 cores) |",
+        "| `conll_bilstm` | CoNLL-2003 test | test/f1 | 0.877 | 0.909 (Lample et al., 2016) | 42 s | AMD EPYC 7B13 (2 cores) |",
+    ]  # never_run has no run: left out
+    assert table.splitlines()[1] == "| experiment | data | metric | ours | published | wall time | hardware |"
+
+    # Rebuilding again gives the same README: the old table is replaced, not appended to.
+    results.main(["--from-runs", str(runs), "--registry", str(registry), "--readme", str(readme)])
+    assert readme.read_text() == written
+
+
+def test_a_registered_experiment_runs_within_its_budget_and_lands_in_the_table(
+    results, tmp_path: Path, shared_data: Path
+) -> None:
+    tiny = {**SST2, "overrides": [*TINY, f"data.path={shared_data / 'sst2'}"], "budget_minutes": 0.5}
+    registry = write_registry(tmp_path / "experiments.yaml", tiny, CONLL)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n{results.START}\nold table\n{results.END}\nfooter\n")
+    runs = tmp_path / "runs"
+
+    code = results.main(["--only", "sst2_lstm", "--registry", str(registry), "--readme", str(readme), "--runs-dir", str(runs)])
+    assert code == 0
+    summary = json.loads((runs / "sst2_lstm" / "summary.json").read_text())
+    assert summary["config"]["trainer"]["max_time"] == "00:00:00:30"
+    assert summary["hardware"]["cpu_cores"] >= 1
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("# title\n") and text.endswith(f"{results.END}\nfooter\n")
+    (row,) = [line for line in text.splitlines() if line.startswith("| `sst2_lstm`")]
+    assert f"| {100 * summary['metrics']['val/acc']:.1f} |" in row
+    assert row.endswith(f"| {hardware_label(summary['hardware'])} |")
+
+
+def test_registered_experiments_exist_and_their_overrides_compose(results, tmp_path: Path) -> None:
+    experiments = results.load_registry()
+    assert "sst2_lstm" in {e.name for e in experiments}
+    for experiment in experiments:
+        cfg = compose_config([f"experiment={experiment.name}", *experiment.overrides, experiment.budget_override()], tmp_path)
+        assert cfg.task_name == experiment.name
+        assert re.fullmatch(r"(val|test)/\w+", experiment.metric), experiment.metric
+        assert 0 < experiment.budget_minutes <= 15  # the whole table must fit an afternoon on 2 CPU cores
+
+
+def test_mistakes_in_the_registry_or_readme_are_named(results, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['budget'\]"):
+        results.load_registry(write_registry(tmp_path / "typo.yaml", {**SST2, "budget": 3}))
+    with pytest.raises(ConfigError, match=r"missing key\(s\) \['metric'\]"):
+        results.load_registry(write_registry(tmp_path / "short.yaml", {k: v for k, v in SST2.items() if k != "metric"}))
+    with pytest.raises(ConfigError, match="needs the markers"):
+        results.replace_between_markers("# a README without markers\n", "| table |")
+    with pytest.raises(ConfigError, match=r"--only: \['sst3'\] not in"):
+        results.main(["--only", "sst3", "--registry", str(write_registry(tmp_path / "ok.yaml", SST2))])
+
+
+def test_hardware_label_names_the_gpu_when_one_was_used() -> None:
+    gpu = {**CPU, "gpu": "NVIDIA H100 80GB HBM3", "accelerator": "cuda", "devices": 2}
+    assert hardware_label(gpu) == "2 x NVIDIA H100 80GB HBM3"
+    assert hardware_label({**gpu, "accelerator": "cpu"}) == "AMD EPYC 7B13 (2 cores)"  # a GPU present but unused
+    assert hardware_label(None) == "unknown"
