@@ -46,10 +46,12 @@ class Experiment:
     overrides: list[str] = field(default_factory=list)
     percent: bool = False
 
-    def budget_override(self) -> str:
-        """Lightning's `max_time` (DD:HH:MM:SS): training stops at the budget and the run still tests."""
+    def budget_overrides(self) -> list[str]:
+        """Lightning's `max_time` (DD:HH:MM:SS), allowed to cut the first epoch: training stops at the
+        budget, validates the weights it has (Lightning validates on an early stop), and the run still tests."""
         seconds = max(1, round(self.budget_minutes * 60))
-        return f"+trainer.max_time=00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+        duration = f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+        return [f"+trainer.max_time={duration}", "trainer.min_epochs=0"]
 
 
 def load_registry(path: Path = REGISTRY) -> list[Experiment]:
@@ -77,7 +79,7 @@ def run_experiment(experiment: Experiment, runs_dir: Path, extra: list[str]) -> 
         shutil.rmtree(run_dir)  # never report a previous run's summary as this one's
     command = [
         sys.executable, "train.py", f"experiment={experiment.name}", *experiment.overrides,
-        experiment.budget_override(), *extra, f"hydra.run.dir={run_dir}",
+        *experiment.budget_overrides(), *extra, f"hydra.run.dir={run_dir}",
     ]
     environment = {"HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", **os.environ}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), environment.get("PYTHONPATH")]))
@@ -130,7 +132,7 @@ def table_row(experiment: Experiment, summary: dict[str, Any]) -> list[str]:
         metric,
         format_value(value, experiment.percent),
         f"{experiment.reference['value']} ({experiment.reference['source']})",
-        format_duration(summary.get("wall_seconds")),
+        f"{format_duration(summary.get('wall_seconds'))} (budget {format_duration(experiment.budget_minutes * 60)})",
         hardware_label(summary.get("hardware")),
     ]
 

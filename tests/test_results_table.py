@@ -76,8 +76,8 @@ def test_from_runs_rebuilds_the_table_and_touches_nothing_outside_the_markers(re
     table = written[len(before) + len(results.START) : -len(results.END + after)]
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     assert rows == [
-        "| `sst2_lstm` | SST-2 dev | val/acc (x100) | 84.1 | 85-87 (GLUE BiLSTM) | 6.2 min | AMD EPYC 7B13 (2 cores) |",
-        "| `conll_bilstm` | CoNLL-2003 test | test/f1 | 0.877 | 0.909 (Lample et al., 2016) | 42 s | AMD EPYC 7B13 (2 cores) |",
+        "| `sst2_lstm` | SST-2 dev | val/acc (x100) | 84.1 | 85-87 (GLUE BiLSTM) | 6.2 min (budget 8.0 min) | AMD EPYC 7B13 (2 cores) |",
+        "| `conll_bilstm` | CoNLL-2003 test | test/f1 | 0.877 | 0.909 (Lample et al., 2016) | 42 s (budget 5.0 min) | AMD EPYC 7B13 (2 cores) |",
     ]  # never_run has no run: left out
     assert table.splitlines()[1] == "| experiment | data | metric | ours | published | wall time | hardware |"
 
@@ -89,7 +89,9 @@ def test_from_runs_rebuilds_the_table_and_touches_nothing_outside_the_markers(re
 def test_a_registered_experiment_runs_within_its_budget_and_lands_in_the_table(
     results, tmp_path: Path, shared_data: Path
 ) -> None:
-    tiny = {**SST2, "overrides": [*TINY, f"data.path={shared_data / 'sst2'}"], "budget_minutes": 0.5}
+    # A budget of one second stops the BiLSTM's first epoch (625 steps of about 50 ms): the run still validates and tests.
+    overrides = [*TINY, f"data.path={shared_data / 'sst2'}", "data.max_train_samples=20000", "model.embedding_dim=128", "model.hidden_size=256"]
+    tiny = {**SST2, "overrides": overrides, "budget_minutes": 0.02}
     registry = write_registry(tmp_path / "experiments.yaml", tiny, CONLL)
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n{results.START}\nold table\n{results.END}\nfooter\n")
@@ -98,8 +100,9 @@ def test_a_registered_experiment_runs_within_its_budget_and_lands_in_the_table(
     code = results.main(["--only", "sst2_lstm", "--registry", str(registry), "--readme", str(readme), "--runs-dir", str(runs)])
     assert code == 0
     summary = json.loads((runs / "sst2_lstm" / "summary.json").read_text())
-    assert summary["config"]["trainer"]["max_time"] == "00:00:00:30"
-    assert summary["hardware"]["cpu_cores"] >= 1
+    assert summary["config"]["trainer"]["max_time"] == "00:00:00:01"
+    assert summary["global_steps"] < 20000 // 32  # stopped by the budget, inside the first epoch
+    assert {"val/acc", "test/acc"} <= set(summary["metrics"])
     text = readme.read_text()
     assert "old table" not in text and text.startswith("# title\n") and text.endswith(f"{results.END}\nfooter\n")
     (row,) = [line for line in text.splitlines() if line.startswith("| `sst2_lstm`")]
@@ -111,7 +114,7 @@ def test_registered_experiments_exist_and_their_overrides_compose(results, tmp_p
     experiments = results.load_registry()
     assert "sst2_lstm" in {e.name for e in experiments}
     for experiment in experiments:
-        cfg = compose_config([f"experiment={experiment.name}", *experiment.overrides, experiment.budget_override()], tmp_path)
+        cfg = compose_config([f"experiment={experiment.name}", *experiment.overrides, *experiment.budget_overrides()], tmp_path)
         assert cfg.task_name == experiment.name
         assert re.fullmatch(r"(val|test)/\w+", experiment.metric), experiment.metric
         assert 0 < experiment.budget_minutes <= 15  # the whole table must fit an afternoon on 2 CPU cores
