@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import datasets
 import lightning as L
 from torch.utils.data import DataLoader, Sampler
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nlpzoo.data.collate import PaddingCollator, padding_fraction
 from nlpzoo.data.sampling import LengthBucketSampler
@@ -145,7 +146,8 @@ class TaskDataModule(L.LightningDataModule):
         if self.spec is None:
             raise RuntimeError("call setup() before asking for a data loader")
         sampler = self.train_sampler() if split == "train" else None
-        return DataLoader(
+        # Stateful: Lightning saves its position and shuffle state, so a mid-epoch resume continues the same order.
+        return StatefulDataLoader(
             self.splits[split],
             batch_size=self.batch_size if split == "train" else self.eval_batch_size,
             shuffle=shuffle and sampler is None,

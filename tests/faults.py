@@ -1,0 +1,103 @@
+"""Running `python train.py` as a real subprocess for the fault tests: tiny deterministic SST-2 runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from nlpzoo.checkpoint import read_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+HELPERS = ROOT / "tests" / "helpers"
+
+
+def tiny_run_args(data_dir: Path, run_dir: Path, *extra: str) -> list[str]:
+    """A deterministic two-epoch run of 8 steps per epoch in `run_dir`, resuming from it when it can."""
+    return [
+        f"data.path={data_dir / 'sst2'}",
+        "data.max_train_samples=256",
+        "data.max_val_samples=64",
+        "data.max_test_samples=64",
+        "data.batch_size=32",
+        "model.embedding_dim=16",
+        "model.hidden_size=16",
+        "trainer.max_epochs=2",
+        "trainer.deterministic=true",
+        "trainer.enable_progress_bar=false",
+        "callbacks.rich_progress_bar=null",
+        "test=false",
+        "validate_best=false",
+        "ckpt_path=auto",
+        f"hydra.run.dir={run_dir}",
+        *extra,
+    ]
+
+
+def pause_args(step: int, marker: Path) -> list[str]:
+    """Overrides adding the test-only `PauseAtStep` callback (tests/helpers/pause_at_step.py)."""
+    return [
+        "+callbacks.pause._target_=pause_at_step.PauseAtStep",
+        f"+callbacks.pause.step={step}",
+        f"+callbacks.pause.marker={marker}",
+    ]
+
+
+def environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    paths = [str(ROOT / "src"), str(HELPERS), env.get("PYTHONPATH", "")]
+    env.update(
+        PYTHONPATH=os.pathsep.join(p for p in paths if p),
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        WANDB_MODE="offline",
+        **extra,
+    )
+    return env
+
+
+def start_training(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python train.py ARGS` in the project root, output to `log`."""
+    stream = log.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "train.py", *args], cwd=ROOT, stdout=stream, stderr=subprocess.STDOUT, env=env or environment()
+    )
+
+
+def run_training(args: list[str], log: Path, timeout: float = 300, env: dict[str, str] | None = None) -> int:
+    """Run to completion; the exit status."""
+    return start_training(args, log, env).wait(timeout=timeout)
+
+
+def interrupt_at_marker(process: subprocess.Popen, marker: Path, signum: int, timeout: float = 300) -> int:
+    """Wait until the run reports (via `marker`) that it reached its pause step, send `signum`, wait for exit."""
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"training exited with {process.returncode} before reaching the pause step")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("training never reached the pause step")
+        time.sleep(0.05)
+    process.send_signal(signum)
+    return process.wait(timeout=timeout)
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
+
+
+def assert_same_weights(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> None:
+    assert first.keys() == second.keys()
+    different = [name for name in first if not torch.equal(first[name], second[name])]
+    assert not different, f"weights differ from the uninterrupted run: {different}"
+
+
+SIGKILL = signal.SIGKILL
+SIGTERM = signal.SIGTERM
