@@ -69,11 +69,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     @staticmethod
     def _write_error(target: Path, error: OSError) -> CheckpointError:
         cause = "no space left on the device" if error.errno in (errno.ENOSPC, errno.EDQUOT) else str(error)
-        previous = "the previous checkpoint there is intact" if target.exists() else "no earlier checkpoint was there"
         return CheckpointError(
-            f"cannot write checkpoint {target}: {cause} ({error.strerror or error}); {previous}. "
-            f"Free space in {target.parent} or point paths.output_dir (or hydra.run.dir) at another disk, "
-            "then resume with ckpt_path=auto"
+            f"cannot write checkpoint {target}: {cause} ({error.strerror or error}); it was not written and "
+            f"the checkpoints already in {target.parent} are intact. Free space there or point "
+            "hydra.run.dir at another disk, then resume with ckpt_path=auto"
         )
 
     def load_checkpoint(

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import datasets
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Sampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
@@ -156,6 +157,9 @@ class TaskDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            # Its own random stream: building a loader never draws from the global RNG (dropout's), so a
+            # resumed run's extra loader set-up cannot shift the random numbers training sees.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader:
