@@ -20,6 +20,25 @@ from nlpzoo.tokenizers.base import TokenizerRecipe
 
 log = logging.getLogger(__name__)
 
+TRUNCATED = "truncated"  # a temporary column: did tokenization cut this example at max_length?
+
+
+def truncated_flags(features: Any) -> list[bool]:
+    """Per example of a fast tokenizer's batch output: whether truncation dropped tokens."""
+    return [bool(encoding.overflowing) for encoding in features.encodings]
+
+
+def report_truncation(dataset: datasets.Dataset, split: str, max_length: int) -> datasets.Dataset:
+    """Log how many examples were cut to `max_length` tokens (long lines are truncated, never fatal)
+    and drop the temporary `truncated` column."""
+    count = sum(dataset[TRUNCATED])
+    if count:
+        log.warning(
+            "%d of %d examples in the %s split were longer than max_length=%d tokens and were truncated",
+            count, len(dataset), split, max_length,
+        )
+    return dataset.remove_columns(TRUNCATED)
+
 
 class TaskDataModule(L.LightningDataModule):
     """Base of the task DataModules. Subclasses say how to prepare the raw splits (`encode_splits`)

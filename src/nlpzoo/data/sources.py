@@ -81,10 +81,21 @@ def load_local_file(path: Path, reader_options: dict[str, Any] | None = None) ->
     try:
         dataset = datasets.load_dataset(builder, data_files={"data": str(path)}, split="data", **options)
     except Exception as error:  # datasets wraps parser errors in many types; name the file either way
-        raise DataError(f"could not read {path} as {builder}: {error}") from error
+        cause = innermost_cause(error)
+        hint = ""
+        if isinstance(cause, UnicodeDecodeError):
+            hint = "; the file is not UTF-8: re-encode it, or set data.reader_options.encoding=ITS_ENCODING"
+        raise DataError(f"could not read {path} as {builder}: {type(cause).__name__}: {cause}{hint}") from error
     if len(dataset) == 0:
         raise DataError(f"data file has no rows: {path}")
     return dataset
+
+
+def innermost_cause(error: BaseException) -> BaseException:
+    """The original error under the wrappers `datasets` raises ("An error occurred while generating...")."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
 
 
 def load_splits(

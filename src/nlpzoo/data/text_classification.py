@@ -6,7 +6,7 @@ from typing import Any
 
 import datasets
 
-from nlpzoo.data.base import TaskDataModule
+from nlpzoo.data.base import TRUNCATED, TaskDataModule, report_truncation, truncated_flags
 from nlpzoo.data.sources import first_present_column
 from nlpzoo.errors import DataError
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
@@ -75,7 +75,7 @@ class TextClassificationData(TaskDataModule):
             labeled = dataset.filter(lambda row: row[self.label_column] not in (None, -1))
             if len(labeled) == 0:
                 raise DataError(f"the {split} split has no labelled rows in column '{self.label_column}'")
-            encoded[split] = labeled.map(
+            tokenized = labeled.map(
                 encode_classification_batch,
                 batched=True,
                 remove_columns=labeled.column_names,
@@ -90,6 +90,7 @@ class TextClassificationData(TaskDataModule):
                     "split": split,
                 },
             )
+            encoded[split] = report_truncation(tokenized, split, self.max_length)
         return encoded
 
     def build_spec(self) -> TaskSpec:
@@ -133,4 +134,9 @@ def encode_classification_batch(
         truncation=True,
         max_length=max_length,
     )
-    return {"input_ids": features["input_ids"], "attention_mask": features["attention_mask"], "labels": labels}
+    return {
+        "input_ids": features["input_ids"],
+        "attention_mask": features["attention_mask"],
+        "labels": labels,
+        TRUNCATED: truncated_flags(features),
+    }
