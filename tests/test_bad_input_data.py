@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nlpzoo.data import TextClassificationData
+from nlpzoo.data.sources import load_local_file
 from nlpzoo.errors import DataError
 from nlpzoo.tokenizers import WordTokenizer
 
@@ -66,3 +67,12 @@ def test_a_header_without_rows_names_the_file(tmp_path: Path) -> None:
     folder = write_splits(tmp_path / "data", ROWS, [])
     with pytest.raises(DataError, match=r"dev\.tsv"):
         setup(folder)
+
+
+@pytest.mark.parametrize("content", ["null", '{"sentence": "ok", "label": 1}\n[1, 2]\n', "42"])
+def test_json_records_that_are_not_objects_are_refused_not_a_crash(tmp_path: Path, content: str) -> None:
+    """A JSON file holding only `null` used to crash the whole process inside pyarrow (found by fuzzing)."""
+    path = tmp_path / "train.jsonl"
+    path.write_text(content)
+    with pytest.raises(DataError, match=r"train\.jsonl: record \d is (NoneType|list|int), not a JSON object"):
+        load_local_file(path)

@@ -31,6 +31,8 @@ def truncated_flags(features: Any) -> list[bool]:
 def report_truncation(dataset: datasets.Dataset, split: str, max_length: int) -> datasets.Dataset:
     """Log how many examples were cut to `max_length` tokens (long lines are truncated, never fatal)
     and drop the temporary `truncated` column."""
+    if TRUNCATED not in dataset.column_names:  # tokenized before this column existed, read from the cache
+        return dataset
     count = sum(dataset[TRUNCATED])
     if count:
         log.warning(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import gzip
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,28 @@ def _reader_options(path: Path, builder: str, overrides: dict[str, Any]) -> dict
     return options
 
 
+def check_json_records(path: Path) -> None:
+    """JSON Lines of objects, or one JSON array of objects, before `datasets` reads it (pyarrow's reader
+    crashes the process on some non-object documents, e.g. a file holding only `null`)."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as stream:
+            lines = [(number, line) for number, line in enumerate(stream, 1) if line.strip()]
+    except (UnicodeDecodeError, OSError, EOFError) as error:
+        raise DataError(f"could not read {path} as UTF-8 JSON: {type(error).__name__}: {error}") from error
+    try:
+        records = [(number, json.loads(line)) for number, line in lines]
+    except json.JSONDecodeError:  # not JSON Lines: one document over several lines
+        try:
+            document = json.loads("".join(line for _, line in lines))
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path} is neither JSON Lines nor one JSON document: {error}") from error
+        records = list(enumerate(document if isinstance(document, list) else [document], 1))
+    for number, record in records:
+        if not isinstance(record, dict):
+            raise DataError(f"{path}: record {number} is {type(record).__name__}, not a JSON object {{column: value}}")
+
+
 def load_local_file(path: Path, reader_options: dict[str, Any] | None = None) -> datasets.Dataset:
     """One file as a `datasets.Dataset` (cached as Arrow by `datasets`), with errors that name the file."""
     if not path.exists():
@@ -77,6 +101,8 @@ def load_local_file(path: Path, reader_options: dict[str, Any] | None = None) ->
     if path.stat().st_size == 0:
         raise DataError(f"data file is empty: {path}")
     builder = file_format(path)
+    if builder == "json":
+        check_json_records(path)
     options = _reader_options(path, builder, reader_options or {})
     try:
         dataset = datasets.load_dataset(builder, data_files={"data": str(path)}, split="data", **options)
