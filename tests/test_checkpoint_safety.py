@@ -4,7 +4,6 @@ code, and resumes refused when the checkpoint was trained as another family or t
 from __future__ import annotations
 
 import os
-import pickle
 import subprocess
 import sys
 import time
@@ -35,13 +34,13 @@ class WritesAFile:
 def malicious_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
     marker = tmp_path / "code-was-executed"
     path = tmp_path / "evil.ckpt"
-    torch.save({"state_dict": {}, "nlpzoo": WritesAFile(marker)}, path, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    torch.save({"state_dict": {}, "nlpzoo": WritesAFile(marker)}, path)
     return path, marker
 
 
 def test_a_checkpoint_holding_pickled_code_is_refused_without_running_it(malicious_checkpoint) -> None:
     path, marker = malicious_checkpoint
-    with pytest.raises(CheckpointError, match=r"refusing to load .*evil\.ckpt.*Path"):
+    with pytest.raises(CheckpointError, match=r"refusing to load .*evil\.ckpt.*Unsupported global"):
         read_checkpoint(path)
     with pytest.raises(CheckpointError):
         load_module(path)

@@ -35,7 +35,7 @@ from nlpzoo.checkpoint import read_checkpoint
 pytestmark = pytest.mark.slow
 
 # Real divergence: AdamW moves every weight by about the learning rate, so after one step the logits overflow.
-DIVERGING = ["model.optimizer.lr=1.0e38", "model.scheduler=null"]
+DIVERGING = ["model.optimizer.lr=1.0e30", "model.scheduler=null"]
 EVERY_STEP = ["+callbacks.last_checkpoint.every_n_train_steps=1"]  # last.ckpt after every step
 SLURM = {"SLURM_NTASKS": "1", "SLURM_JOB_NAME": "nlpzoo", "SLURM_JOB_ID": "4242", "SLURM_PROCID": "0",
          "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost"}
@@ -109,7 +109,7 @@ def diverged(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tup
 def test_nan_loss_stops_naming_the_step_and_leaves_the_last_good_checkpoint(diverged) -> None:
     status, output, run_dir = diverged
     assert status == 1, output[-3000:]
-    match = re.search(r"training loss is (nan|inf) at global step (\d+)", output)
+    match = re.search(r"training (?:loss is|gradients are) (nan|inf) at global step (\d+)", output)
     assert match, output[-3000:]
     assert "TrainingDivergedError" in output
     saved = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")
@@ -124,8 +124,8 @@ def test_nan_loss_with_skip_drops_those_updates_and_finishes(diverged, tmp_path:
     status = run_training(tiny_run_args(shared_data, run_dir, *skip), log)
     output = log.read_text()
     assert status == 0, output[-3000:]
-    skipped = re.findall(r"training loss is (?:nan|inf) at global step (\d+).*skipping", output)
-    assert len(skipped) == 16 - last_good["global_step"]  # every later batch diverged and was skipped
+    skipped = re.findall(r"training (?:loss|gradients) (?:nan|inf) at global step (\d+): skipping", output)
+    assert len(set(skipped)) == 16 - last_good["global_step"]  # every later batch diverged and was skipped
     # A skipped update changes nothing: the final weights are those of the last good step.
     assert_same_weights(last_good["state_dict"], final_weights(run_dir))
 

@@ -96,8 +96,9 @@ def load_weights_only(path: str | Path, map_location: Any = "cpu") -> dict[str, 
         return torch.load(source, map_location=map_location, weights_only=True)
     except Exception as error:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        # torch's message buries the refused global ("Unsupported global: GLOBAL posix.system") mid-text.
-        first_line = next((line for line in lines if "Unsupported global" in line), lines[0] if lines else "")
+        # torch's message buries what it refused ("Unsupported global: GLOBAL posix.system") mid-text.
+        first_line = next((line for line in lines if "Unsupported" in line), lines[0] if lines else "")
+        first_line = first_line.removeprefix("WeightsUnpickler error: ")
         raise CheckpointError(
             f"refusing to load {source}: not a weights-only checkpoint (pickled code, or a truncated or "
             f"foreign file): {type(error).__name__}: {first_line}"

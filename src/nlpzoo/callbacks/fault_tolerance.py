@@ -3,14 +3,14 @@ next batch boundary, and a resumed run replays the same random numbers as one ne
 
 Lightning does the signal plumbing: its `_SignalConnector` turns SIGTERM into a flag that the loops
 check after each batch, then raise `SIGTERMException` and call every callback's `on_exception`;
-`OnExceptionCheckpoint` is the callback that saves there. Data order is resumed by the train
-DataLoader itself (a torchdata `StatefulDataLoader`, saved by Lightning's fit loop).
+`OnExceptionCheckpoint` is the callback that saves there. The data position is kept by the train
+loader itself (a torchdata `StatefulDataLoader`, saved by Lightning's fit loop; its shuffles draw from
+the loader's own generator), and `ExactResume` restores the global random states.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import random
 import signal
 from collections.abc import Iterator
@@ -24,8 +24,6 @@ from lightning.fabric.utilities.data import _set_sampler_epoch
 from lightning.pytorch.callbacks import OnExceptionCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
-
-log = logging.getLogger(__name__)
 
 PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM (143)
 

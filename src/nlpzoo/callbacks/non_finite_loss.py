@@ -1,4 +1,5 @@
-"""Stop, or skip the update, when the training loss is NaN or Inf: before the optimizer step uses it."""
+"""Stop, or skip the update, when the training loss or its gradients are NaN or Inf: before the
+optimizer step can write them into the weights."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ log = logging.getLogger(__name__)
 
 
 class NonFiniteLossGuard(L.Callback):
-    """`action="stop"` raises `TrainingDivergedError` naming the step, before backward, so the weights
-    and the last checkpoint stay as they were; `action="skip"` drops that batch's gradients so the
-    optimizer step changes nothing, and logs the step.
+    """`action="stop"` raises `TrainingDivergedError` naming the step, before the update, so the weights
+    and the last checkpoint stay finite; `action="skip"` drops that batch's gradients so the optimizer
+    step changes nothing, and logs the step.
 
-    Under DDP the decision is shared (any rank's bad loss counts), so every rank stops or skips alike.
+    Checks the loss before backward and the gradients before the step (a finite loss can still
+    overflow in backward). Under a mixed-precision grad scaler, non-finite gradients are the scaler's
+    to handle. Under DDP the decision is shared, so every rank stops or skips alike.
     """
 
     def __init__(self, action: Literal["stop", "skip"] = "stop") -> None:
@@ -31,27 +34,32 @@ class NonFiniteLossGuard(L.Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int) -> None:
         self._batch_idx = idx
+        self._skip_this_step = False
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
-        finite = bool(torch.isfinite(loss.detach()).all())
-        bad = trainer.strategy.reduce_boolean_decision(not finite, all=False)
-        if not bad:
-            return
-        value = "nan" if torch.isnan(loss.detach()).any() else "inf"
-        where = f"global step {trainer.global_step} (epoch {trainer.current_epoch}, batch {self._batch_idx})"
-        if self.action == "stop":
-            raise TrainingDivergedError(
-                f"training loss is {value} at {where}; stopped before the update, the last checkpoint is the "
-                "last good one. Lower the learning rate, check the data, or set "
-                "callbacks.non_finite_loss.action=skip to skip such batches"
-            )
-        self._skip_this_step = True
-        self.skipped_steps.append(trainer.global_step)
-        log.warning("training loss is %s at %s: skipping this batch's update", value, where)
+        self._check(trainer, "loss", [loss.detach()])
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
     ) -> None:
+        if not self._skip_this_step and getattr(trainer.precision_plugin, "scaler", None) is None:
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            self._check(trainer, "gradients", grads)
         if self._skip_this_step:
             optimizer.zero_grad(set_to_none=True)  # parameters without a gradient are left untouched
-            self._skip_this_step = False
+
+    def _check(self, trainer: L.Trainer, what: str, tensors: list[torch.Tensor]) -> None:
+        finite = all(bool(torch.isfinite(t).all()) for t in tensors)
+        if not trainer.strategy.reduce_boolean_decision(not finite, all=False):
+            return
+        value = "nan" if any(bool(torch.isnan(t).any()) for t in tensors) else "inf"
+        where = f"global step {trainer.global_step} (epoch {trainer.current_epoch}, batch {self._batch_idx})"
+        if self.action == "stop":
+            raise TrainingDivergedError(
+                f"training {what} {'is' if what == 'loss' else 'are'} {value} at {where}; stopped before the "
+                "update, so the last checkpoint is the last good one. Lower the learning rate, check the data, "
+                "or set callbacks.non_finite_loss.action=skip to skip such batches"
+            )
+        self._skip_this_step = True
+        self.skipped_steps.append(trainer.global_step)
+        log.warning("training %s %s at %s: skipping this batch's update", what, value, where)
