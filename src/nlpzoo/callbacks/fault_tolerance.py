@@ -22,6 +22,7 @@ import torch
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.fabric.utilities.data import _set_sampler_epoch
 from lightning.pytorch.callbacks import OnExceptionCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
@@ -52,7 +53,9 @@ class PreemptionCheckpoint(OnExceptionCheckpoint):
             signal.signal(signal.SIGUSR1, stop_after_this_batch)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if not (isinstance(exception, SIGTERMException) and trainer.training):
+        # Also mid-validation inside fit (the loops raise there too); never during the sanity check.
+        fitting = trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking
+        if not (isinstance(exception, SIGTERMException) and fitting):
             return
         trainer.save_checkpoint(self.ckpt_path, weights_only=False)  # the full training state
         rank_zero_info(
