@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import torch
+from conftest import TINY
 
 from nlpzoo.checkpoint import read_checkpoint
 
@@ -21,16 +22,9 @@ def tiny_run_args(data_dir: Path, run_dir: Path, *extra: str) -> list[str]:
     """A deterministic two-epoch run of 8 steps per epoch in `run_dir`, resuming from it when it can."""
     return [
         f"data.path={data_dir / 'sst2'}",
-        "data.max_train_samples=256",
-        "data.max_val_samples=64",
-        "data.max_test_samples=64",
-        "data.batch_size=32",
-        "model.embedding_dim=16",
-        "model.hidden_size=16",
+        *(override for override in TINY if not override.startswith("trainer.max_epochs")),
         "trainer.max_epochs=2",
         "trainer.deterministic=true",
-        "trainer.enable_progress_bar=false",
-        "callbacks.rich_progress_bar=null",
         "test=false",
         "validate_best=false",
         "ckpt_path=auto",
