@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import torch
-from conftest import TINY
 
 from nlpzoo.checkpoint import read_checkpoint
+from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
-HELPERS = ROOT / "tests" / "helpers"
 
 
 def tiny_run_args(data_dir: Path, run_dir: Path, *extra: str) -> list[str]:
@@ -34,9 +33,9 @@ def tiny_run_args(data_dir: Path, run_dir: Path, *extra: str) -> list[str]:
 
 
 def pause_args(step: int, marker: Path) -> list[str]:
-    """Overrides adding the test-only `PauseAtStep` callback (tests/helpers/pause_at_step.py)."""
+    """Overrides adding the test-only `PauseAtStep` callback (tests/interruption.py)."""
     return [
-        "+callbacks.pause._target_=pause_at_step.PauseAtStep",
+        "+callbacks.pause._target_=tests.interruption.PauseAtStep",
         f"+callbacks.pause.step={step}",
         f"+callbacks.pause.marker={marker}",
     ]
@@ -44,7 +43,7 @@ def pause_args(step: int, marker: Path) -> list[str]:
 
 def environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
-    paths = [str(ROOT / "src"), str(HELPERS), env.get("PYTHONPATH", "")]
+    paths = [str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH", "")]  # ROOT: tests.interruption
     env.update(
         PYTHONPATH=os.pathsep.join(p for p in paths if p),
         HF_HUB_OFFLINE="1",

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
-from faults import ROOT, environment, tiny_run_args
 
 from nlpzoo.checkpoint import load_module, read_checkpoint
 from nlpzoo.checkpoint_io import AtomicCheckpointIO, partial_files
 from nlpzoo.errors import CheckpointError
 from nlpzoo.training import run_training
+from tests.conftest import compose_config
+from tests.faults import ROOT, environment, tiny_run_args
 
 
 class WritesAFile:

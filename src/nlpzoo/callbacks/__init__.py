@@ -1,7 +1,8 @@
 """Lightning callbacks of nlpzoo."""
 
-from nlpzoo.callbacks.fault_tolerance import ExactResume, PreemptionCheckpoint
+from nlpzoo.callbacks.fault_tolerance import MidEpochResume, PreemptionCheckpoint
 from nlpzoo.callbacks.non_finite_loss import NonFiniteLossGuard
+from nlpzoo.callbacks.rng_state import RngStateCheckpoint
 from nlpzoo.callbacks.throughput import ThroughputMeter
 
-__all__ = ["ExactResume", "NonFiniteLossGuard", "PreemptionCheckpoint", "ThroughputMeter"]
+__all__ = ["MidEpochResume", "NonFiniteLossGuard", "PreemptionCheckpoint", "RngStateCheckpoint", "ThroughputMeter"]

@@ -4,21 +4,18 @@ next batch boundary, and a resumed run replays the same random numbers as one ne
 Lightning does the signal plumbing: its `_SignalConnector` turns SIGTERM into a flag that the loops
 check after each batch, then raise `SIGTERMException` and call every callback's `on_exception`;
 `OnExceptionCheckpoint` is the callback that saves there. The data position is kept by the train
-loader itself (a torchdata `StatefulDataLoader`, saved by Lightning's fit loop; its shuffles draw from
-the loader's own generator), and `ExactResume` restores the global random states.
+loader itself (a torchdata `StatefulDataLoader`, saved by Lightning's fit loop), `MidEpochResume`
+applies it, and `RngStateCheckpoint` restores the global random states.
 """
 
 from __future__ import annotations
 
 import contextlib
-import random
 import signal
 from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
-import numpy as np
-import torch
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.fabric.utilities.data import _set_sampler_epoch
 from lightning.pytorch.callbacks import OnExceptionCheckpoint
@@ -77,66 +74,19 @@ def exit_code_on_preemption() -> Iterator[None]:
         raise SystemExit(PREEMPTED_EXIT_CODE) from None
 
 
-class ExactResume(L.Callback):
-    """Makes a resumed run continue exactly where the checkpoint left off: the same next batch and the
-    same random numbers (dropout masks, shuffles) as a run never interrupted.
+class MidEpochResume(L.Callback):
+    """A run resumed from a mid-epoch checkpoint continues with the batch after the last one trained.
 
-    Saves the Python, NumPy and torch random states in each checkpoint and restores them at the first
-    epoch or batch start after loading, so the resumed run's sanity check and loader set-up cannot
-    shift them. It also applies the train loader's saved position, which Lightning 2.6 drops when
-    `configure_optimizers` asks for `trainer.estimated_stepping_batches` (Lightning issue #20550).
+    Lightning saves the train loader's position (a torchdata `StatefulDataLoader`) but drops it on
+    resume when `configure_optimizers` asks for `trainer.estimated_stepping_batches`, as nlpzoo's
+    schedules do (Lightning issue #20550); this applies it, as the fix proposed there does.
     """
-
-    def __init__(self) -> None:
-        self._pending: dict[str, Any] | None = None
-
-    def state_dict(self) -> dict[str, Any]:
-        return collect_random_states()
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._pending = state_dict or None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         fit_loop = trainer.fit_loop
         if fit_loop.restarting and fit_loop._combined_loader_states_to_load and fit_loop._data_fetcher is not None:
-            # What Lightning's own resume path does when the loader was not built early (the fix of #20550):
-            # the sampler's epoch first (it seeds the shuffle), then the saved position, then a fresh iterator.
+            # The sampler's epoch first (it seeds the order), then the saved position, then a fresh iterator.
             for loader in fit_loop._combined_loader.flattened:
                 _set_sampler_epoch(loader, fit_loop.epoch_progress.current.processed)
             fit_loop._load_combined_loader_states()
             iter(fit_loop._data_fetcher)
-
-    def _restore_random_states(self) -> None:
-        if self._pending is not None:
-            set_random_states(self._pending)
-            self._pending = None
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._restore_random_states()
-
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int) -> None:
-        self._restore_random_states()
-
-
-def collect_random_states() -> dict[str, Any]:
-    """Every global random state as tensors and plain values (loadable with `weights_only=True`)."""
-    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
-    states: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached_gaussian),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states["torch_cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_random_states(states: dict[str, Any]) -> None:
-    """Inverse of `collect_random_states`."""
-    version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, position, has_gauss, cached_gaussian = states["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached_gaussian))
-    torch.set_rng_state(states["torch"])
-    if "torch_cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["torch_cuda"])
