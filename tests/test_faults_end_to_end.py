@@ -112,7 +112,7 @@ def test_diverging_run_stops_naming_the_step_and_leaves_the_last_good_checkpoint
     assert status == 1, output[-3000:]
     match = re.search(r"training (loss is|gradients are|weights after the update are) (nan|inf) at global step (\d+)", output)
     assert match, output[-3000:]
-    assert "TrainingDivergedError" in output and "the last checkpoint is the last good one" in output
+    assert "nlpzoo: error: training" in output and "the last checkpoint is the last good one" in output
     saved = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     bad_step = int(match.group(3))
     # Stopped before the bad update (loss, gradients) or before the bad update's checkpoint (weights).
