@@ -2,5 +2,6 @@
 
 from nlpzoo.models.base import ZooModule
 from nlpzoo.models.recurrent import RecurrentModel
+from nlpzoo.models.word2vec import Word2Vec
 
-__all__ = ["RecurrentModel", "ZooModule"]
+__all__ = ["RecurrentModel", "Word2Vec", "ZooModule"]

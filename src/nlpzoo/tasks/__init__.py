@@ -6,9 +6,11 @@ from nlpzoo.errors import ConfigError
 from nlpzoo.tasks.classification import ClassificationObjective
 from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.word_embedding import WordEmbeddingObjective
 
 OBJECTIVES: dict[TaskKind, type[TaskObjective]] = {
     TaskKind.TEXT_CLASSIFICATION: ClassificationObjective,
+    TaskKind.WORD_EMBEDDING: WordEmbeddingObjective,
 }
 
 
