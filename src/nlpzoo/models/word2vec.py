@@ -89,8 +89,11 @@ class Word2Vec(WordVectorModule):
             inputs = self.embed_inputs(contexts[mask])  # (M, D)
             targets = centers.unsqueeze(1).expand_as(mask)[mask]  # (M,)
         else:
-            window = self.embed_inputs(contexts) * mask.unsqueeze(-1)  # (N, 2W, D)
-            inputs = window.sum(1) / mask.sum(1, keepdim=True)  # (N, D) mean of the context
+            summed = (self.embed_inputs(contexts) * mask.unsqueeze(-1)).sum(1)  # (N, D)
+            mean = summed / mask.sum(1, keepdim=True)
+            # Forward: the context mean; backward: the full gradient to every context word, as
+            # word2vec.c and gensim (cbow_mean=1) apply it, rather than 1/count of it.
+            inputs = mean.detach() + (summed - summed.detach())
             targets = centers
         loss = inputs.new_zeros(())
         if self.negative:
