@@ -53,7 +53,7 @@ def test_dynamic_window_weights_near_words_like_word2vec() -> None:
     # With window 5, a context at distance d is kept when the drawn reach (uniform 1..5) is >= d:
     # probability (5 - d + 1) / 5.
     ids = np.arange(200_000, dtype=np.int64) % 1000
-    contexts, mask = ww.context_windows(ids, np.zeros(len(ids), np.int64), 5, np.random.default_rng(0))
+    _, mask = ww.context_windows(ids, np.zeros(len(ids), np.int64), 5, np.random.default_rng(0))
     inner = mask[10:-10]
     for distance in range(1, 6):
         share = inner[:, 5 + distance - 1].mean()  # right-hand column at this distance

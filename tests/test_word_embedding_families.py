@@ -83,7 +83,7 @@ def test_glove_loss_falls() -> None:
 
 
 def test_glove_refuses_window_batches(head_corpus: WordEmbeddingCorpus) -> None:
-    with pytest.raises(ConfigError, match="data.batch_format=cooccurrence"):
+    with pytest.raises(ConfigError, match=r"data\.batch_format=cooccurrence"):
         GloVe(head_corpus.spec)
 
 
