@@ -25,8 +25,8 @@ SGD = {"_target_": "torch.optim.SGD", "lr": 0.025}
 
 @pytest.fixture(scope="module")
 def head_corpus() -> WordEmbeddingCorpus:
-    """The first 20k words of the text8 head gensim ships, as word2vec windows."""
-    module = WordEmbeddingCorpus(path="gensim:head500.noblanks.cor", max_train_words=20_000, batch_words=2_000)
+    """The first 10k words of the text8 head gensim ships, as word2vec windows."""
+    module = WordEmbeddingCorpus(path="gensim:head500.noblanks.cor", max_train_words=10_000, batch_words=500)
     module.setup()
     return module
 
@@ -51,18 +51,18 @@ def test_word2vec_family_loss_falls(head_corpus: WordEmbeddingCorpus, make) -> N
     model = make(head_corpus.spec)
     batches = list(head_corpus.train_dataloader())
     before = mean_loss(model, batches)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.025)
-    for _ in range(2):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(3):
         for batch in batches:
             optimizer.zero_grad()
             model.training_loss(batch).backward()
             optimizer.step()
-    assert mean_loss(model, batches) < before - 0.1
+    assert mean_loss(model, batches) < 0.995 * before
 
 
 def test_glove_loss_falls() -> None:
     module = WordEmbeddingCorpus(
-        path="gensim:head500.noblanks.cor", max_train_words=20_000, batch_format="cooccurrence", batch_size=4096
+        path="gensim:head500.noblanks.cor", max_train_words=10_000, batch_format="cooccurrence", batch_size=4096
     )
     module.setup()
     torch.manual_seed(0)
@@ -70,7 +70,7 @@ def test_glove_loss_falls() -> None:
     optimizer = torch.optim.Adagrad(model.parameters(), lr=0.05)
     batches = list(module.train_dataloader())
     losses = []
-    for _ in range(5):
+    for _ in range(4):
         total = 0.0
         for batch in batches:
             optimizer.zero_grad()
@@ -79,7 +79,7 @@ def test_glove_loss_falls() -> None:
             optimizer.step()
             total += loss.item()
         losses.append(total)
-    assert losses[-1] < 0.5 * losses[0]
+    assert losses[-1] < 0.7 * losses[0]
 
 
 def test_glove_refuses_window_batches(head_corpus: WordEmbeddingCorpus) -> None:

@@ -43,6 +43,7 @@ class FastText(Word2Vec):
         buckets: int = 2_000_000,
         negative: bool = True,
         hierarchical_softmax: bool = False,
+        max_row_updates: int | None = 16,
         probe_words: list[str] | None = None,
         export_format: ExportFormat | None = "binary",
         optimizer: dict[str, Any] | None = None,
@@ -50,7 +51,16 @@ class FastText(Word2Vec):
     ) -> None:
         self.min_n, self.max_n, self.buckets = min_n, max_n, buckets
         super().__init__(
-            spec, architecture, dim, negative, hierarchical_softmax, probe_words, export_format, optimizer, scheduler
+            spec,
+            architecture,
+            dim,
+            negative,
+            hierarchical_softmax,
+            max_row_updates,
+            probe_words,
+            export_format,
+            optimizer,
+            scheduler,
         )
         self.save_family_hyperparameters(
             architecture=architecture,
@@ -60,6 +70,7 @@ class FastText(Word2Vec):
             buckets=buckets,
             negative=negative,
             hierarchical_softmax=hierarchical_softmax,
+            max_row_updates=max_row_updates,
             probe_words=self.probe_words,
             export_format=export_format,
         )

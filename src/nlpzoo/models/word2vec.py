@@ -37,12 +37,14 @@ class Word2Vec(WordVectorModule):
         dim: int = 100,
         negative: bool = True,
         hierarchical_softmax: bool = False,
+        max_row_updates: int | None = 16,
         probe_words: list[str] | None = None,
         export_format: ExportFormat | None = "binary",
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(spec, probe_words, export_format, optimizer, scheduler)
+        self.max_row_updates = max_row_updates
         if architecture not in ("skipgram", "cbow"):
             raise ConfigError(f"model.architecture='{architecture}' is not one of: skipgram, cbow")
         if not (negative or hierarchical_softmax):
@@ -52,6 +54,7 @@ class Word2Vec(WordVectorModule):
             dim=dim,
             negative=negative,
             hierarchical_softmax=hierarchical_softmax,
+            max_row_updates=max_row_updates,
             probe_words=self.probe_words,
             export_format=export_format,
         )
@@ -86,7 +89,7 @@ class Word2Vec(WordVectorModule):
         if self.architecture == "skipgram":
             # One row per (center, context) pair; as in word2vec.c the context word's input vector
             # predicts the center word, which is the same set of pairs seen from the other side.
-            inputs = self.embed_inputs(contexts[mask])  # (M, D)
+            inputs = self.damp_shared_rows(self.embed_inputs(contexts[mask]), contexts[mask])  # (M, D)
             targets = centers.unsqueeze(1).expand_as(mask)[mask]  # (M,)
         else:
             summed = (self.embed_inputs(contexts) * mask.unsqueeze(-1)).sum(1)  # (N, D)
@@ -102,15 +105,31 @@ class Word2Vec(WordVectorModule):
             loss = loss + self.hierarchical_softmax_loss(inputs, targets)
         return loss
 
+    def damp_shared_rows(self, vectors: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Identity forward; backward scales the gradient of a row used n > max_row_updates times in
+        this batch by max_row_updates / n. word2vec applies such updates one at a time, each seeing
+        the last; summed in one step they overshoot and diverge (the Huffman root, frequent noise
+        words), so a batch moves a row by at most `max_row_updates` sequential-sized steps.
+        vectors (..., D) looked up with ids (...); ids < 0 are ignored."""
+        if self.max_row_updates is None or not vectors.requires_grad:
+            return vectors
+        valid = ids >= 0
+        uses = torch.bincount(ids[valid], minlength=1).float()
+        scale = (self.max_row_updates / uses.clamp(min=self.max_row_updates))[ids.clamp(min=0)]
+        vectors.register_hook(lambda grad: grad * scale.unsqueeze(-1).to(grad.dtype))
+        return vectors
+
     def negative_sampling_loss(self, inputs: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """-log s(u.v_t) - sum_k log s(-u.v_k), summed over rows; inputs (M, D), targets (M,), noise (M, K)."""
         candidates = torch.cat([targets.unsqueeze(1), noise], dim=1)  # (M, 1 + K)
-        scores = torch.bmm(self.output_vectors(candidates), inputs.unsqueeze(2)).squeeze(2)  # (M, 1 + K)
+        outputs = self.damp_shared_rows(self.output_vectors(candidates), candidates)  # (M, 1 + K, D)
+        scores = torch.bmm(outputs, inputs.unsqueeze(2)).squeeze(2)  # (M, 1 + K)
         return -F.logsigmoid(scores[:, 0]).sum() - F.logsigmoid(-scores[:, 1:]).sum()
 
     def hierarchical_softmax_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Binary decisions along the target's Huffman path: code 0 -> label 1, as in word2vec.c."""
         points, codes, mask = self.hs_points[targets], self.hs_codes[targets], self.hs_mask[targets]  # (M, depth)
-        scores = torch.bmm(self.node_vectors(points), inputs.unsqueeze(2)).squeeze(2)  # (M, depth)
+        nodes = self.damp_shared_rows(self.node_vectors(points), torch.where(mask, points, -1))  # (M, depth, D)
+        scores = torch.bmm(nodes, inputs.unsqueeze(2)).squeeze(2)  # (M, depth)
         losses = F.binary_cross_entropy_with_logits(scores, 1.0 - codes, reduction="none")
         return (losses * mask).sum()
