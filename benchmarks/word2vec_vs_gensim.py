@@ -25,8 +25,8 @@ from nlpzoo.data.word_benchmarks import resolve_path
 from nlpzoo.models import Word2Vec
 
 
-class EpochTimer(CallbackAny2Vec, L.Callback):
-    """Wall time of each training epoch, for gensim (CallbackAny2Vec) and Lightning alike."""
+class GensimEpochTimer(CallbackAny2Vec):
+    """Wall time of each of gensim's training epochs."""
 
     def __init__(self) -> None:
         self.seconds: list[float] = []
@@ -37,6 +37,14 @@ class EpochTimer(CallbackAny2Vec, L.Callback):
 
     def on_epoch_end(self, model) -> None:
         self.seconds.append(time.perf_counter() - self.started)
+
+
+class LightningEpochTimer(L.Callback):
+    """Wall time of each Lightning training epoch."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.started = 0.0
 
     def on_train_epoch_start(self, trainer, module) -> None:
         self.started = time.perf_counter()
@@ -71,13 +79,13 @@ def main() -> None:
     sentences = list(corpus.sentences())  # the same sentences for gensim
     words_per_epoch = sum(len(s) for s in sentences)
 
-    gensim_timer = EpochTimer()
+    gensim_timer = GensimEpochTimer()
     reference = GensimWord2Vec(
         sentences, vector_size=args.dim, window=args.window, negative=args.negatives, min_count=5,
         sample=1e-3, sg=1, workers=args.threads, epochs=args.epochs, callbacks=[gensim_timer], seed=1,
     )
 
-    timer = EpochTimer()
+    timer = LightningEpochTimer()
     model = Word2Vec(
         corpus.spec, dim=args.dim, export_format=None,
         optimizer={"_target_": "torch.optim.SGD", "lr": 0.025},
