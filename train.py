@@ -4,13 +4,15 @@ import hydra
 from omegaconf import DictConfig
 
 import nlpzoo.config  # noqa: F401  (registers config resolvers before Hydra composes)
+from nlpzoo.sweeps import run_job
 from nlpzoo.training import run_training
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    summary = run_training(cfg)
-    return summary["metrics"].get(cfg.monitor)  # the objective an Optuna sweep optimizes
+    # The monitored metric of the best checkpoint: the objective an Optuna sweep optimizes. In a
+    # sweep (-m) a failing job is recorded in its directory and the sweep goes on.
+    return run_job(run_training, cfg)
 
 
 if __name__ == "__main__":
