@@ -26,6 +26,10 @@ def _register_resolvers() -> None:
             "wandb_offline",
             lambda: os.environ.get("WANDB_MODE") in {"offline", "disabled"} or not os.environ.get("WANDB_API_KEY"),
         )
+    if not OmegaConf.has_resolver("sweep_group"):
+        from nlpzoo.sweeps import sweep_group
+
+        OmegaConf.register_new_resolver("sweep_group", sweep_group)  # W&B group: the sweep a job is part of
 
 
 _register_resolvers()

@@ -43,6 +43,13 @@ def is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def sweep_group(prefix: str) -> str | None:
+    """`<prefix>-<sweep directory name>` inside a sweep (the W&B group of its jobs); None for a single run."""
+    if not is_multirun():
+        return None
+    return f"{prefix}-{Path(HydraConfig.get().sweep.dir).name}"
+
+
 def objective_value(summary: dict[str, Any]) -> float | None:
     """The monitored metric of the best checkpoint: what a sweep compares and Optuna optimizes."""
     if summary.get("best_model_score") is not None:

@@ -1,5 +1,6 @@
 """Lightning callbacks of nlpzoo."""
 
 from nlpzoo.callbacks.throughput import ThroughputMeter
+from nlpzoo.callbacks.tracking import PredictionTable, RunMetadata, WandbWatch
 
-__all__ = ["ThroughputMeter"]
+__all__ = ["PredictionTable", "RunMetadata", "ThroughputMeter", "WandbWatch"]
