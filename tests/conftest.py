@@ -88,14 +88,18 @@ def train_script(tmp_path: Path, shared_data: Path) -> Callable[..., subprocess.
     Multirun sweeps, DDP workers and launchers need a real process; logs go under tmp_path.
     """
 
-    def run(args: list[str], tiny: bool = True, timeout: int = 300, env: dict[str, str] | None = None):
+    def run(
+        overrides: list[str], flags: tuple[str, ...] = (), tiny: bool = True, timeout: int = 600,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess:
         base = [*TINY, f"data.path={shared_data / 'sst2'}"] if tiny else []
         environment = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
             **(env or {}),
         }
-        command = [sys.executable, "train.py", *args, *base, f"paths.log_dir={tmp_path / 'logs'}"]
+        # flags (-m, --cfg job) first: Hydra's parser wants the overrides together; the test's win
+        command = [sys.executable, "train.py", *flags, *base, f"paths.log_dir={tmp_path / 'logs'}", *overrides]
         result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout)
         result.log = f"$ {' '.join(command)}\n{result.stdout}\n{result.stderr}"[-6000:]  # for assertion messages
         return result

@@ -27,7 +27,7 @@ def best_score_in_checkpoint(path: str) -> float:
 
 def test_grid_sweep_gives_each_job_a_directory_and_writes_the_summary(train_script, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    result = train_script(["-m", "model=rnn,lstm,gru", f"hydra.sweep.dir={sweep_dir}"])
+    result = train_script(["model=rnn,lstm,gru", f"hydra.sweep.dir={sweep_dir}"], flags=("-m",))
     assert result.returncode == 0, result.log
 
     summary, rows = read_summary(sweep_dir)
@@ -50,7 +50,7 @@ def test_grid_sweep_gives_each_job_a_directory_and_writes_the_summary(train_scri
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(train_script, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     optimizers = "torch.optim.AdamW,torch.optim.NoSuchOptimizer,torch.optim.SGD"
-    result = train_script(["-m", f"model.optimizer._target_={optimizers}", f"hydra.sweep.dir={sweep_dir}"])
+    result = train_script([f"model.optimizer._target_={optimizers}", f"hydra.sweep.dir={sweep_dir}"], flags=("-m",))
     assert result.returncode == 0, result.log
 
     summary, rows = read_summary(sweep_dir)
@@ -74,8 +74,8 @@ def test_optuna_sweep_optimizes_the_best_checkpoint_metric_and_continues_its_stu
     train_script, tmp_path: Path
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    common = ["-m", "hparams_search=sst2_lstm", f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=tiny"]
-    first = train_script([*common, "hydra.sweeper.n_trials=2", f"hydra.sweeper.sampler.seed=1", f"hydra.sweep.dir={tmp_path / 'first'}"])
+    common = ["hparams_search=sst2_lstm", f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=tiny"]
+    first = train_script([*common, "hydra.sweeper.n_trials=2", f"hydra.sweeper.sampler.seed=1", f"hydra.sweep.dir={tmp_path / 'first'}"], flags=("-m",))
     assert first.returncode == 0, first.log
 
     study = optuna.load_study(study_name="tiny", storage=storage)
@@ -90,7 +90,8 @@ def test_optuna_sweep_optimizes_the_best_checkpoint_metric_and_continues_its_stu
     # The same command continues the study; two trials that cannot train fail and the sweep goes on.
     second = train_script(
         [*common, "hydra.sweeper.n_trials=2", "model.optimizer._target_=torch.optim.NoSuchOptimizer",
-         f"hydra.sweep.dir={tmp_path / 'second'}"]
+         f"hydra.sweep.dir={tmp_path / 'second'}"],
+        flags=("-m",),
     )
     assert second.returncode == 0, second.log
     states = [t.state for t in optuna.load_study(study_name="tiny", storage=storage).trials]
@@ -101,7 +102,7 @@ def test_optuna_sweep_optimizes_the_best_checkpoint_metric_and_continues_its_stu
 
 def test_ddp_inside_a_sweep_runs_each_job_in_its_own_directory(train_script, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    result = train_script(["-m", "trainer=ddp_cpu", "model.hidden_size=8,16", f"hydra.sweep.dir={sweep_dir}"])
+    result = train_script(["trainer=ddp_cpu", "seed=1,2", f"hydra.sweep.dir={sweep_dir}"], flags=("-m",))
     assert result.returncode == 0, result.log
 
     summary, _ = read_summary(sweep_dir)

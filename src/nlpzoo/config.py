@@ -20,11 +20,12 @@ from nlpzoo.errors import ConfigError
 
 
 def _register_resolvers() -> None:
-    if not OmegaConf.has_resolver("wandb_offline"):
-        # W&B runs offline unless the user has an API key or chose a mode: no account needed.
+    if not OmegaConf.has_resolver("wandb_mode"):
+        # W&B runs offline unless the user has an API key or chose a mode: no account needed. (A mode,
+        # not Lightning's `offline=True`, which refuses to log checkpoints as artifacts for a later sync.)
         OmegaConf.register_new_resolver(
-            "wandb_offline",
-            lambda: os.environ.get("WANDB_MODE") in {"offline", "disabled"} or not os.environ.get("WANDB_API_KEY"),
+            "wandb_mode",
+            lambda: os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline"),
         )
     if not OmegaConf.has_resolver("sweep_group"):
         from nlpzoo.sweeps import sweep_group

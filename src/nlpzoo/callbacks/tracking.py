@@ -46,15 +46,15 @@ class WandbWatch(L.Callback):
     """Gradient and/or parameter histograms in W&B (`wandb.watch`); off unless `log` is set."""
 
     def __init__(self, log: Literal["gradients", "parameters", "all"] | None = None, log_freq: int = 100) -> None:
-        self.log = log
+        self.histograms = log
         self.log_freq = log_freq
 
     def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if self.log is None or not trainer.is_global_zero:
+        if self.histograms is None or not trainer.is_global_zero:
             return
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.watch(module, log=self.log, log_freq=self.log_freq)
+                logger.watch(module, log=self.histograms, log_freq=self.log_freq)
 
 
 class PredictionTable(L.Callback):
