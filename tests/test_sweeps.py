@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import optuna
+import pytest
 import torch
 
 
@@ -70,12 +71,13 @@ def test_a_single_run_still_fails_loudly(train_script) -> None:
     assert "ConfigError" in result.stderr and "NoSuchOptimizer" in result.stderr
 
 
+@pytest.mark.slow
 def test_optuna_sweep_optimizes_the_best_checkpoint_metric_and_continues_its_study(
     train_script, tmp_path: Path
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     common = ["hparams_search=sst2_lstm", f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=tiny"]
-    first = train_script([*common, "hydra.sweeper.n_trials=2", f"hydra.sweeper.sampler.seed=1", f"hydra.sweep.dir={tmp_path / 'first'}"], flags=("-m",))
+    first = train_script([*common, "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.seed=1", f"hydra.sweep.dir={tmp_path / 'first'}"], flags=("-m",))
     assert first.returncode == 0, first.log
 
     study = optuna.load_study(study_name="tiny", storage=storage)
@@ -100,6 +102,7 @@ def test_optuna_sweep_optimizes_the_best_checkpoint_metric_and_continues_its_stu
     assert [r["status"] for r in summary["records"]] == ["failed", "failed"]
 
 
+@pytest.mark.slow
 def test_ddp_inside_a_sweep_runs_each_job_in_its_own_directory(train_script, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     result = train_script(["trainer=ddp_cpu", "seed=1,2", f"hydra.sweep.dir={sweep_dir}"], flags=("-m",))

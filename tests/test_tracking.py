@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from conftest import compose_config
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import open_dict, read_write
@@ -104,8 +105,6 @@ def test_wandb_offline_run_holds_config_metrics_predictions_and_the_best_checkpo
 
 
 def test_wandb_group_is_the_sweep(tmp_path: Path) -> None:
-    from conftest import compose_config
-
     compose_config([], tmp_path)
     assert sweep_group("sst2_lstm") is None  # a single run has no group
     hydra_cfg = HydraConfig.get()

@@ -1,0 +1,69 @@
+"""Beyond one process: sharded strategies, and launchers that run sweep jobs elsewhere (SLURM, joblib)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import hydra
+import lightning as L
+import pytest
+import yaml
+from conftest import compose_config
+from hydra.errors import InstantiationException
+from lightning.pytorch.strategies import FSDPStrategy, StrategyRegistry
+
+from nlpzoo.training import preflight
+
+
+def test_fsdp_config_builds_a_sharded_strategy(tmp_path: Path) -> None:
+    cfg = compose_config(["trainer=fsdp"], tmp_path)
+    preflight(cfg)  # config keys and types checked against what they build
+    strategy = hydra.utils.instantiate(cfg.trainer.strategy)
+    assert isinstance(strategy, FSDPStrategy)
+    assert str(strategy.sharding_strategy) == "ShardingStrategy.FULL_SHARD"
+    assert strategy.kwargs["auto_wrap_policy"].keywords == {"min_num_params": 1_000_000}
+
+
+def test_deepspeed_config_composes_and_names_its_missing_package(tmp_path: Path) -> None:
+    cfg = compose_config(["trainer=deepspeed", "trainer.accelerator=cpu", "trainer.devices=1"], tmp_path)
+    preflight(cfg)  # config keys and types checked against what they build
+    assert cfg.trainer.strategy in StrategyRegistry.available_strategies()
+    if importlib.util.find_spec("deepspeed") is None:  # not installable without CUDA: a clear error
+        with pytest.raises(InstantiationException, match="pip install -U deepspeed"):
+            hydra.utils.instantiate(cfg.trainer)
+    else:
+        assert isinstance(hydra.utils.instantiate(cfg.trainer), L.Trainer)
+
+
+def test_slurm_launcher_config_follows_the_trainer(train_script) -> None:
+    result = train_script(
+        ["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=8", "trainer.num_nodes=2",
+         "hydra.launcher.partition=gpu"],
+        flags=("--cfg", "all", "--resolve"), tiny=False,
+    )
+    assert result.returncode == 0, result.log
+    launcher = yaml.safe_load(result.stdout)["hydra"]["launcher"]
+    assert launcher["_target_"] == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    # one task per GPU on every node: Lightning's SLURM environment takes the ranks from srun
+    assert (launcher["nodes"], launcher["tasks_per_node"], launcher["gpus_per_node"]) == (2, 8, 8)
+    assert launcher["partition"] == "gpu" and "/multiruns/" in launcher["submitit_folder"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "launcher", [["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"],
+                 ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
+    ids=["submitit_local", "joblib"],
+)
+def test_launchers_run_sweep_jobs_in_other_processes(train_script, tmp_path: Path, launcher: list[str]) -> None:
+    sweep_dir = tmp_path / "sweep"
+    result = train_script([*launcher, "seed=1,2", f"hydra.sweep.dir={sweep_dir}"], flags=("-m",))
+    assert result.returncode == 0, result.log
+    summary = json.loads((sweep_dir / "multirun_summary.json").read_text())
+    assert [r["status"] for r in summary["records"]] == ["completed", "completed"]
+    for record in summary["records"]:
+        run_summary = json.loads((Path(record["output_dir"]) / "summary.json").read_text())
+        assert record["metrics"] == run_summary["metrics"] and "val/acc" in record["metrics"]
+        assert f"seed={run_summary['config']['seed']}" in record["overrides"]
