@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -68,14 +69,17 @@ def run_job(train: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> f
     if not is_multirun():
         return objective_value(train(cfg))
     environment = {name: os.environ.get(name) for name in DDP_LAUNCH_VARIABLES}
+    failed = False
     try:
         return objective_value(train(cfg))
     except Exception as error:
+        failed = True
         output_dir = Path(HydraConfig.get().runtime.output_dir)
         log.exception("job %s failed; the sweep goes on", HydraConfig.get().job.num)
         write_failure(error, output_dir)
         return None
     finally:
+        finish_wandb_run(failed)
         release_distributed(environment)
 
 
@@ -87,6 +91,13 @@ def write_failure(error: BaseException, output_dir: Path) -> None:
         "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
     }
     (output_dir / FAILURE_RECORD).write_text(json.dumps(record, indent=2))
+
+
+def finish_wandb_run(failed: bool) -> None:
+    """Close this job's W&B run: the next job of the sweep (same process) must start its own."""
+    wandb = sys.modules.get("wandb")  # imported only where a job used it
+    if wandb is not None and wandb.run is not None:
+        wandb.finish(exit_code=1 if failed else 0)
 
 
 def release_distributed(environment: dict[str, str | None]) -> None:
