@@ -53,16 +53,20 @@ def test_slurm_launcher_config_follows_the_trainer(train_script) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "launcher", [["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"],
-                 ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
+    ("launcher", "seeds"),
+    [(["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"], [1]),
+     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], [1, 2])],
     ids=["submitit_local", "joblib"],
 )
-def test_launchers_run_sweep_jobs_in_other_processes(train_script, tmp_path: Path, launcher: list[str]) -> None:
+def test_launchers_run_sweep_jobs_in_other_processes(
+    train_script, tmp_path: Path, launcher: list[str], seeds: list[int]
+) -> None:
     sweep_dir = tmp_path / "sweep"
-    result = train_script([*launcher, "seed=1,2", f"hydra.sweep.dir={sweep_dir}"], flags=("-m",))
+    seed_values = ",".join(map(str, seeds))
+    result = train_script([*launcher, f"seed={seed_values}", f"hydra.sweep.dir={sweep_dir}"], flags=("-m",))
     assert result.returncode == 0, result.log
     summary = json.loads((sweep_dir / "multirun_summary.json").read_text())
-    assert [r["status"] for r in summary["records"]] == ["completed", "completed"]
+    assert [r["status"] for r in summary["records"]] == ["completed"] * len(seeds)
     for record in summary["records"]:
         run_summary = json.loads((Path(record["output_dir"]) / "summary.json").read_text())
         assert record["metrics"] == run_summary["metrics"] and "val/acc" in record["metrics"]
