@@ -71,3 +71,16 @@ def test_launchers_run_sweep_jobs_in_other_processes(
         run_summary = json.loads((Path(record["output_dir"]) / "summary.json").read_text())
         assert record["metrics"] == run_summary["metrics"] and "val/acc" in record["metrics"]
         assert f"seed={run_summary['config']['seed']}" in record["overrides"]
+
+
+@pytest.mark.slow
+def test_torchrun_starts_the_same_command_as_ddp_processes(train_script, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"  # every rank composes its own config: give them one run directory
+    result = train_script(
+        ["trainer=ddp_cpu", f"hydra.run.dir={run_dir}"],
+        runner=("-m", "torch.distributed.run", "--nproc_per_node=2"),
+    )
+    assert result.returncode == 0, result.log
+    assert "All distributed processes registered. Starting with 2 processes" in result.stdout + result.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["global_steps"] == 4  # 256 examples / batch 32 / 2 processes
