@@ -10,11 +10,11 @@ import hydra
 import lightning as L
 import pytest
 import yaml
-from conftest import compose_config
 from hydra.errors import InstantiationException
 from lightning.pytorch.strategies import FSDPStrategy, StrategyRegistry
 
 from nlpzoo.training import preflight
+from tests.conftest import compose_config
 
 
 def test_fsdp_config_builds_a_sharded_strategy(tmp_path: Path) -> None:

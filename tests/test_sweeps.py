@@ -10,10 +10,11 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from conftest import CONF, compose_config
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
-from wandb_records import of_type, read_wandb_records
+
+from tests.conftest import CONF, compose_config
+from tests.wandb_records import of_type, read_wandb_records
 
 
 def read_summary(sweep_dir: Path) -> tuple[dict, list[dict]]:
@@ -25,9 +26,9 @@ def read_summary(sweep_dir: Path) -> tuple[dict, list[dict]]:
 
 def best_score_in_checkpoint(path: str) -> float:
     """What Lightning's ModelCheckpoint stored as the best monitored value."""
-    state = torch.load(path, map_location="cpu", weights_only=False)["callbacks"]
-    checkpoint_state = next(v for k, v in state.items() if k.startswith("ModelCheckpoint"))
-    return float(checkpoint_state["best_model_score"])
+    states = torch.load(path, map_location="cpu", weights_only=False)["callbacks"]
+    (state,) = [v for k, v in states.items() if k.startswith("ModelCheckpoint{'monitor': 'val/acc'")]
+    return float(state["best_model_score"])
 
 
 def test_grid_sweep_gives_each_job_a_directory_and_writes_the_summary(train_script, tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(train_script, tmp_path:
 def test_a_single_run_still_fails_loudly(train_script) -> None:
     result = train_script(["model.optimizer._target_=torch.optim.NoSuchOptimizer"])
     assert result.returncode != 0
-    assert "ConfigError" in result.stderr and "NoSuchOptimizer" in result.stderr
+    assert "nlpzoo: error:" in result.stderr and "NoSuchOptimizer" in result.stderr
 
 
 @pytest.mark.slow

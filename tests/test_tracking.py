@@ -9,13 +9,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import compose_config
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import open_dict, read_write
-from wandb_records import history_rows, of_type, read_wandb_records
 
 from nlpzoo.sweeps import sweep_group
+from tests.conftest import compose_config
+from tests.wandb_records import history_rows, of_type, read_wandb_records
 
 FAKE_API_KEY = "local-9f2c0d7e5b1a4c3d8e6f0a1b2c3d4e5f6a7b8c9d"
 
