@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import hydra
@@ -84,3 +86,28 @@ def test_torchrun_starts_the_same_command_as_ddp_processes(train_script, tmp_pat
     assert "All distributed processes registered. Starting with 2 processes" in result.stdout + result.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["global_steps"] == 4  # 256 examples / batch 32 / 2 processes
+
+
+@pytest.mark.slow
+def test_processes_started_by_slurm_train_as_one_ddp_run(train_script, tmp_path: Path) -> None:
+    """What `srun --ntasks-per-node=2 python train.py trainer=ddp_cpu` starts: Lightning takes the ranks
+    from SLURM's variables and launches no processes of its own."""
+    with socket.socket() as probe:  # a free port for the process group
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    slurm = {"SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2", "SLURM_NNODES": "1", "SLURM_NODEID": "0",
+             "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "train", "SLURM_NODELIST": "127.0.0.1",
+             "MASTER_PORT": str(port)}
+    run_dir = tmp_path / "run"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        tasks = [
+            pool.submit(train_script, ["trainer=ddp_cpu", f"hydra.run.dir={run_dir}"],
+                        env={**slurm, "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)})
+            for rank in (0, 1)
+        ]
+        results = [task.result() for task in tasks]
+    for result in results:
+        assert result.returncode == 0, result.log
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in results[1].stdout + results[1].stderr
+    assert json.loads((run_dir / "summary.json").read_text())["global_steps"] == 4
+    assert not list(run_dir.glob("train_ddp_process_*.log"))  # Lightning spawned nothing itself

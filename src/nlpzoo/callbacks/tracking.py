@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,36 @@ class WandbWatch(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.watch(module, log=self.histograms, log_freq=self.log_freq)
+
+
+class BestCheckpointArtifact(L.Callback):
+    """The best checkpoint by the monitored metric as a W&B model artifact, aliases `best` and `latest`.
+
+    Lightning's `WandbLogger(log_model=True)` would also tag the newest file of the monitor-less
+    `last_checkpoint` callback as `best`; this logs the one checkpoint the run summary calls best.
+    """
+
+    def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        monitored = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.monitor]
+        loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        if not trainer.is_global_zero or not loggers or not monitored or not monitored[0].best_model_path:
+            return
+        import wandb
+
+        checkpoint = monitored[0]
+        for logger in loggers:
+            artifact = wandb.Artifact(
+                name=f"model-{logger.experiment.id}",
+                type="model",
+                metadata={
+                    "score": float(checkpoint.best_model_score),
+                    "monitor": checkpoint.monitor,
+                    "mode": checkpoint.mode,
+                    "original_filename": Path(checkpoint.best_model_path).name,
+                },
+            )
+            artifact.add_file(checkpoint.best_model_path, name="model.ckpt")
+            logger.experiment.log_artifact(artifact, aliases=["best", "latest"])
 
 
 class PredictionTable(L.Callback):
