@@ -21,16 +21,22 @@ from nlpzoo.errors import ConfigError
 
 def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("wandb_mode"):
-        # W&B runs offline unless the user has an API key or chose a mode: no account needed. (A mode,
-        # not Lightning's `offline=True`, which refuses to log checkpoints as artifacts for a later sync.)
-        OmegaConf.register_new_resolver(
-            "wandb_mode",
-            lambda: os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline"),
-        )
+        OmegaConf.register_new_resolver("wandb_mode", wandb_mode)
     if not OmegaConf.has_resolver("sweep_group"):
         from nlpzoo.sweeps import sweep_group
 
         OmegaConf.register_new_resolver("sweep_group", sweep_group)  # W&B group: the sweep a job is part of
+
+
+def wandb_mode() -> str:
+    """W&B runs offline unless the user chose a mode or has an API key: no account needed.
+
+    Passed as wandb.init's `mode` rather than the logger's `offline` flag, because Lightning
+    refuses `offline=True` with `log_model=True`, while an offline wandb run keeps artifacts to sync.
+    """
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 
 _register_resolvers()

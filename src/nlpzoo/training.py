@@ -108,7 +108,7 @@ def prepare_ddp_relaunch(cfg: DictConfig) -> None:
     if hydra_cfg.mode is None or str(hydra_cfg.mode) != "RunMode.MULTIRUN":
         return
     sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
-    with read_write(hydra_cfg), open_dict(hydra_cfg):  # HydraConfig is read-only
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
 
 
