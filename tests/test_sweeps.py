@@ -13,6 +13,8 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from nlpzoo.errors import ConfigError
+from nlpzoo.sweeps import check_sweep_direction
 from tests.conftest import CONF, compose_config
 from tests.wandb_records import of_type, read_wandb_records
 
@@ -91,7 +93,7 @@ def test_a_single_run_still_fails_loudly(train_script) -> None:
 def test_optuna_sweep_optimizes_the_best_checkpoint_metric_and_continues_its_study(
     train_script, tmp_path: Path
 ) -> None:
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    storage = f"sqlite:///{tmp_path / 'optuna' / 'study.db'}"  # the folder is made when the sweep starts
     common = ["hparams_search=sst2_lstm", f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=tiny"]
     first = train_script([*common, "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.seed=1", f"hydra.sweep.dir={tmp_path / 'first'}"], flags=("-m",))
     assert first.returncode == 0, first.log
@@ -150,3 +152,13 @@ def test_search_spaces_name_keys_the_config_has(preset: str, tmp_path: Path) -> 
     assert OmegaConf.to_container(sweeper)["storage"].startswith("sqlite:///")  # unresolved: hydra is detached
     for key in sweeper.params:
         assert OmegaConf.select(cfg, key, default="<absent>") != "<absent>", f"{preset}: no config key {key}"
+
+
+def test_an_optuna_direction_against_the_monitor_mode_stops_the_sweep_before_any_job() -> None:
+    config = OmegaConf.create(
+        {"monitor": "val/loss", "monitor_mode": "min", "hydra": {"sweeper": {"direction": "maximize"}}}
+    )
+    with pytest.raises(ConfigError, match=r"set hydra\.sweeper\.direction=minimize"):
+        check_sweep_direction(config)
+    config.hydra.sweeper.direction = "minimize"
+    check_sweep_direction(config)
