@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from nlpzoo.errors import ConfigError
 from nlpzoo.sweeps import check_sweep_direction
 from tests.conftest import CONF, compose_config
-from tests.wandb_records import of_type, read_wandb_records
+from tests.wandb_records import of_type, records
 
 
 def read_summary(sweep_dir: Path) -> tuple[dict, list[dict]]:
@@ -58,7 +58,7 @@ def test_grid_sweep_gives_each_job_a_directory_and_writes_the_summary(train_scri
         # csv, TensorBoard and W&B per job; the job's own W&B run, grouped by the sweep
         assert (job_dir / "csv" / "metrics.csv").is_file() and list((job_dir / "tensorboard").glob("events.*"))
         (wandb_log,) = job_dir.glob("wandb/offline-run-*/run-*.wandb")
-        (run,) = of_type(read_wandb_records(wandb_log), "run")
+        (run,) = of_type(list(records(wandb_log)), "run")
         assert run.run_group == "default_run-sweep"
         run_ids.add(run.run_id)
     assert len(run_ids) == 3

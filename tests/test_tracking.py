@@ -15,7 +15,7 @@ from omegaconf import open_dict, read_write
 
 from nlpzoo.sweeps import sweep_group
 from tests.conftest import compose_config
-from tests.wandb_records import history_rows, of_type, read_wandb_records
+from tests.wandb_records import history_rows, of_type, records
 
 FAKE_API_KEY = "local-9f2c0d7e5b1a4c3d8e6f0a1b2c3d4e5f6a7b8c9d"
 
@@ -33,19 +33,19 @@ def test_wandb_offline_run_holds_config_metrics_predictions_and_the_best_checkpo
     assert result.returncode == 0, result.log
     summary = json.loads((run_dir / "summary.json").read_text())
     (log_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
-    records = read_wandb_records(log_file)
+    run_records = list(records(log_file))
 
-    (run,) = of_type(records, "run")
+    (run,) = of_type(run_records, "run")
     assert (run.project, run.job_type, list(run.tags)) == ("nlpzoo", "train", ["tiny", "test"])
 
     config: dict[str, Any] = {}
-    for update in of_type(records, "config"):
+    for update in of_type(run_records, "config"):
         config.update({item.key: json.loads(item.value_json) for item in update.update})
     assert config["model"]["hidden_size"] == 16 and config["data"]["max_train_samples"] == 256
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     assert config["git"]["commit"] == head
 
-    rows = history_rows(records)
+    rows = history_rows(run_records)
     train_steps = [row["trainer/global_step"] for row in rows if "train/loss" in row]
     assert train_steps == list(range(8))  # per step: 256 examples / batch 32
     assert any("val/acc" in row and "epoch" in row for row in rows)  # per epoch
@@ -59,7 +59,7 @@ def test_wandb_offline_run_holds_config_metrics_predictions_and_the_best_checkpo
         assert text.strip() and {gold, predicted} <= {"negative", "positive"} and 0.5 <= score <= 1.0
 
     # the best checkpoint, byte for byte, as a model artifact with the alias `best`
-    (best,) = [a for a in of_type(records, "artifact") if a.type == "model" and "best" in a.aliases]
+    (best,) = [a for a in of_type(run_records, "artifact") if a.type == "model" and "best" in a.aliases]
     (entry,) = best.manifest.contents
     digest = base64.b64encode(hashlib.md5(Path(summary["best_checkpoint"]).read_bytes()).digest()).decode()
     assert (entry.path, entry.digest) == ("model.ckpt", digest)
