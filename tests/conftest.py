@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -75,5 +77,32 @@ def train_run(tmp_path: Path, shared_data: Path) -> Callable[..., dict[str, Any]
         base = [*TINY, f"data.path={shared_data / 'sst2'}"] if tiny else []
         cfg = compose_config([*base, *overrides], output_dir or tmp_path / "run")
         return run_training(cfg)
+
+    return run
+
+
+@pytest.fixture
+def train_script(tmp_path: Path, shared_data: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """Run `python train.py ARGS` in a subprocess at the repository root, as a user does.
+
+    Multirun sweeps, DDP workers and launchers need a real process; logs go under tmp_path.
+    `runner` goes between python and train.py, e.g. ("-m", "torch.distributed.run", "--nproc_per_node=2").
+    """
+
+    def run(
+        overrides: list[str], flags: tuple[str, ...] = (), tiny: bool = True, timeout: int = 600,
+        env: dict[str, str] | None = None, runner: tuple[str, ...] = (),
+    ) -> subprocess.CompletedProcess:
+        base = [*TINY, f"data.path={shared_data / 'sst2'}"] if tiny else []
+        environment = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
+            **(env or {}),
+        }
+        # flags (-m, --cfg job) first: Hydra's parser wants the overrides together; the test's win
+        command = [sys.executable, *runner, "train.py", *flags, *base, f"paths.log_dir={tmp_path / 'logs'}", *overrides]
+        result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout)
+        result.log = f"$ {' '.join(command)}\n{result.stdout}\n{result.stderr}"[-6000:]  # for assertion messages
+        return result
 
     return run

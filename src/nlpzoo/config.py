@@ -22,6 +22,10 @@ from nlpzoo.errors import ConfigError
 def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("wandb_mode"):
         OmegaConf.register_new_resolver("wandb_mode", wandb_mode)
+    if not OmegaConf.has_resolver("sweep_group"):
+        from nlpzoo.sweeps import sweep_group
+
+        OmegaConf.register_new_resolver("sweep_group", sweep_group)  # W&B group: the sweep a job is part of
 
 
 def wandb_mode() -> str:

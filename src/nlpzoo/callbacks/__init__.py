@@ -1,7 +1,21 @@
 """Lightning callbacks of nlpzoo."""
 
+from nlpzoo.callbacks.fault_tolerance import MidEpochResume, PreemptionCheckpoint
+from nlpzoo.callbacks.non_finite_loss import NonFiniteLossGuard
 from nlpzoo.callbacks.plots import PlotWriter
 from nlpzoo.callbacks.rng_state import RngStateCheckpoint
 from nlpzoo.callbacks.throughput import ThroughputMeter
+from nlpzoo.callbacks.tracking import BestCheckpointArtifact, PredictionTable, RunMetadata, WandbWatch
 
-__all__ = ["PlotWriter", "RngStateCheckpoint", "ThroughputMeter"]
+__all__ = [
+    "BestCheckpointArtifact",
+    "MidEpochResume",
+    "NonFiniteLossGuard",
+    "PlotWriter",
+    "PredictionTable",
+    "PreemptionCheckpoint",
+    "RngStateCheckpoint",
+    "RunMetadata",
+    "ThroughputMeter",
+    "WandbWatch",
+]

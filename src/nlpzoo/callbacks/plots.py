@@ -54,7 +54,7 @@ class PlotWriter(L.Callback):
     def on_validation_batch_start(
         self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
-        if batch_idx == 0 and dataloader_idx == 0 and isinstance(batch, dict):
+        if batch_idx == 0 and dataloader_idx == 0 and isinstance(batch, dict) and "input_ids" in batch:
             self.example = first_example(batch)
 
     # --- drawing -------------------------------------------------------------------------------
@@ -151,9 +151,13 @@ class PlotWriter(L.Callback):
 
 
 def first_example(batch: Batch) -> Batch:
-    """The batch cut to its first example (tensors and per-example lists), detached."""
-    return {key: value[:1].detach() if isinstance(value, torch.Tensor) else value[:1] for key, value in batch.items()
-            if isinstance(value, (torch.Tensor, list))}
+    """The batch cut to its first example (every tensor and list aligned with `input_ids`), detached."""
+    size = len(batch["input_ids"])
+    return {
+        key: value[:1].detach() if isinstance(value, torch.Tensor) else value[:1]
+        for key, value in batch.items()
+        if isinstance(value, (torch.Tensor, list)) and len(value) == size
+    }
 
 
 def tokenizers_of(trainer: L.Trainer, module: L.LightningModule) -> tuple[Any, Any]:
