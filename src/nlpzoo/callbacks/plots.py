@@ -128,8 +128,11 @@ class PlotWriter(L.Callback):
     def _embedding_figure(self, trainer: L.Trainer, module: L.LightningModule, vectors: torch.Tensor) -> Figure:
         tokenizer, _ = tokenizers_of(trainer, module)
         special = set(getattr(tokenizer, "all_special_ids", []) or [])
-        # Trained word vocabularies are ordered by frequency, so the first ids are the most frequent words.
-        ids = [i for i in range(vectors.shape[0]) if i not in special][: self.embedding_words]
+        # The most frequent words: by the corpus counts when the data gives them, else by id, since
+        # trained tokenizer vocabularies are ordered by frequency.
+        counts = module.spec.extra.get("counts")
+        order = sorted(range(len(counts)), key=lambda i: -counts[i]) if counts else range(vectors.shape[0])
+        ids = [i for i in order if i not in special][: self.embedding_words]
         if tokenizer is None and module.spec.extra.get("words"):  # a corpus vocabulary without a tokenizer
             words = [str(module.spec.extra["words"][i]) for i in ids]
         else:

@@ -40,7 +40,8 @@ Optional outputs of any kind, drawn by the plots (`nlpzoo.callbacks.PlotWriter`)
              models: the last layer's self-attention over input_ids (T_target = T_source).
 A family with word vectors worth showing (the word-embedding families) overrides
 `ZooModule.word_vectors()` to return them, (vocab, dim) in token-id order; their words come from
-the tokenizer, or from `TaskSpec.extra["words"]` (id order) when the data has no tokenizer.
+the tokenizer, or from `TaskSpec.extra["words"]` (id order) when the data has no tokenizer; the
+plot shows the most frequent, by `TaskSpec.extra["counts"]` (id order) when the data counts them.
 
 Whenever a family's outputs carry `loss` (a CRF's negative log-likelihood, a Hugging Face
 model's own loss), objectives use it instead of computing one.
