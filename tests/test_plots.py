@@ -182,3 +182,13 @@ def test_attention_heatmap_panels(heads: int) -> None:
     expected = ["head 0"] if heads == 1 else [f"mean of {heads} heads", "head 0", "head 1", "head 2"]
     assert [axes.get_title() for axes in figure.axes] == expected
     assert np.allclose(figure.axes[0].images[0].get_array(), weights.mean(0))
+
+
+def test_word_projection_shows_the_most_frequent_corpus_words(tmp_path: Path) -> None:
+    words = ["zebra", "the", "of", "quark", "and"]  # a corpus vocabulary (no tokenizer), not in frequency order
+    spec = TaskSpec(kind=TaskKind.TEXT_CLASSIFICATION, vocab_size=5, label_names=["a", "b"],
+                    extra={"words": words, "counts": [1, 90, 70, 2, 50]})
+    module = AttentionClassifier(spec)
+    writer = PlotWriter(str(tmp_path), embedding_words=3)
+    figure = writer._embedding_figure(L.Trainer(logger=False), module, module.word_vectors())
+    assert [text.get_text() for text in figure.axes[0].texts] == ["the", "of", "and"]
