@@ -73,6 +73,9 @@ class PretrainedEncoderDecoder(PretrainedFamily):
         if self.spec.kind != TaskKind.SEQ2SEQ:
             # Label names with the tokenizer's end-of-sequence marking, as the target side is encoded.
             targets = [tokenizer(name)["input_ids"] for name in self.spec.label_names]
+            same = [n for n, t in zip(self.spec.label_names, targets, strict=True) if targets.count(t) > 1]
+            if same:
+                raise ConfigError(f"labels {same} tokenize to the same target sequence; rename them (data.label_names)")
             width = max(len(t) for t in targets)
             padded = [t + [IGNORE_INDEX] * (width - len(t)) for t in targets]
             self.label_target_ids = torch.tensor(padded, dtype=torch.long, device=device)  # (C, L)
