@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +11,9 @@ import httpx
 import pytest
 
 from nlpzoo.export import load_predictor
-from tests.conftest import ROOT
+from nlpzoo.serve.launch import post_all, running_server
 
 WINDOW = 200
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def sst2_dev(shared_data: Path) -> list[str]:
@@ -49,40 +36,14 @@ def conll_sentences(shared_data: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(exported_lstm: dict[str, Any], tiny_lstm_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python serve.py` started on 127.0.0.1, stopped after the module's tests."""
-    port = free_port()
+    """`python serve.py` on the ONNX export, started on 127.0.0.1 and stopped after the module's tests."""
     run_dir = tmp_path_factory.mktemp("serve")
-    command = [
-        sys.executable, "serve.py", f"ckpt_path={tiny_lstm_checkpoint}", "backend=onnx", f"port={port}",
-        "max_chars=300", "max_batch_size=8", "batch_timeout=0.05", f"drift.window={WINDOW}",
-        f"drift.min_samples={WINDOW}", "drift.log_every=100", f"hydra.run.dir={run_dir}",
+    overrides = [
+        f"ckpt_path={tiny_lstm_checkpoint}", "backend=onnx", "max_chars=300", "max_batch_size=8", "batch_timeout=0.05",
+        f"drift.window={WINDOW}", f"drift.min_samples={WINDOW}", f"hydra.run.dir={run_dir}",
     ]
-    log = (run_dir / "server.log").open("w")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
-                               start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline:
-            assert process.poll() is None, (run_dir / "server.log").read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=2).text == "ok":
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail(f"server did not come up: {(run_dir / 'server.log').read_text()}")
+    with running_server(overrides, run_dir / "server.log") as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the server and the workers it started
-        process.wait(timeout=60)
-        log.close()
-
-
-def post_all(url: str, payloads: list[Any], workers: int = 8) -> list[httpx.Response]:
-    with httpx.Client(timeout=60) as client, ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda p: client.post(f"{url}/predict", json=p), payloads))
 
 
 def test_concurrent_requests_match_the_model_called_directly(
