@@ -84,8 +84,9 @@ class RecurrentModel(ZooModule):
         pooling: Pooling = "max",
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        objective: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(spec, optimizer, scheduler)
+        super().__init__(spec, optimizer, scheduler, objective)
         if cell not in CELLS:
             raise ConfigError(f"model.cell='{cell}' is not one of {sorted(CELLS)}")
         self.save_family_hyperparameters(
