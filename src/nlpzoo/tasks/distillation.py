@@ -30,6 +30,7 @@ class DistillationObjective(TaskObjective):
             raise ConfigError(f"distillation.alpha={alpha} must be in [0, 1]")
         self.base, self.temperature, self.alpha = base, temperature, alpha
         self.kind, self.monitor, self.mode = base.kind, base.monitor, base.mode
+        self.decode = base.decode
 
     def soft_loss(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         """T^2-scaled KL between the temperature-softened distributions (both (batch, num_labels))."""
@@ -40,7 +41,7 @@ class DistillationObjective(TaskObjective):
         ) * (t * t)
 
     def loss(self, outputs: Outputs, batch: Batch) -> torch.Tensor:
-        hard = self.base.loss(outputs, batch)
+        hard = self.base.loss(outputs, batch)  # the family's own loss when it has one, as without a teacher
         if TEACHER_KEY not in batch:
             return hard
         return self.alpha * self.soft_loss(outputs["logits"], batch[TEACHER_KEY]) + (1 - self.alpha) * hard
@@ -53,3 +54,6 @@ class DistillationObjective(TaskObjective):
 
     def predict(self, outputs: Outputs, batch: Batch) -> list[dict[str, Any]]:
         return self.base.predict(outputs, batch)
+
+    def finalize_predictions(self, predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self.base.finalize_predictions(predictions)
