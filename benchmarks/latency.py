@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from nlpzoo.checkpoint import load_module
 from nlpzoo.export.runtime import Arrays, Predictor, build_backend, export_dir_for
@@ -74,6 +75,7 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=DEFAULT_BACKENDS)
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32])
     parser.add_argument("--lengths", nargs="+", type=int, default=[32, 128])
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads for PyTorch and ONNX Runtime alike")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--budget-s", type=float, default=10.0, help="time cap per (backend, batch, length)")
@@ -84,6 +86,8 @@ def main() -> None:
     parser.add_argument("--out", default="latency.json")
     args = parser.parse_args()
 
+    torch.set_num_threads(args.threads)
+    load_at_start = os.getloadavg()  # the machine may be shared: say how busy it was
     loaded = load_module(args.ckpt)
     folder = export_dir_for(args.ckpt, args.export_dir)
     sentences = dev_sentences(Path(args.data_dir))
@@ -91,7 +95,7 @@ def main() -> None:
     inputs = {(b, n): filled_inputs(reference, sentences, b, n) for b in args.batch_sizes for n in args.lengths}
     rows = []
     for name in args.backends:
-        backend = build_backend(name, loaded.module, folder)
+        backend = build_backend(name, loaded.module, folder, args.threads)
         for (batch, length), arrays in inputs.items():
             row = {"backend": name, "batch": batch, "length": length,
                    **time_backend(backend, arrays, args.warmup, args.repeats, args.budget_s)}
@@ -100,11 +104,12 @@ def main() -> None:
                   f"p95 {row['p95_ms']:8.2f} ms  {row['examples_per_second']:9.1f} ex/s", flush=True)
     results: dict[str, Any] = {
         "checkpoint": args.ckpt, "family": loaded.module.family, "machine": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "load_average_at_start": os.getloadavg(), "rows": rows,
+        "cpu_count": os.cpu_count(), "threads": args.threads, "load_average_at_start": load_at_start, "rows": rows,
     }
     if args.server_backend != "none":
         with tempfile.TemporaryDirectory() as run_dir:
             overrides = [f"ckpt_path={args.ckpt}", f"backend={args.server_backend}", "drift.log_every=100000",
+                         f"threads={args.threads}",
                          f"hydra.run.dir={run_dir}"] + ([f"export_dir={args.export_dir}"] if args.export_dir else [])
             with running_server(overrides, Path(run_dir) / "server.log") as url:
                 load_test(url, sentences[:20], args.concurrency)  # warm-up

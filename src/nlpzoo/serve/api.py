@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import litserve as ls
+import torch
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from nlpzoo.errors import ConfigError
@@ -64,6 +65,8 @@ class ClassifierAPI(ls.LitAPI):
 
     def setup(self, device: str) -> None:
         configure_worker_logging()
+        if self.threads > 0:
+            torch.set_num_threads(self.threads)
         self.predictor: Predictor = load_predictor(self.ckpt_path, self.backend_name, self.export_dir, self.threads)
         self.monitor = drift_monitor(self.ckpt_path, self.export_dir, self.drift_config)
         self.batches = self.requests = self.next_log = 0
