@@ -107,3 +107,13 @@ def test_drift_crosses_the_threshold_only_for_shifted_text(server: str, shared_d
     assert "unknown_rate" in scrambled["drifted"], scrambled
     for report in (in_distribution, news, scrambled):
         assert set(report["statistics"]) == {"input_length", "unknown_rate", "predicted_label", "confidence"}
+
+
+def test_serving_refuses_a_missing_profile_or_checkpoint(tiny_lstm_checkpoint: Path, tmp_path: Path) -> None:
+    from nlpzoo.errors import ConfigError
+    from nlpzoo.serve.api import build_server
+
+    with pytest.raises(ConfigError, match="no drift reference profile"):
+        build_server(str(tiny_lstm_checkpoint), export_dir=str(tmp_path), drift={"enabled": True})
+    with pytest.raises(ConfigError, match="no such checkpoint"):
+        build_server(str(tmp_path / "none.ckpt"))

@@ -18,9 +18,12 @@ import litserve as ls
 import torch
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from nlpzoo.errors import ConfigError
+from nlpzoo.checkpoint import read_checkpoint
+from nlpzoo.errors import ConfigError, UnsupportedTaskError
 from nlpzoo.export.runtime import PROFILE_FILE, Predictor, export_dir_for, load_predictor
+from nlpzoo.models.base import CHECKPOINT_KEY
 from nlpzoo.serve.drift import DriftMonitor, ReferenceProfile, text_statistics
+from nlpzoo.tasks import TaskKind
 
 log = logging.getLogger("nlpzoo.serve")
 
@@ -164,6 +167,9 @@ def build_server(
     """A LitServer with /predict, /health (LitServe's) and /metrics (requests, batching, drift)."""
     if not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={ckpt_path}: no such checkpoint")
+    kind = ((read_checkpoint(ckpt_path).get(CHECKPOINT_KEY) or {}).get("spec") or {}).get("kind")
+    if kind != TaskKind.TEXT_CLASSIFICATION.value:
+        raise UnsupportedTaskError(f"serve.py serves text_classification checkpoints; {ckpt_path} is {kind}")
     if max_chars < 1:
         raise ConfigError(f"max_chars={max_chars} must be at least 1")
     drift = dict(drift or {"enabled": False})
