@@ -129,6 +129,10 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build_datamodule(cfg, tokenizer_of_checkpoint(ckpt_path, cfg) if ckpt_path else None)
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)
+    if cfg.get("distillation") and cfg.distillation.get("teacher"):
+        from nlpzoo.distillation import attach_teacher
+
+        attach_teacher(model, datamodule, OmegaConf.to_container(cfg.distillation, resolve=True))
 
     throughput = ThroughputMeter()
     callbacks = [*instantiate_group(cfg.get("callbacks")), throughput]
