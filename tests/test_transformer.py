@@ -15,7 +15,7 @@ from nlpzoo.models.transformer_encoder import TransformerEncoder
 def test_gpt_output_at_t_ignores_tokens_after_t(positions: str, pre_norm: bool) -> None:
     torch.manual_seed(0)
     config = TransformerConfig(vocab_size=30, max_length=12, dim=32, heads=4, layers=2, dropout=0.0,
-                               positions=positions, pre_norm=pre_norm)  # fmt: skip
+                               positions=positions, pre_norm=pre_norm)
     gpt = GPT(config).eval()
     tokens = torch.randint(0, 30, (2, 12))
     changed = tokens.clone()

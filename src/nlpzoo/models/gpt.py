@@ -65,11 +65,11 @@ class GPTModel(ZooModule):
         self.save_family_hyperparameters(
             dim=dim, heads=heads, layers=layers, mlp_ratio=mlp_ratio, dropout=dropout, positions=positions,
             pre_norm=pre_norm, bias=bias, block_size=block_size, tie_embeddings=tie_embeddings,
-        )  # fmt: skip
+        )
         config = TransformerConfig(
             vocab_size=self.spec.vocab_size, max_length=block_size or self.spec.max_length, dim=dim, heads=heads,
             layers=layers, mlp_ratio=mlp_ratio, dropout=dropout, positions=positions, pre_norm=pre_norm, bias=bias,
-        )  # fmt: skip
+        )
         self.net = GPT(config, tie_embeddings)
 
     def forward(self, batch: Batch) -> Outputs:

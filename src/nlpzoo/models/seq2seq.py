@@ -53,11 +53,11 @@ class Encoder(nn.Module):
     """Bidirectional GRU/LSTM over the source; its final states become the decoder's initial state."""
 
     def __init__(self, vocab_size: int, pad_id: int, cell: str, embedding_dim: int, hidden_size: int,
-                 num_layers: int, dropout: float) -> None:  # fmt: skip
+                 num_layers: int, dropout: float) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
         self.rnn = RNNS[cell](embedding_dim, hidden_size, num_layers, batch_first=True, bidirectional=True,
-                              dropout=dropout if num_layers > 1 else 0.0)  # fmt: skip
+                              dropout=dropout if num_layers > 1 else 0.0)
         self.bridge = nn.Linear(2 * hidden_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
 
@@ -83,7 +83,7 @@ class Decoder(nn.Module):
     """
 
     def __init__(self, vocab_size: int, pad_id: int, cell: str, embedding_dim: int, hidden_size: int,
-                 num_layers: int, dropout: float, attention: AttentionKind, tie_embeddings: bool) -> None:  # fmt: skip
+                 num_layers: int, dropout: float, attention: AttentionKind, tie_embeddings: bool) -> None:
         super().__init__()
         self.cell = cell
         self.attention_kind = attention
@@ -91,7 +91,7 @@ class Decoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
         feed = {"none": 0, "additive": memory_size, "multiplicative": hidden_size}[attention]
         self.rnn = RNNS[cell](embedding_dim + feed, hidden_size, num_layers, batch_first=True,
-                              dropout=dropout if num_layers > 1 else 0.0)  # fmt: skip
+                              dropout=dropout if num_layers > 1 else 0.0)
         if attention == "additive":
             self.attention: nn.Module | None = AdditiveAttention(hidden_size, memory_size, hidden_size)
             self.combine = nn.Linear(hidden_size + memory_size + embedding_dim, embedding_dim)
@@ -180,7 +180,7 @@ class Seq2SeqModel(ZooModule):
             num_layers=num_layers, dropout=dropout, tie_embeddings=tie_embeddings,
             teacher_forcing_ratio=teacher_forcing_ratio, beam_size=beam_size, length_penalty=length_penalty,
             max_generate_length=max_generate_length,
-        )  # fmt: skip
+        )
         pad = self.spec.pad_token_id
         self.teacher_forcing_ratio = teacher_forcing_ratio
         self.beam_size = beam_size
@@ -189,7 +189,7 @@ class Seq2SeqModel(ZooModule):
         target_vocab = self.spec.target_vocab_size or self.spec.vocab_size
         self.encoder = Encoder(self.spec.vocab_size, pad, cell, embedding_dim, hidden_size, num_layers, dropout)
         self.decoder = Decoder(target_vocab, pad, cell, embedding_dim, hidden_size, num_layers, dropout,
-                               attention, tie_embeddings)  # fmt: skip
+                               attention, tie_embeddings)
 
     def encode(self, batch: Batch) -> State:
         memory, hidden = self.encoder(batch["input_ids"], batch["attention_mask"])
@@ -225,7 +225,7 @@ class Seq2SeqModel(ZooModule):
         return search(
             self.step, self.encode(batch), self.spec, max_length or self.max_generate_length,
             beam_size or self.beam_size, self.length_penalty,
-        )  # fmt: skip
+        )
 
     def attention_map(self, batch: Batch, target_ids: torch.Tensor) -> torch.Tensor | None:
         """Attention weights (B, S_tgt, S_src) of the decoder reading `target_ids`, e.g. a generated output."""

@@ -72,11 +72,11 @@ class TransformerEncoderModel(ZooModule):
         self.save_family_hyperparameters(
             dim=dim, heads=heads, layers=layers, mlp_ratio=mlp_ratio, dropout=dropout, positions=positions,
             pre_norm=pre_norm, pooling=pooling, crf=crf,
-        )  # fmt: skip
+        )
         config = TransformerConfig(
             vocab_size=self.spec.vocab_size, max_length=self.spec.max_length, dim=dim, heads=heads, layers=layers,
             mlp_ratio=mlp_ratio, dropout=dropout, positions=positions, pre_norm=pre_norm,
-        )  # fmt: skip
+        )
         self.pooling = pooling
         self.encoder = TransformerEncoder(config, self.spec.pad_token_id)
         self.siamese = self.spec.pair_encoding == "bi"
@@ -94,7 +94,7 @@ class TransformerEncoderModel(ZooModule):
             self.head = SentenceHead(dim, self.spec.num_labels, regression=similarity)
 
     def encode_sentence(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                        token_type_ids: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+                        token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T) -> (B, D): the first token's state, or the mean of the real tokens' states."""
         states = self.encoder(input_ids, attention_mask, token_type_ids)
         if self.pooling == "first":

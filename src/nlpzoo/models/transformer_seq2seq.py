@@ -17,7 +17,7 @@ class EncoderDecoderTransformer(nn.Module):
     """Bidirectional encoder over the source; causal decoder with cross-attention over the encoder's states."""
 
     def __init__(self, source: TransformerConfig, target: TransformerConfig, padding_idx: int,
-                 shared_embeddings: bool) -> None:  # fmt: skip
+                 shared_embeddings: bool) -> None:
         super().__init__()
         self.source_embeddings = Embeddings(source, padding_idx)
         self.target_embeddings = self.source_embeddings if shared_embeddings else Embeddings(target, padding_idx)
@@ -71,7 +71,7 @@ class TransformerSeq2SeqModel(ZooModule):
             dim=dim, heads=heads, encoder_layers=encoder_layers, decoder_layers=decoder_layers, mlp_ratio=mlp_ratio,
             dropout=dropout, positions=positions, pre_norm=pre_norm, beam_size=beam_size,
             length_penalty=length_penalty, max_generate_length=max_generate_length,
-        )  # fmt: skip
+        )
         shared = dict(dim=dim, heads=heads, mlp_ratio=mlp_ratio, dropout=dropout, positions=positions, pre_norm=pre_norm)
         target_vocab = self.spec.target_vocab_size or self.spec.vocab_size
         target_length = max(self.spec.max_target_length or self.spec.max_length, max_generate_length or 0) + 1
@@ -81,7 +81,7 @@ class TransformerSeq2SeqModel(ZooModule):
         self.length_penalty = length_penalty
         self.max_generate_length = max_generate_length or self.spec.max_target_length or self.spec.max_length
         self.net = EncoderDecoderTransformer(source, target, self.spec.pad_token_id,
-                                             shared_embeddings=target_vocab == self.spec.vocab_size)  # fmt: skip
+                                             shared_embeddings=target_vocab == self.spec.vocab_size)
 
     def generate(self, batch: Batch, beam_size: int | None = None, max_length: int | None = None) -> torch.Tensor:
         """(B, S_src) sources -> (B, <= max_length) generated target ids (padded after end-of-sequence)."""
@@ -89,7 +89,7 @@ class TransformerSeq2SeqModel(ZooModule):
         return search(
             self.net.step, state, self.spec, max_length or self.max_generate_length,
             beam_size or self.beam_size, self.length_penalty,
-        )  # fmt: skip
+        )
 
     def forward(self, batch: Batch) -> Outputs:
         state = self.net.encode(batch["input_ids"], batch["attention_mask"])
