@@ -16,7 +16,7 @@ BOS, EOS, PAD = 2, 3, 0
 def transformer_step() -> tuple:
     torch.manual_seed(0)
     config = TransformerConfig(vocab_size=20, max_length=16, dim=32, heads=4, layers=2, dropout=0.0)
-    net = EncoderDecoderTransformer(config, config, PAD, shared_embeddings=True).eval()
+    net = EncoderDecoderTransformer(config, config, shared_embeddings=True).eval()
     source = torch.randint(4, 20, (3, 7))
     return net.step, net.encode(source, torch.ones_like(source))
 

@@ -145,13 +145,20 @@ def search(
     length_penalty: float = 1.0,
 ) -> torch.Tensor:
     """Greedy search when `beam_size` is 1, beam search otherwise, with the spec's special token ids."""
-    start = decoder_start_id(spec)
-    eos = spec.eos_token_id if spec.eos_token_id is not None else spec.pad_token_id
+    start, pad = decoder_start_id(spec), target_pad_id(spec)
+    eos = spec.eos_token_id if spec.eos_token_id is not None else pad
     if beam_size <= 1:
-        return greedy_search(step, state, start, eos, spec.pad_token_id, max_length)
-    return beam_search(step, state, start, eos, spec.pad_token_id, max_length, beam_size, length_penalty)
+        return greedy_search(step, state, start, eos, pad, max_length)
+    return beam_search(step, state, start, eos, pad, max_length, beam_size, length_penalty)
 
 
 def decoder_start_id(spec: TaskSpec) -> int:
-    """The token a decoder starts from: beginning-of-sequence, or padding where there is none (as Marian)."""
-    return spec.bos_token_id if spec.bos_token_id is not None else spec.pad_token_id
+    """The token a decoder starts from: the data's choice, else beginning-of-sequence, else padding (as Marian)."""
+    if spec.extra.get("decoder_start_token_id") is not None:
+        return int(spec.extra["decoder_start_token_id"])
+    return spec.bos_token_id if spec.bos_token_id is not None else target_pad_id(spec)
+
+
+def target_pad_id(spec: TaskSpec) -> int:
+    """Padding id of the target side (a separate target tokenizer may pad with another id)."""
+    return int(spec.extra.get("target_pad_token_id", spec.pad_token_id))

@@ -12,7 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule
-from nlpzoo.models.decoding import State, decoder_start_id, search
+from nlpzoo.models.decoding import State, decoder_start_id, search, target_pad_id
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -188,7 +188,7 @@ class Seq2SeqModel(ZooModule):
         self.max_generate_length = max_generate_length or self.spec.max_target_length or self.spec.max_length
         target_vocab = self.spec.target_vocab_size or self.spec.vocab_size
         self.encoder = Encoder(self.spec.vocab_size, pad, cell, embedding_dim, hidden_size, num_layers, dropout)
-        self.decoder = Decoder(target_vocab, pad, cell, embedding_dim, hidden_size, num_layers, dropout,
+        self.decoder = Decoder(target_vocab, target_pad_id(self.spec), cell, embedding_dim, hidden_size, num_layers, dropout,
                                attention, tie_embeddings)
 
     def encode(self, batch: Batch) -> State:

@@ -16,11 +16,10 @@ from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 class EncoderDecoderTransformer(nn.Module):
     """Bidirectional encoder over the source; causal decoder with cross-attention over the encoder's states."""
 
-    def __init__(self, source: TransformerConfig, target: TransformerConfig, padding_idx: int,
-                 shared_embeddings: bool) -> None:
+    def __init__(self, source: TransformerConfig, target: TransformerConfig, shared_embeddings: bool) -> None:
         super().__init__()
-        self.source_embeddings = Embeddings(source, padding_idx)
-        self.target_embeddings = self.source_embeddings if shared_embeddings else Embeddings(target, padding_idx)
+        self.source_embeddings = Embeddings(source)
+        self.target_embeddings = self.source_embeddings if shared_embeddings else Embeddings(target)
         self.encoder = Stack(source)
         self.decoder = Stack(target, cross_attention=True)
         self.lm_head = nn.Linear(target.dim, target.vocab_size, bias=False)
@@ -80,8 +79,8 @@ class TransformerSeq2SeqModel(ZooModule):
         self.beam_size = beam_size
         self.length_penalty = length_penalty
         self.max_generate_length = max_generate_length or self.spec.max_target_length or self.spec.max_length
-        self.net = EncoderDecoderTransformer(source, target, self.spec.pad_token_id,
-                                             shared_embeddings=target_vocab == self.spec.vocab_size)
+        shared_vocabulary = bool(self.spec.extra.get("shared_vocabulary", self.spec.target_vocab_size is None))
+        self.net = EncoderDecoderTransformer(source, target, shared_embeddings=shared_vocabulary)
 
     def generate(self, batch: Batch, beam_size: int | None = None, max_length: int | None = None) -> torch.Tensor:
         """(B, S_src) sources -> (B, <= max_length) generated target ids (padded after end-of-sequence)."""
