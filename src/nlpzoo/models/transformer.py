@@ -171,8 +171,12 @@ def key_padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def init_weights(module: nn.Module) -> None:
-    """GPT-2 initialization: normal(0, 0.02) weights, zero biases."""
+    """GPT-2 initialization: normal(0, 0.02) weights, zero biases; for `module.apply`."""
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
+    if isinstance(module, Embeddings) and module.scale != 1.0:
+        # Scaled by sqrt(dim) next to unit-size sinusoids, token vectors start at std dim**-0.5 (Vaswani
+        # et al.); at 0.02 the positions would drown the tokens. `apply` visits this after its children.
+        nn.init.normal_(module.tokens.weight, mean=0.0, std=module.tokens.embedding_dim**-0.5)
