@@ -57,4 +57,6 @@ def load_module(path: str | Path) -> LoadedCheckpoint:
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
     tokenizer = tokenizer_from_files(meta["tokenizer"]) if meta.get("tokenizer") else None
+    if tokenizer is not None:
+        module.use_tokenizer(tokenizer)
     return LoadedCheckpoint(module, tokenizer, meta.get("data_config"), meta.get("tokenizer_config"))

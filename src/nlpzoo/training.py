@@ -40,6 +40,8 @@ def build_datamodule(cfg: DictConfig, tokenizer: Any = None) -> TaskDataModule:
 def build_model(cfg: DictConfig, datamodule: TaskDataModule) -> ZooModule:
     """The model family from `cfg.model`, built from the DataModule's TaskSpec (never hand-copied sizes)."""
     model = hydra.utils.instantiate(cfg.model, spec=datamodule.spec, _recursive_=False)
+    # A separate target-side tokenizer (seq2seq), when the DataModule has one, decodes generations.
+    model.use_tokenizer(getattr(datamodule, "target_tokenizer", None) or datamodule.tokenizer)
     model.checkpoint_extras = {
         "tokenizer": tokenizer_to_files(datamodule.tokenizer),
         "data_config": OmegaConf.to_container(cfg.data, resolve=True),
@@ -134,7 +136,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
         datamodule.tokenizer.save_pretrained(str(output_dir / "tokenizer"))
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
     metrics: dict[str, float] = {}
     if cfg.get("validate_best", True) and best:

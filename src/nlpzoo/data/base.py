@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import datasets
 import lightning as L
+import pyarrow.compute as pc
+import torch
 from torch.utils.data import DataLoader, Sampler
 
+from nlpzoo.data.caching import cached_map, trained_tokenizer
 from nlpzoo.data.collate import PaddingCollator, padding_fraction
-from nlpzoo.data.sampling import LengthBucketSampler
-from nlpzoo.data.sources import SPLITS, carve_split, load_splits
+from nlpzoo.data.sampling import EpochShuffleSampler, LengthBucketSampler
+from nlpzoo.data.sources import SPLITS, carve_split, load_local_file, load_splits, local_split_files
 from nlpzoo.errors import DataError
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
 from nlpzoo.tokenizers.base import TokenizerRecipe
@@ -29,6 +34,7 @@ class TaskDataModule(L.LightningDataModule):
     """
 
     task_kind: ClassVar[TaskKind]
+    carve_contiguous: ClassVar[bool] = False  # running text: carve the last rows, not random ones
 
     def __init__(
         self,
@@ -38,6 +44,11 @@ class TaskDataModule(L.LightningDataModule):
         path: str | None = None,
         files: dict[str, str] | None = None,
         reader_options: dict[str, Any] | None = None,
+        file_format: str | None = None,
+        split_column: str | None = None,
+        split_values: dict[str, str] | None = None,
+        drop_splits: list[str] | None = None,
+        carve_by: str | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
@@ -57,6 +68,16 @@ class TaskDataModule(L.LightningDataModule):
         self.path = path
         self.files = dict(files) if files else None
         self.reader_options = dict(reader_options) if reader_options else {}
+        self.file_format = file_format
+        self.split_column = split_column
+        self.split_values = dict(split_values) if split_values else {}
+        self.drop_splits = list(drop_splits) if drop_splits else []
+        unknown = set(self.split_values) | set(self.drop_splits)
+        if unknown - set(SPLITS):
+            raise DataError(f"split_values/drop_splits name unknown split(s) {sorted(unknown - set(SPLITS))}; valid: {list(SPLITS)}")
+        if split_column and not self.split_values:
+            raise DataError(f"split_column={split_column} needs split_values, e.g. {{train: TRAIN, test: TEST}}")
+        self.carve_by = carve_by
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
@@ -68,6 +89,7 @@ class TaskDataModule(L.LightningDataModule):
         self.seed = seed
         self.tokenizer: Any = None
         self.splits: dict[str, datasets.Dataset] = {}
+        self.split_sources: dict[str, str] = {}  # split -> the file or hub dataset it came from
         self.spec: TaskSpec | None = None
 
     # --- what subclasses provide -------------------------------------------------------------
@@ -82,6 +104,30 @@ class TaskDataModule(L.LightningDataModule):
     def build_spec(self) -> TaskSpec:
         raise NotImplementedError
 
+    def check_raw_split(self, split: str, dataset: datasets.Dataset) -> None:
+        """Fail early (before any carving or tokenizing) when a split lacks what the task needs."""
+
+    def make_spec(self, **fields: Any) -> TaskSpec:
+        """A `TaskSpec` of this module's kind with the tokenizer's sizes and special ids filled in."""
+        tokenizer = self.tokenizer
+        defaults: dict[str, Any] = {
+            "kind": self.task_kind,
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+            "unk_token_id": tokenizer.unk_token_id,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "mask_token_id": tokenizer.mask_token_id,
+            "cls_token_id": tokenizer.cls_token_id,
+            "sep_token_id": tokenizer.sep_token_id,
+            "max_length": self.max_length,
+        }
+        return TaskSpec(**{**defaults, **fields})
+
+    def read_file(self, path: Path) -> datasets.Dataset:
+        """One local file as a dataset; task modules with their own formats (CoNLL, SQuAD JSON) override."""
+        return load_local_file(path, self.reader_options, self.file_format)
+
     def collator(self) -> PaddingCollator:
         return PaddingCollator({"input_ids": self.tokenizer.pad_token_id, "labels": -100})
 
@@ -90,28 +136,75 @@ class TaskDataModule(L.LightningDataModule):
         """Reuse a ready tokenizer (a checkpoint's) instead of training one."""
         self.tokenizer = tokenizer
 
+    def read_splits(self) -> dict[str, datasets.Dataset]:
+        """The splits the source has: local files through `read_file`, or a hub dataset's."""
+        if self.path:
+            files = local_split_files(self.path, self.files)
+            self.split_sources = {split: str(file) for split, file in files.items()}
+            return {split: self.read_file(file) for split, file in files.items()}
+        splits = load_splits(self.source, subset=self.subset)
+        self.split_sources = {split: f"hub dataset {self.source}" for split in splits}
+        return splits
+
+    def where(self, split: str) -> str:
+        """'the validation split (path/to/dev.tsv)', for error messages."""
+        return f"the {split} split ({self.split_sources.get(split, self.path or self.source)})"
+
     def load_raw_splits(self) -> dict[str, datasets.Dataset]:
         """All three splits, carving a missing validation or test split from train, then sliced."""
-        splits = load_splits(self.source, self.path, self.files, self.subset, self.reader_options)
+        splits = self.read_splits()
+        if self.split_column:
+            splits = self._split_by_column(splits)
+        for split in self.drop_splits:
+            splits.pop(split, None)
+        for split, dataset in splits.items():
+            self.check_raw_split(split, dataset)
         for split in ("validation", "test"):
             if split not in splits:
-                splits = carve_split(splits, split, self.carve_fraction, self.seed)
+                splits = carve_split(
+                    splits, split, self.carve_fraction, self.seed, self.carve_by, self.carve_contiguous
+                )
+                self.split_sources[split] = f"carved from {self.split_sources.get('train')}"
         for split, limit in self.max_samples.items():
             if limit is not None and limit < len(splits[split]):
-                splits[split] = splits[split].shuffle(seed=self.seed).select(range(limit))
+                rows = splits[split] if self.carve_contiguous else splits[split].shuffle(seed=self.seed)
+                splits[split] = rows.select(range(limit))
         for split in SPLITS:
             if len(splits[split]) == 0:
-                raise DataError(f"the {split} split is empty")
+                raise DataError(f"{self.where(split)} is empty")
         return splits
+
+    def _split_by_column(self, splits: dict[str, datasets.Dataset]) -> dict[str, datasets.Dataset]:
+        """One table whose `split_column` names each row's split (SICK's SemEval_set)."""
+        table = datasets.concatenate_datasets(list(splits.values())) if len(splits) > 1 else splits["train"]
+        if self.split_column not in table.column_names:
+            raise DataError(f"split_column '{self.split_column}' not in {self.where('train')}; columns: {table.column_names}")
+        source = self.split_sources.get("train", "")
+        self.split_sources = {split: source for split in self.split_values}
+        return {
+            split: cached_map(table, row_in_split, {"column": self.split_column, "value": value}, keep=True)
+            for split, value in self.split_values.items()
+        }
+
+    def map_split(
+        self, dataset: datasets.Dataset, function: Callable[..., Any], split: str, **fn_kwargs: Any
+    ) -> datasets.Dataset:
+        """Batched, cached `map` of a module-level encoding function over a split, replacing its columns."""
+        return cached_map(
+            dataset,
+            function,
+            fn_kwargs,
+            batched=True,
+            remove_columns=dataset.column_names,
+            desc=f"tokenizing {split}",
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if self.spec is not None:
             return
         raw = self.load_raw_splits()
         if self.tokenizer is None:
-            if self.tokenizer_recipe is None:
-                raise DataError("no tokenizer: set tokenizer=word|char|... in the config")
-            self.tokenizer = self.tokenizer_recipe.build(self.training_texts(raw["train"]))
+            self.tokenizer = self.build_tokenizer(self.tokenizer_recipe, lambda: self.training_texts(raw["train"]))
         self.splits = self.encode_splits(raw)
         self.spec = self.build_spec()
         log.info(
@@ -122,12 +215,22 @@ class TaskDataModule(L.LightningDataModule):
             self.padding_fraction("train"),
         )
 
-    def lengths(self, split: str) -> list[int]:
-        return [len(ids) for ids in self.splits[split]["input_ids"]]
+    def build_tokenizer(self, recipe: TokenizerRecipe | None, texts: Callable[[], list[str]]) -> Any:
+        """The recipe's tokenizer: trained on `texts()` (once; reused from the cache after) or pretrained."""
+        if recipe is None:
+            raise DataError("no tokenizer: set tokenizer=word|char|bpe|wordpiece|unigram|pretrained in the config")
+        if not recipe.trains_on_data:
+            return recipe.build(())
+        return trained_tokenizer(recipe, texts())
 
-    def train_sampler(self) -> Sampler[int] | None:
+    def lengths(self, split: str) -> list[int]:
+        """Token count of each example of a split (the `input_ids` lengths), read through Arrow."""
+        return pc.list_value_length(self.splits[split].with_format("arrow")["input_ids"]).to_pylist()
+
+    def train_sampler(self) -> Sampler[int]:
+        """Seeded per epoch (never from the global generator), so resumed runs replay the same order."""
         if not self.bucket_by_length:
-            return None
+            return EpochShuffleSampler(len(self.splits["train"]), seed=self.seed)
         return LengthBucketSampler(self.lengths("train"), self.batch_size, seed=self.seed)
 
     def padding_fraction(self, split: str = "train") -> float:
@@ -144,12 +247,12 @@ class TaskDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if self.spec is None:
             raise RuntimeError("call setup() before asking for a data loader")
-        sampler = self.train_sampler() if split == "train" else None
+        sampler = self.train_sampler() if split == "train" and shuffle else None
         return DataLoader(
             self.splits[split],
             batch_size=self.batch_size if split == "train" else self.eval_batch_size,
-            shuffle=shuffle and sampler is None,
             sampler=sampler,
+            generator=torch.Generator().manual_seed(self.seed),  # worker seeds: not from the global RNG
             collate_fn=self.collator(),
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
@@ -167,3 +270,8 @@ class TaskDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+def row_in_split(row: dict[str, Any], column: str, value: str) -> bool:
+    """Filter for `split_column` (module level, so `datasets` caches its result)."""
+    return str(row[column]) == str(value)

@@ -12,7 +12,7 @@ class LengthBucketSampler(Sampler[int]):
     """Yields indices so that each run of `batch_size` has similar lengths, in random batch order.
 
     Shuffles, cuts the order into pools of `pool_batches` batches, sorts each pool by length,
-    cuts it into batches and shuffles the batches. A plain index sampler, so Lightning can still
+    cuts the result into batches and shuffles the full ones (a short last batch stays last). A plain index sampler, so Lightning can still
     swap it for a DistributedSampler under DDP.
     """
 
@@ -29,12 +29,15 @@ class LengthBucketSampler(Sampler[int]):
     def batches(self) -> list[list[int]]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(len(self.lengths), generator=generator).tolist()
-        batches: list[list[int]] = []
+        by_length: list[int] = []
         for start in range(0, len(order), self.pool_size):
-            pool = sorted(order[start : start + self.pool_size], key=self.lengths.__getitem__)
-            batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
-        shuffled = torch.randperm(len(batches), generator=generator).tolist()
-        return [batches[i] for i in shuffled]
+            by_length += sorted(order[start : start + self.pool_size], key=self.lengths.__getitem__)
+        batches = [by_length[i : i + self.batch_size] for i in range(0, len(by_length), self.batch_size)]
+        # Only the last batch may be short, and it stays last: the DataLoader cuts this index stream
+        # every `batch_size`, so a short batch in the middle would shift every later batch across buckets.
+        full = len(by_length) // self.batch_size
+        shuffled = torch.randperm(full, generator=generator).tolist()
+        return [batches[i] for i in shuffled] + batches[full:]
 
     def __iter__(self) -> Iterator[int]:
         for batch in self.batches():
@@ -42,3 +45,26 @@ class LengthBucketSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.lengths)
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A random order that depends only on (seed, epoch), never on the global generator.
+
+    So dropout is the only consumer of the global RNG during training, and a run resumed from a
+    checkpoint (with `RngStateCheckpoint`) shuffles exactly as the uninterrupted run did.
+    """
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size = size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        yield from torch.randperm(self.size, generator=generator).tolist()
+
+    def __len__(self) -> int:
+        return self.size

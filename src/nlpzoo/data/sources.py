@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import logging
+import random
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,7 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 SPLIT_ALIASES = {
     "train": ("train",),
-    "validation": ("validation", "valid", "val", "dev", "testa"),
+    "validation": ("validation", "valid", "val", "dev", "testa", "validation_matched"),
     "test": ("test", "testb"),
 }
 FORMATS = {
@@ -50,8 +54,7 @@ def find_split_files(folder: Path, files: dict[str, str] | None) -> dict[str, Pa
         candidates = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
         for split, aliases in SPLIT_ALIASES.items():
             for path in candidates:
-                stem = path.name.split(".")[0].lower()
-                if stem in aliases and path.suffix.lower() not in {".md"}:
+                if set(name_parts(path)) & set(aliases) and path.suffix.lower() not in {".md"}:
                     found[split] = path
                     break
     if "train" not in found:
@@ -62,6 +65,38 @@ def find_split_files(folder: Path, files: dict[str, str] | None) -> dict[str, Pa
     return found
 
 
+def name_parts(path: Path) -> list[str]:
+    """`eng.testa` -> [eng, testa]; `sts-train.csv` -> [sts, train, csv]: the words a split name may hide in."""
+    return [part for part in re.split(r"[._\-]", path.name.lower()) if part]
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number from 1, line without its end) of a UTF-8 text file, gzipped or not.
+
+    Decodes line by line so that bad bytes are reported with the line they are on.
+    """
+    opener = gzip.open if path.suffix == ".gz" else open
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(f"{path}, line {number}: not valid UTF-8 ({error}); re-encode the file as UTF-8") from None
+            yield number, line.rstrip("\r\n")
+
+
+def local_split_files(path: str, files: dict[str, str] | None = None) -> dict[str, Path]:
+    """Split name -> file for a local `data.path`: a single file is the training split."""
+    location = Path(path).expanduser()
+    if location.is_dir():
+        return find_split_files(location, files)
+    if not location.exists():
+        raise DataError(f"data.path={path}: no such file or folder")
+    return {"train": location}
+
+
 def _reader_options(path: Path, builder: str, overrides: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if builder == "csv" and ".tsv" in [s.lower() for s in path.suffixes]:
@@ -70,17 +105,25 @@ def _reader_options(path: Path, builder: str, overrides: dict[str, Any]) -> dict
     return options
 
 
-def load_local_file(path: Path, reader_options: dict[str, Any] | None = None) -> datasets.Dataset:
-    """One file as a `datasets.Dataset` (cached as Arrow by `datasets`), with errors that name the file."""
+def load_local_file(
+    path: Path, reader_options: dict[str, Any] | None = None, builder: str | None = None
+) -> datasets.Dataset:
+    """One file as a `datasets.Dataset` (cached as Arrow by `datasets`), with errors that name the file.
+
+    `builder` (csv, json, parquet, text) overrides the format guessed from the file's suffix.
+    """
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     if path.stat().st_size == 0:
         raise DataError(f"data file is empty: {path}")
-    builder = file_format(path)
+    builder = builder or file_format(path)
     options = _reader_options(path, builder, reader_options or {})
     try:
         dataset = datasets.load_dataset(builder, data_files={"data": str(path)}, split="data", **options)
     except Exception as error:  # datasets wraps parser errors in many types; name the file either way
+        if builder != "parquet":
+            for _ in read_lines(path):  # names the line if the cause is bytes that are not UTF-8
+                pass
         raise DataError(f"could not read {path} as {builder}: {error}") from error
     if len(dataset) == 0:
         raise DataError(f"data file has no rows: {path}")
@@ -96,13 +139,10 @@ def load_splits(
 ) -> dict[str, datasets.Dataset]:
     """The available splits of a local path (file or folder) or, without a path, of a hub dataset."""
     if path:
-        location = Path(path).expanduser()
-        if location.is_dir():
-            return {
-                split: load_local_file(file, reader_options)
-                for split, file in find_split_files(location, files).items()
-            }
-        return {"train": load_local_file(location, reader_options)}
+        return {
+            split: load_local_file(file, reader_options)
+            for split, file in local_split_files(path, files).items()
+        }
     if not source:
         raise DataError("no data given: set data.path=FILE_OR_DIR or data.source=HUB_DATASET_NAME")
     try:
@@ -124,17 +164,48 @@ def load_splits(
 
 
 def carve_split(
-    splits: dict[str, datasets.Dataset], missing: str, fraction: float, seed: int
+    splits: dict[str, datasets.Dataset],
+    missing: str,
+    fraction: float,
+    seed: int,
+    group_column: str | None = None,
+    contiguous: bool = False,
 ) -> dict[str, datasets.Dataset]:
-    """Take `fraction` of the training split, seeded, as the `missing` split, and say so."""
+    """Take `fraction` of the training split as the `missing` split, and say so.
+
+    Random rows (seeded) by default; whole groups (`group_column`, e.g. a SQuAD article, so no
+    context is in both splits); or the last rows (`contiguous`, for running text).
+    """
     train = splits["train"]
     if len(train) < 2:
         raise DataError(f"cannot carve a {missing} split from a training split of {len(train)} row(s)")
-    parts = train.train_test_split(test_size=fraction, seed=seed)
-    log.warning(
-        "no %s split: carved %d of %d training rows (seed %d)", missing, len(parts["test"]), len(train), seed
-    )
+    if group_column:
+        groups = list(dict.fromkeys(train[group_column]))
+        if len(groups) < 2:
+            raise DataError(f"cannot carve a {missing} split by '{group_column}': the training split has one group")
+        generator = random.Random(seed)
+        generator.shuffle(groups)
+        held_out = set(groups[: max(1, round(fraction * len(groups)))])
+        flags = [value in held_out for value in train[group_column]]
+        parts = {
+            "train": train.select([i for i, flag in enumerate(flags) if not flag]),
+            "test": train.select([i for i, flag in enumerate(flags) if flag]),
+        }
+        how = f"{len(held_out)} of {len(groups)} '{group_column}' groups, seed {seed}"
+    elif contiguous:
+        cut = len(train) - max(1, round(fraction * len(train)))
+        parts = {"train": train.select(range(cut)), "test": train.select(range(cut, len(train)))}
+        how = "the last rows"
+    else:
+        parts = train.train_test_split(test_size=fraction, seed=seed)
+        how = f"random rows, seed {seed}"
+    log.warning("no %s split: carved %d of %d training rows (%s)", missing, len(parts["test"]), len(train), how)
     return {**splits, "train": parts["train"], missing: parts["test"]}
+
+
+def column_values(dataset: datasets.Dataset, column: str) -> list[Any]:
+    """A whole column as a Python list, read through Arrow (row-by-row access is 100x slower)."""
+    return dataset.with_format("arrow")[column].to_pylist()
 
 
 def first_present_column(dataset: datasets.Dataset, candidates: str | list[str], what: str, where: str) -> str:

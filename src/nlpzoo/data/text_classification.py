@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import datasets
 
 from nlpzoo.data.base import TaskDataModule
-from nlpzoo.data.sources import first_present_column
+from nlpzoo.data.caching import cached_map
+from nlpzoo.data.sources import column_values, first_present_column
 from nlpzoo.errors import DataError
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
+
+
+def has_label(row: dict[str, Any], label_column: str) -> bool:
+    """Rows to keep: those with a label (GLUE marks hidden test labels -1)."""
+    return row[label_column] not in (None, -1)
+
+
+def label_ids(values: list[Any], label_index: dict[str, int], where: str) -> list[int]:
+    """Label names or indices -> class ids; a label the training split never had is an error."""
+    ids = []
+    for value in values:
+        if str(value) not in label_index:
+            raise DataError(f"unknown label {value!r} in {where}; known labels: {sorted(label_index)}")
+        ids.append(label_index[str(value)])
+    return ids
+
+
+def encode_classification_batch(
+    rows: dict[str, list[Any]],
+    tokenizer: Any,
+    text_column: str,
+    pair_column: str | None,
+    label_column: str,
+    label_index: dict[str, int],
+    max_length: int,
+    where: str,
+) -> dict[str, list[Any]]:
+    """Tokenize a batch of rows and map labels to ids (a module-level function so `datasets` caches it)."""
+    labels = label_ids(rows[label_column], label_index, where)
+    features = tokenizer(
+        [t or "" for t in rows[text_column]],
+        [t or "" for t in rows[pair_column]] if pair_column else None,
+        truncation=True,
+        max_length=max_length,
+    )
+    return {"input_ids": features["input_ids"], "attention_mask": features["attention_mask"], "labels": labels}
 
 
 class TextClassificationData(TaskDataModule):
@@ -21,6 +59,7 @@ class TextClassificationData(TaskDataModule):
     """
 
     task_kind = TaskKind.TEXT_CLASSIFICATION
+    encode_function: ClassVar[Callable[..., dict[str, list[Any]]]] = staticmethod(encode_classification_batch)
 
     def __init__(
         self,
@@ -37,7 +76,7 @@ class TextClassificationData(TaskDataModule):
         self.label_names: list[str] = list(label_names) if label_names else []
 
     def _columns(self, dataset: datasets.Dataset, split: str) -> tuple[str, str | None]:
-        where = f"the {split} split ({self.path or self.source})"
+        where = self.where(split)
         text = first_present_column(dataset, self.text_column, "text", where)
         pair = None
         if self.text_pair_column:
@@ -45,18 +84,21 @@ class TextClassificationData(TaskDataModule):
         first_present_column(dataset, self.label_column, "label", where)
         return text, pair
 
+    def check_raw_split(self, split: str, dataset: datasets.Dataset) -> None:
+        self._columns(dataset, split)
+
     def training_texts(self, train: datasets.Dataset) -> list[str]:
         text, pair = self._columns(train, "train")
-        texts = [t or "" for t in train[text]]
+        texts = [t or "" for t in column_values(train, text)]
         if pair:
-            texts += [t or "" for t in train[pair]]
+            texts += [t or "" for t in column_values(train, pair)]
         return texts
 
     def _infer_label_names(self, train: datasets.Dataset) -> list[str]:
         feature = train.features.get(self.label_column)
         if isinstance(feature, datasets.ClassLabel):
             return list(feature.names)
-        values = {v for v in train[self.label_column] if v is not None and v != -1}
+        values = {v for v in column_values(train, self.label_column) if v is not None and v != -1}
         if not values:
             raise DataError(f"the training split has no labels in column '{self.label_column}'")
         if all(isinstance(v, int) for v in values):
@@ -72,65 +114,27 @@ class TextClassificationData(TaskDataModule):
         encoded = {}
         for split, dataset in splits.items():
             text, pair = self._columns(dataset, split)
-            labeled = dataset.filter(lambda row: row[self.label_column] not in (None, -1))
+            labeled = cached_map(dataset, has_label, {"label_column": self.label_column}, keep=True)
             if len(labeled) == 0:
-                raise DataError(f"the {split} split has no labelled rows in column '{self.label_column}'")
-            encoded[split] = labeled.map(
-                encode_classification_batch,
-                batched=True,
-                remove_columns=labeled.column_names,
-                desc=f"tokenizing {split}",
-                fn_kwargs={
-                    "tokenizer": self.tokenizer,
-                    "text_column": text,
-                    "pair_column": pair,
-                    "label_column": self.label_column,
-                    "label_index": label_index,
-                    "max_length": self.max_length,
-                    "split": split,
-                },
+                raise DataError(f"{self.where(split)} has no labelled rows in column '{self.label_column}'")
+            encoded[split] = self.map_split(
+                labeled,
+                self.encode_function,
+                split,
+                tokenizer=self.tokenizer,
+                text_column=text,
+                pair_column=pair,
+                label_column=self.label_column,
+                label_index=label_index,
+                max_length=self.max_length,
+                where=self.where(split),
+                **self.encode_options(),
             )
         return encoded
 
+    def encode_options(self) -> dict[str, Any]:
+        """Extra keyword arguments of `encode_function` (subclasses that encode differently add theirs)."""
+        return {}
+
     def build_spec(self) -> TaskSpec:
-        tokenizer = self.tokenizer
-        return TaskSpec(
-            kind=self.task_kind,
-            vocab_size=len(tokenizer),
-            pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
-            label_names=self.label_names,
-            unk_token_id=tokenizer.unk_token_id,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            mask_token_id=tokenizer.mask_token_id,
-            cls_token_id=tokenizer.cls_token_id,
-            sep_token_id=tokenizer.sep_token_id,
-            max_length=self.max_length,
-        )
-
-
-def encode_classification_batch(
-    rows: dict[str, list[Any]],
-    tokenizer: Any,
-    text_column: str,
-    pair_column: str | None,
-    label_column: str,
-    label_index: dict[str, int],
-    max_length: int,
-    split: str,
-) -> dict[str, list[Any]]:
-    """Tokenize a batch of rows and map labels to ids (a module-level function so `datasets` caches it)."""
-    labels = []
-    for value in rows[label_column]:
-        if str(value) not in label_index:
-            raise DataError(
-                f"unknown label {value!r} in the {split} split; known labels: {sorted(label_index)}"
-            )
-        labels.append(label_index[str(value)])
-    features = tokenizer(
-        [t or "" for t in rows[text_column]],
-        [t or "" for t in rows[pair_column]] if pair_column else None,
-        truncation=True,
-        max_length=max_length,
-    )
-    return {"input_ids": features["input_ids"], "attention_mask": features["attention_mask"], "labels": labels}
+        return self.make_spec(label_names=self.label_names)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torchmetrics import MetricCollection
 
 from nlpzoo.errors import UnsupportedTaskError
 from nlpzoo.models.optimization import build_optimizer, build_scheduler
@@ -39,16 +40,19 @@ class ZooModule(L.LightningModule):
         spec: TaskSpec | dict[str, Any],
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        objective: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec if isinstance(spec, TaskSpec) else TaskSpec.from_dict(spec)
         self.check_supported(self.spec.kind)
         self.optimizer_config = plain(optimizer) or {"_target_": "torch.optim.AdamW", "lr": 1e-3}
         self.scheduler_config = plain(scheduler)
-        self.objective = build_objective(self.spec)
+        self.objective_config = plain(objective) or {}
+        self.objective = build_objective(self.spec, self.objective_config)
         metrics = self.objective.metrics()
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        self.metric_tables: dict[str, torch.Tensor] = {}  # non-scalar results (confusion matrix) for plots
         self.checkpoint_extras: dict[str, Any] = {}
 
     @classmethod
@@ -67,6 +71,8 @@ class ZooModule(L.LightningModule):
                 "spec": self.spec.to_dict(),
                 "optimizer": self.optimizer_config,
                 "scheduler": self.scheduler_config,
+                # Only when set, so families written without an `objective` argument still reload.
+                **({"objective": self.objective_config} if self.objective_config else {}),
                 **{k: plain(v) for k, v in hparams.items()},
             }
         )
@@ -84,17 +90,42 @@ class ZooModule(L.LightningModule):
     def _eval_step(self, batch: Batch, split: str) -> None:
         outputs = self(batch)
         loss = self.objective.loss(outputs, batch)
-        metrics = self.val_metrics if split == "val" else self.test_metrics
-        self.objective.update_metrics(metrics, outputs, batch)
-        size = batch_size_of(batch)
-        self.log(f"{split}/loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
-        self.log_dict(metrics, prog_bar=True, batch_size=size)
+        self.objective.update_metrics(self._metrics(split), outputs, batch)
+        self.log(f"{split}/loss", loss, prog_bar=True, batch_size=batch_size_of(batch), sync_dist=True)
+
+    def _metrics(self, split: str) -> MetricCollection:
+        return self.val_metrics if split == "val" else self.test_metrics
+
+    def _log_epoch_metrics(self, split: str) -> None:
+        """Compute each metric once over the whole split (corpus BLEU, span F1, best QA window),
+        synced across processes; log the scalars, keep the rest (confusion matrix) in `metric_tables`."""
+        metrics = self._metrics(split)
+        if not any(metric.update_called for metric in metrics.values(copy_state=False)):
+            return
+        values = metrics.compute()
+        metrics.reset()
+        scalars = {name: value.float() for name, value in values.items() if value.numel() == 1}
+        self.metric_tables.update({name: value.cpu() for name, value in values.items() if value.numel() > 1})
+        monitored = f"{split}/{self.objective.monitor}"
+        self.log_dict({k: v for k, v in scalars.items() if k != monitored}, sync_dist=True)
+        if monitored in scalars:
+            self.log(monitored, scalars[monitored], prog_bar=True, sync_dist=True)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._eval_step(batch, "val")
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._eval_step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test")
+
+    def use_tokenizer(self, tokenizer: Any) -> None:
+        """Give the objective the text side of ids (generation metrics, readable predictions)."""
+        self.objective.decode = BatchDecode(tokenizer)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> list[dict[str, Any]]:
         return self.objective.predict(self(batch), batch)
@@ -116,6 +147,16 @@ class ZooModule(L.LightningModule):
         }
 
 
+class BatchDecode:
+    """`list[list[int]] -> list[str]` with a tokenizer's `batch_decode`, special tokens dropped (picklable)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, ids: list[list[int]]) -> list[str]:
+        return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+
 def batch_size_of(batch: Batch) -> int:
     for value in batch.values():
         if isinstance(value, torch.Tensor) and value.dim() > 0:
@@ -123,4 +164,4 @@ def batch_size_of(batch: Batch) -> int:
     return 1
 
 
-__all__ = ["CHECKPOINT_KEY", "ZooModule", "batch_size_of", "plain"]
+__all__ = ["CHECKPOINT_KEY", "BatchDecode", "ZooModule", "batch_size_of", "plain"]

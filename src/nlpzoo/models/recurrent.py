@@ -109,8 +109,9 @@ class RecurrentModel(ZooModule):
         tie_embeddings: bool = True,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        objective: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(spec, optimizer, scheduler)
+        super().__init__(spec, optimizer, scheduler, objective)
         if cell not in CELLS:
             raise ConfigError(f"model.cell='{cell}' is not one of {sorted(CELLS)}")
         kind = self.spec.kind

@@ -1,33 +1,69 @@
 """The shape every task objective has: loss, metrics, decoding — written once per task kind.
 
-The contract between families and objectives (batch keys are Hugging Face's names):
+The contract between families and objectives (batch keys are Hugging Face's names; "list" keys
+are per-example Python lists the collator passes through untouched):
 
-| task kind                | batch keys (besides input_ids, attention_mask)         | family outputs                         |
-|--------------------------|--------------------------------------------------------|----------------------------------------|
-| text_classification, nli | labels (B,)                                            | logits (B, C)                          |
-| token_classification     | labels (B, T), -100 where no label                     | logits (B, T, C); or predictions (B, T) with loss (CRF) |
-| extractive_qa            | start_positions, end_positions (B,); offset_mapping, example_id, context kept for decoding | start_logits, end_logits (B, T) |
-| seq2seq                  | decoder_input_ids, labels (B, S), -100 on padding      | logits (B, S, V); generated_ids (B, S') in eval |
-| language_modeling        | labels (B, T) = input_ids, -100 on padding; the objective shifts | logits (B, T, V)           |
-| masked_language_modeling | labels (B, T), -100 except at masked positions         | logits (B, T, V)                       |
-| sentence_similarity      | labels (B,) float; bi-encoders: input_ids_b, attention_mask_b | scores (B,)                     |
-| word_embedding           | family-specific (center, context, negatives)           | loss                                   |
+text_classification, nli
+    batch:   labels (B,)
+    outputs: logits (B, C)
+token_classification
+    batch:   labels (B, T), -100 where no label (tags are read only where labels != -100);
+             for prediction without labels: first_subword_mask (B, T) and list key `words`
+    outputs: logits (B, T, C); or predictions (B, T) with loss (a CRF)
+extractive_qa
+    batch:   start_positions, end_positions (B,); offset_mapping (B, T, 2): character offsets
+             into the context, negative or empty for tokens outside it (question, specials,
+             padding); in evaluation also list keys example_id, context and answers (gold texts)
+    outputs: start_logits, end_logits (B, T)
+seq2seq
+    batch:   decoder_input_ids, labels (B, S), -100 on padding; optional list key target_text
+             (the references as written; else the labels are decoded)
+    outputs: logits (B, S, V); when not training also generated_ids (B, S') from the family's
+             own greedy/beam decoding (may start with the start token; padded after the end)
+language_modeling
+    batch:   labels (B, T) = input_ids, -100 on padding (the objective shifts)
+    outputs: logits (B, T, V)
+masked_language_modeling
+    batch:   labels (B, T), -100 except at masked positions
+    outputs: logits (B, T, V)
+sentence_similarity
+    batch:   labels (B,) float; bi-encoders also input_ids_b, attention_mask_b
+    outputs: scores (B,); or embeddings_a, embeddings_b (B, H), compared by cosine
+word_embedding
+    batch:   family-specific (center, context, negatives)
+    outputs: loss; any other 0-dim tensor is averaged over the split and logged under its name
 
 Whenever a family's outputs carry `loss` (a CRF's negative log-likelihood, a Hugging Face
 model's own loss), objectives use it instead of computing one.
+
+Spec values the objectives read (`TaskSpec.extra`, set by DataModules): `tag_scheme` ("IOB1",
+"IOB2", "IOBES"; inferred from label names when absent), `seq2seq_task` ("translation" or
+"summarization": the latter adds ROUGE), `char_level` (true: language models report bits per
+character), `score_range` ([low, high] of similarity labels, for the cosine loss).
+
+Text: objectives that compare text (seq2seq) or decode predictions get a `decode` callable,
+`list[list[int]] -> list[str]`, from the module (`ZooModule.use_tokenizer`); `tasks/` never
+imports a tokenizer.
+
+Objective options (label smoothing, maximum answer length, ...) are keyword arguments of each
+objective's constructor, given in a model config as `objective: {label_smoothing: 0.1}`.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torchmetrics import MetricCollection
 
+from nlpzoo.errors import ConfigError
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
 
-Batch = dict[str, torch.Tensor]
+Batch = dict[str, Any]  # tensors, plus per-example lists for the list keys above
 Outputs = dict[str, torch.Tensor]
+Decode = Callable[[list[list[int]]], list[str]]
 
 
 class TaskObjective:
@@ -43,17 +79,47 @@ class TaskObjective:
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
+        self.decode: Decode | None = None
+
+    @classmethod
+    def build(cls, spec: TaskSpec, options: dict[str, Any] | None = None) -> TaskObjective:
+        """The objective with its options, or a ConfigError naming the options it accepts."""
+        options = dict(options or {})
+        accepted = [name for name in inspect.signature(cls.__init__).parameters if name not in ("self", "spec")]
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise ConfigError(
+                f"model.objective: unknown option(s) {unknown} for {cls.kind.value}; valid: {accepted or 'none'}"
+            )
+        return cls(spec, **options)
 
     def loss(self, outputs: Outputs, batch: Batch) -> torch.Tensor:
+        """The family's own loss when it gives one (CRF, Hugging Face heads), else the task's."""
+        if "loss" in outputs:
+            return outputs["loss"]
+        return self.task_loss(outputs, batch)
+
+    def task_loss(self, outputs: Outputs, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
 
     def metrics(self) -> MetricCollection:
-        """Fresh metric objects; the module clones them per split."""
+        """Fresh metric objects; the module clones them per split and computes them per epoch."""
         raise NotImplementedError
 
     def update_metrics(self, metrics: MetricCollection, outputs: Outputs, batch: Batch) -> None:
         raise NotImplementedError
 
     def predict(self, outputs: Outputs, batch: Batch) -> list[dict[str, Any]]:
-        """One JSON-serialisable dict per example."""
+        """One JSON-serialisable dict per example (per window for strided inputs)."""
         raise NotImplementedError
+
+    def finalize_predictions(self, predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Merge per-batch predictions into per-example ones (e.g. the best of a QA example's windows)."""
+        return predictions
+
+    def require_decode(self) -> Decode:
+        if self.decode is None:
+            raise ConfigError(
+                f"the {self.kind.value} objective needs text: call module.use_tokenizer(tokenizer) first"
+            )
+        return self.decode

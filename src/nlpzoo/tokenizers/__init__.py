@@ -8,13 +8,17 @@ from nlpzoo.tokenizers.base import (
     wrap_backend,
 )
 from nlpzoo.tokenizers.pretrained import PretrainedTokenizer
+from nlpzoo.tokenizers.subword import BpeTokenizer, UnigramTokenizer, WordPieceTokenizer
 from nlpzoo.tokenizers.word import CharTokenizer, WordTokenizer
 
 __all__ = [
     "SPECIAL_TOKENS",
+    "BpeTokenizer",
     "CharTokenizer",
     "PretrainedTokenizer",
     "TokenizerRecipe",
+    "UnigramTokenizer",
+    "WordPieceTokenizer",
     "WordTokenizer",
     "tokenizer_from_files",
     "tokenizer_to_files",

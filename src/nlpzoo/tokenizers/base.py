@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, normalizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 PAD, UNK, BOS, EOS, MASK, CLS, SEP = "[PAD]", "[UNK]", "[BOS]", "[EOS]", "[MASK]", "[CLS]", "[SEP]"
@@ -53,6 +53,16 @@ _SPECIAL_TOKEN_ROLES = {
     "cls_token": CLS,
     "sep_token": SEP,
 }
+
+
+def text_normalizer(lowercase: bool, strip_accents: bool = False) -> normalizers.Normalizer:
+    """NFKC (one code point per visible character), then optional lowercasing and accent stripping."""
+    steps = [normalizers.NFKC()]
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    if strip_accents:
+        steps += [normalizers.NFD(), normalizers.StripAccents(), normalizers.NFC()]
+    return normalizers.Sequence(steps)
 
 
 def batched(texts: Iterable[str], size: int = 1000) -> Iterator[list[str]]:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from nlpzoo.tokenizers.base import SPECIAL_TOKENS, UNK, TokenizerRecipe, batched, wrap_backend
-
-
-def _normalizer(lowercase: bool) -> normalizers.Normalizer:
-    steps = [normalizers.NFKC()]
-    if lowercase:
-        steps.append(normalizers.Lowercase())
-    return normalizers.Sequence(steps)
+from nlpzoo.tokenizers.base import (
+    SPECIAL_TOKENS,
+    UNK,
+    TokenizerRecipe,
+    batched,
+    text_normalizer,
+    wrap_backend,
+)
 
 
 class WordTokenizer(TokenizerRecipe):
@@ -36,7 +36,7 @@ class WordTokenizer(TokenizerRecipe):
 
     def build(self, texts: Iterable[str]) -> PreTrainedTokenizerFast:
         backend = Tokenizer(models.WordLevel(unk_token=UNK))
-        backend.normalizer = _normalizer(self.lowercase)
+        backend.normalizer = text_normalizer(self.lowercase)
         backend.pre_tokenizer = (
             pre_tokenizers.Whitespace() if self.split_punctuation else pre_tokenizers.WhitespaceSplit()
         )
@@ -59,7 +59,7 @@ class CharTokenizer(TokenizerRecipe):
 
     def build(self, texts: Iterable[str]) -> PreTrainedTokenizerFast:
         backend = Tokenizer(models.WordLevel(unk_token=UNK))
-        backend.normalizer = _normalizer(self.lowercase)
+        backend.normalizer = text_normalizer(self.lowercase)
         backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
         backend.decoder = decoders.Fuse()
         trainer = trainers.WordLevelTrainer(

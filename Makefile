@@ -1,0 +1,28 @@
+# Two commands from a fresh clone: `make train` (the default experiment) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup train test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# The CPU build of torch first (the project accepts any torch 2.x >= 2.4; CUDA users install theirs).
+	$(BIN)/pip install -q "torch==2.13.0"
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+train: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python train.py $(ARGS)
+
+test: setup
+	$(BIN)/ruff check .
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) logs outputs multirun wandb .pytest_cache

@@ -1,0 +1,182 @@
+"""Sequence to sequence (translation, summarization): a source text in, a target text out, teacher-forced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from nlpzoo.data.base import TaskDataModule
+from nlpzoo.data.collate import IGNORE_INDEX, PaddingCollator
+from nlpzoo.data.readers import read_parallel
+from nlpzoo.data.sources import SPLIT_ALIASES, column_values, first_present_column, name_parts
+from nlpzoo.errors import DataError
+from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tokenizers.base import TokenizerRecipe
+
+
+def encode_seq2seq_batch(
+    rows: dict[str, list[Any]],
+    tokenizer: Any,
+    target_tokenizer: Any,
+    source_column: str,
+    target_column: str,
+    max_length: int,
+    max_target_length: int,
+    decoder_start_id: int,
+    eos_id: int,
+    where: str,
+) -> dict[str, list[Any]]:
+    """Source ids; target as `decoder_input_ids` = [start] + y and `labels` = y + [eos] (teacher forcing)."""
+    for column in (source_column, target_column):
+        for index, text in enumerate(rows[column]):
+            if text is None:
+                line = rows["line"][index] if "line" in rows else f"row {index}"
+                raise DataError(f"{where}, line {line}: no {column} text")
+    source = tokenizer(rows[source_column], truncation=True, max_length=max_length)
+    target = target_tokenizer(
+        rows[target_column], add_special_tokens=False, truncation=True, max_length=max_target_length - 1
+    )
+    decoder_input_ids = [[decoder_start_id, *ids] for ids in target["input_ids"]]
+    return {
+        "input_ids": source["input_ids"],
+        "attention_mask": source["attention_mask"],
+        "decoder_input_ids": decoder_input_ids,
+        "decoder_attention_mask": [[1] * len(ids) for ids in decoder_input_ids],
+        "labels": [[*ids, eos_id] for ids in target["input_ids"]],
+    }
+
+
+def parallel_split_files(folder: Path, languages: list[str]) -> dict[str, list[Path]]:
+    """Split -> one file per language, from names like train.de.gz / train.en.gz / val.de / test_2016.en."""
+    found: dict[str, list[Path]] = {}
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    for split, aliases in SPLIT_ALIASES.items():
+        per_language = []
+        for language in languages:
+            matches = [p for p in files if set(aliases) & set(name_parts(p)) and language in name_parts(p)]
+            if matches:
+                per_language.append(matches[0])
+        if len(per_language) == len(languages):
+            found[split] = per_language
+        elif per_language:
+            raise DataError(f"{folder}: the {split} split has {[p.name for p in per_language]} but not all of {languages}")
+    if "train" not in found:
+        raise DataError(f"no parallel training files in {folder}: expected names like train.{languages[0]}(.gz)")
+    return found
+
+
+class Seq2SeqData(TaskDataModule):
+    """Pairs of texts: jsonl/csv/hub rows with `source_column` and `target_column`, or (with
+    `parallel_files`) line-aligned files per language named by those columns, gzipped or not.
+
+    One tokenizer for both sides by default; `target_tokenizer` trains (or loads) a separate one
+    for the target, whose size is then `TaskSpec.target_vocab_size`.
+    """
+
+    task_kind = TaskKind.SEQ2SEQ
+
+    def __init__(
+        self,
+        source_column: str | list[str] = "source",
+        target_column: str | list[str] = "target",
+        parallel_files: bool = False,
+        target_tokenizer: TokenizerRecipe | None = None,
+        max_target_length: int = 128,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        if parallel_files and not (isinstance(source_column, str) and isinstance(target_column, str)):
+            raise DataError("parallel_files needs one language name each in source_column and target_column")
+        self.source_column = source_column
+        self.target_column = target_column
+        self.parallel_files = parallel_files
+        self.target_tokenizer_recipe = target_tokenizer
+        self.target_tokenizer: Any = None
+        self.max_target_length = max_target_length
+
+    def read_splits(self) -> dict[str, datasets.Dataset]:
+        if not (self.path and self.parallel_files and Path(self.path).is_dir()):
+            return super().read_splits()
+        columns = [str(self.source_column), str(self.target_column)]
+        files = parallel_split_files(Path(self.path), columns)
+        self.split_sources = {split: " + ".join(map(str, paths)) for split, paths in files.items()}
+        return {split: read_parallel(paths, columns) for split, paths in files.items()}
+
+    def _columns(self, dataset: datasets.Dataset, split: str) -> tuple[str, str]:
+        source = first_present_column(dataset, self.source_column, "source", self.where(split))
+        return source, first_present_column(dataset, self.target_column, "target", self.where(split))
+
+    def training_texts(self, train: datasets.Dataset) -> list[str]:
+        source, target = self._columns(train, "train")
+        texts = [t or "" for t in column_values(train, source)]
+        if self.target_tokenizer_recipe is None:
+            texts += [t or "" for t in column_values(train, target)]
+        return texts
+
+    def encode_splits(self, splits: dict[str, datasets.Dataset]) -> dict[str, datasets.Dataset]:
+        if self.target_tokenizer is None:
+            if self.target_tokenizer_recipe is None:
+                self.target_tokenizer = self.tokenizer
+            else:
+                train, (_, target) = splits["train"], self._columns(splits["train"], "train")
+                self.target_tokenizer = self.build_tokenizer(
+                    self.target_tokenizer_recipe, lambda: [t or "" for t in column_values(train, target)]
+                )
+        encoded = {}
+        for split, dataset in splits.items():
+            source, target = self._columns(dataset, split)
+            encoded[split] = self.map_split(
+                dataset,
+                encode_seq2seq_batch,
+                split,
+                tokenizer=self.tokenizer,
+                target_tokenizer=self.target_tokenizer,
+                source_column=source,
+                target_column=target,
+                max_length=self.max_length,
+                max_target_length=self.max_target_length,
+                decoder_start_id=self.decoder_start_id(),
+                eos_id=self.target_eos_id(),
+                where=self.where(split),
+            )
+        return encoded
+
+    def decoder_start_id(self) -> int:
+        """What the decoder reads first: the target tokenizer's BOS, else CLS, else pad (as T5 does)."""
+        tokenizer = self.target_tokenizer
+        for token_id in (tokenizer.bos_token_id, tokenizer.cls_token_id, tokenizer.pad_token_id):
+            if token_id is not None:
+                return token_id
+        raise DataError("the target tokenizer has no BOS, CLS or pad token to start decoding with")
+
+    def target_eos_id(self) -> int:
+        tokenizer = self.target_tokenizer
+        token_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+        if token_id is None:
+            raise DataError("the target tokenizer has no EOS or SEP token to end targets with")
+        return token_id
+
+    def target_pad_id(self) -> int:
+        pad = self.target_tokenizer.pad_token_id
+        return pad if pad is not None else 0
+
+    def collator(self) -> PaddingCollator:
+        return PaddingCollator(
+            {"input_ids": self.tokenizer.pad_token_id, "decoder_input_ids": self.target_pad_id(), "labels": IGNORE_INDEX}
+        )
+
+    def build_spec(self) -> TaskSpec:
+        separate = self.target_tokenizer is not self.tokenizer
+        return self.make_spec(
+            bos_token_id=self.decoder_start_id(),
+            eos_token_id=self.target_eos_id(),
+            max_target_length=self.max_target_length,
+            target_vocab_size=len(self.target_tokenizer) if separate else None,
+            extra={
+                "decoder_start_token_id": self.decoder_start_id(),
+                "target_pad_token_id": self.target_pad_id(),
+                "shared_vocabulary": not separate,
+            },
+        )

@@ -1,0 +1,84 @@
+"""Sequence-to-sequence (translation, summarization): token cross-entropy; BLEU, chrF and ROUGE of generated text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import Metric, MetricCollection
+
+from nlpzoo.errors import ConfigError
+from nlpzoo.metrics.generation import RougeScore, SacreBleuScore
+from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
+from nlpzoo.tasks.spec import TaskKind, TaskSpec
+
+IGNORE_INDEX = -100
+GENERATION_METRICS = ("bleu", "chrf", "rouge")
+
+
+class Seq2SeqObjective(TaskObjective):
+    """Teacher-forced cross-entropy (optionally label-smoothed) for training; in evaluation the
+    family's own decoding (`outputs["generated_ids"]`) is decoded to text and scored against the
+    references (`batch["target_text"]`, else the decoded labels).
+
+    `metrics` defaults to BLEU and chrF, plus ROUGE when `spec.extra["seq2seq_task"]` is
+    "summarization"; BLEU is always computed, since it is the default checkpoint monitor.
+    Label smoothing applies when the family leaves the loss to the objective (no `loss` output).
+    """
+
+    kind = TaskKind.SEQ2SEQ
+    monitor = "bleu"
+    mode = "max"
+
+    def __init__(self, spec: TaskSpec, label_smoothing: float = 0.0, metrics: list[str] | None = None) -> None:
+        super().__init__(spec)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f"objective.label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = label_smoothing
+        if metrics is None:
+            metrics = ["bleu", "chrf"] + (["rouge"] if spec.extra.get("seq2seq_task") == "summarization" else [])
+        unknown = sorted(set(metrics) - set(GENERATION_METRICS))
+        if unknown:
+            raise ConfigError(f"objective.metrics: unknown {unknown}; valid: {list(GENERATION_METRICS)}")
+        self.metric_names = ["bleu", *(name for name in metrics if name != "bleu")]
+
+    def task_loss(self, outputs: Outputs, batch: Batch) -> torch.Tensor:
+        logits = outputs["logits"].float()  # (B, S, V)
+        return F.cross_entropy(
+            logits.flatten(0, 1),
+            batch["labels"].flatten(),
+            ignore_index=IGNORE_INDEX,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def metrics(self) -> MetricCollection:
+        builders: dict[str, Metric] = {}
+        for name in self.metric_names:
+            builders[name] = RougeScore() if name == "rouge" else SacreBleuScore(name)  # type: ignore[arg-type]
+        return MetricCollection(builders, compute_groups=False)
+
+    def generated_text(self, outputs: Outputs) -> list[str]:
+        """Decoded generations, each cut at its first end-of-sequence token after the start token."""
+        if "generated_ids" not in outputs:
+            raise ConfigError(
+                "seq2seq evaluation needs outputs['generated_ids'] (batch, length): the family must "
+                "decode (greedy or beam search) in its forward when not training"
+            )
+        sequences = outputs["generated_ids"].tolist()
+        eos = self.spec.eos_token_id
+        if eos is not None:
+            sequences = [seq[: seq.index(eos, 1)] if eos in seq[1:] else seq for seq in sequences]
+        return self.require_decode()(sequences)
+
+    def references(self, batch: Batch) -> list[str]:
+        if "target_text" in batch:
+            return list(batch["target_text"])
+        pad = self.spec.pad_token_id
+        return self.require_decode()([[pad if t == IGNORE_INDEX else t for t in row] for row in batch["labels"].tolist()])
+
+    def update_metrics(self, metrics: MetricCollection, outputs: Outputs, batch: Batch) -> None:
+        metrics.update(self.generated_text(outputs), self.references(batch))
+
+    def predict(self, outputs: Outputs, batch: Batch) -> list[dict[str, Any]]:
+        return [{"generated": text} for text in self.generated_text(outputs)]

@@ -1,0 +1,82 @@
+"""Corpus BLEU/chrF against sacreBLEU itself, ROUGE against rouge-score, perplexity and bpc by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import sacrebleu
+import torch
+import torch.nn.functional as F
+from rouge_score.rouge_scorer import RougeScorer
+
+from nlpzoo.metrics.generation import ROUGE_TYPES, RougeScore, SacreBleuScore
+from nlpzoo.metrics.language_modeling import LanguageModelScore, token_statistics
+
+HYPOTHESES = [
+    "The cat sat on the mat.",
+    "A man is playing a guitar on stage, isn't he?",
+    "Two dogs run through the snow.",
+    "It's 5 o'clock.",
+    "completely unrelated words",
+]
+REFERENCES = [
+    "The cat is sitting on the mat.",
+    "A man plays the guitar on a stage.",
+    "Two dogs are running through the snow.",
+    "It is five o'clock.",
+    "A woman reads a book.",
+]
+
+
+def fed_in_two_batches(metric, hypotheses: list[str], references: list[str]):
+    metric.update(hypotheses[:2], references[:2])
+    metric.update(hypotheses[2:], references[2:])
+    return metric.compute()
+
+
+def test_corpus_bleu_is_sacrebleus_default() -> None:
+    expected = sacrebleu.corpus_bleu(HYPOTHESES, [REFERENCES]).score
+    assert float(fed_in_two_batches(SacreBleuScore("bleu"), HYPOTHESES, REFERENCES)) == pytest.approx(expected)
+    assert 5 < expected < 80
+
+
+def test_bleu_with_no_four_gram_match_uses_sacrebleus_smoothing() -> None:
+    hypotheses, references = ["the cat sat down", "a dog"], ["the cat sat on it", "the dog"]
+    expected = sacrebleu.corpus_bleu(hypotheses, [references]).score  # exp smoothing: not 0
+    assert expected > 0
+    assert float(fed_in_two_batches(SacreBleuScore("bleu"), hypotheses, references)) == pytest.approx(expected)
+
+
+def test_chrf_is_sacrebleus() -> None:
+    expected = sacrebleu.corpus_chrf(HYPOTHESES, [REFERENCES]).score
+    assert float(fed_in_two_batches(SacreBleuScore("chrf"), HYPOTHESES, REFERENCES)) == pytest.approx(expected)
+
+
+def test_rouge_is_the_mean_of_rouge_score_f_measures() -> None:
+    scorer = RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    references = [*REFERENCES[:-1], "A woman reads a book.\nShe smiles."]  # Lsum: sentences at newlines
+    hypotheses = [*HYPOTHESES[:-1], "A woman smiles.\nShe reads."]
+    scores = [scorer.score(r, h) for h, r in zip(hypotheses, references, strict=True)]
+    result = fed_in_two_batches(RougeScore(), hypotheses, references)
+    for name in ROUGE_TYPES:
+        expected = sum(s[name].fmeasure for s in scores) / len(scores)
+        assert float(result[name]) == pytest.approx(expected), name
+    assert float(result["rougeLsum"]) != pytest.approx(float(result["rougeL"]))
+
+
+def test_perplexity_and_bits_per_character_over_all_tokens() -> None:
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 5, 11, generator=generator)
+    labels = torch.randint(0, 11, (3, 5), generator=generator)
+    labels[2, 2:] = -100  # a short sequence: perplexity weights tokens, not batches
+    metric = LanguageModelScore(char_level=True)
+    metric.update(*token_statistics(logits[:2], labels[:2]))
+    metric.update(*token_statistics(logits[2:], labels[2:]))
+    result = metric.compute()
+    mean_nll = F.cross_entropy(logits.reshape(-1, 11), labels.reshape(-1), ignore_index=-100)
+    assert float(result["ppl"]) == pytest.approx(math.exp(float(mean_nll)), rel=1e-5)
+    assert float(result["bpc"]) == pytest.approx(float(mean_nll) / math.log(2), rel=1e-5)
+    scored = labels != -100
+    accuracy = ((logits.argmax(-1) == labels) & scored).sum() / scored.sum()
+    assert float(result["accuracy"]) == pytest.approx(float(accuracy))
