@@ -60,8 +60,9 @@ class GPTModel(ZooModule):
         tie_embeddings: bool = True,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        objective: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(spec, optimizer, scheduler)
+        super().__init__(spec, optimizer, scheduler, objective)
         self.save_family_hyperparameters(
             dim=dim, heads=heads, layers=layers, mlp_ratio=mlp_ratio, dropout=dropout, positions=positions,
             pre_norm=pre_norm, bias=bias, block_size=block_size, tie_embeddings=tie_embeddings,

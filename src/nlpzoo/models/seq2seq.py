@@ -167,8 +167,9 @@ class Seq2SeqModel(ZooModule):
         max_generate_length: int | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        objective: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(spec, optimizer, scheduler)
+        super().__init__(spec, optimizer, scheduler, objective)
         if cell not in RNNS:
             raise ConfigError(f"model.cell='{cell}' is not one of {sorted(RNNS)}")
         if attention not in ("none", "additive", "multiplicative"):

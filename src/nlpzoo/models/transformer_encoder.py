@@ -62,8 +62,9 @@ class TransformerEncoderModel(ZooModule):
         crf: bool = False,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        objective: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(spec, optimizer, scheduler)
+        super().__init__(spec, optimizer, scheduler, objective)
         if pooling not in ("mean", "first"):
             raise ConfigError(f"model.pooling='{pooling}' is not one of mean, first")
         kind = self.spec.kind

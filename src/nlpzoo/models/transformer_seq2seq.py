@@ -64,8 +64,9 @@ class TransformerSeq2SeqModel(ZooModule):
         max_generate_length: int | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        objective: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(spec, optimizer, scheduler)
+        super().__init__(spec, optimizer, scheduler, objective)
         self.save_family_hyperparameters(
             dim=dim, heads=heads, encoder_layers=encoder_layers, decoder_layers=decoder_layers, mlp_ratio=mlp_ratio,
             dropout=dropout, positions=positions, pre_norm=pre_norm, beam_size=beam_size,
