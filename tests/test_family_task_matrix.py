@@ -18,7 +18,7 @@ from hydra.utils import get_object
 from nlpzoo.errors import UnsupportedTaskError
 from nlpzoo.tasks import TaskKind
 from nlpzoo.training import run_training
-from tests.conftest import CONF, SHARED_DATA, compose_config
+from tests.conftest import SHARED_DATA, compose_config
 
 K = TaskKind
 
@@ -106,8 +106,6 @@ def test_family_declares_exactly_the_tasks_it_serves(family_name: str, tmp_path:
 
 @pytest.mark.parametrize(("family_name", "dataset_name"), pairs(supported=True))
 def test_supported_pair_trains_and_validates_one_step(family_name: str, dataset_name: str, tmp_path: Path) -> None:
-    if not (CONF / "data" / f"{DATASETS[dataset_name].config}.yaml").is_file():
-        pytest.skip(f"data config {DATASETS[dataset_name].config} not merged yet")
     summary = run_training(compose_config(overrides_for(family_name, dataset_name), tmp_path / "run"))
     assert summary["global_steps"] == 1
     assert "val/loss" in summary["metrics"]
@@ -117,8 +115,6 @@ def test_supported_pair_trains_and_validates_one_step(family_name: str, dataset_
 def test_unsupported_pair_fails_before_training_naming_what_it_serves(
     family_name: str, dataset_name: str, tmp_path: Path
 ) -> None:
-    if not (CONF / "data" / f"{DATASETS[dataset_name].config}.yaml").is_file():
-        pytest.skip(f"data config {DATASETS[dataset_name].config} not merged yet")
     cfg = compose_config(overrides_for(family_name, dataset_name), tmp_path / "run")
     with pytest.raises(UnsupportedTaskError, match="it serves: ") as error:
         run_training(cfg)
