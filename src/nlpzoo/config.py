@@ -20,12 +20,19 @@ from nlpzoo.errors import ConfigError
 
 
 def _register_resolvers() -> None:
-    if not OmegaConf.has_resolver("wandb_offline"):
-        # W&B runs offline unless the user has an API key or chose a mode: no account needed.
-        OmegaConf.register_new_resolver(
-            "wandb_offline",
-            lambda: os.environ.get("WANDB_MODE") in {"offline", "disabled"} or not os.environ.get("WANDB_API_KEY"),
-        )
+    if not OmegaConf.has_resolver("wandb_mode"):
+        OmegaConf.register_new_resolver("wandb_mode", wandb_mode)
+
+
+def wandb_mode() -> str:
+    """W&B runs offline unless the user chose a mode or has an API key: no account needed.
+
+    Passed as wandb.init's `mode` rather than the logger's `offline` flag, because Lightning
+    refuses `offline=True` with `log_model=True`, while an offline wandb run keeps artifacts to sync.
+    """
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 
 _register_resolvers()

@@ -14,7 +14,7 @@ import lightning as L
 from hydra.utils import get_object
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from nlpzoo.callbacks import ThroughputMeter
 from nlpzoo.checkpoint import read_checkpoint
@@ -108,7 +108,7 @@ def prepare_ddp_relaunch(cfg: DictConfig) -> None:
     if hydra_cfg.mode is None or str(hydra_cfg.mode) != "RunMode.MULTIRUN":
         return
     sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
-    with open_dict(hydra_cfg):
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
 
 
