@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -25,6 +26,9 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One intra-op thread: on a shared 2-core machine, 2 OpenMP threads per test process spin against
+# other processes and made a tiny LSTM step ~100x slower (measured). NLPZOO_TEST_THREADS overrides.
+torch.set_num_threads(int(os.environ.get("NLPZOO_TEST_THREADS", "1")))
 
 
 @pytest.fixture(scope="session")

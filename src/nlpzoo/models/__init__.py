@@ -3,7 +3,21 @@
 from nlpzoo.models.base import ZooModule
 from nlpzoo.models.fasttext import FastText
 from nlpzoo.models.glove import GloVe
+from nlpzoo.models.gpt import GPTModel
 from nlpzoo.models.recurrent import RecurrentModel
+from nlpzoo.models.seq2seq import Seq2SeqModel
+from nlpzoo.models.transformer_encoder import TransformerEncoderModel
+from nlpzoo.models.transformer_seq2seq import TransformerSeq2SeqModel
 from nlpzoo.models.word2vec import Word2Vec
 
-__all__ = ["FastText", "GloVe", "RecurrentModel", "Word2Vec", "ZooModule"]
+__all__ = [
+    "FastText",
+    "GPTModel",
+    "GloVe",
+    "RecurrentModel",
+    "Seq2SeqModel",
+    "TransformerEncoderModel",
+    "TransformerSeq2SeqModel",
+    "Word2Vec",
+    "ZooModule",
+]
