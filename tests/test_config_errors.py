@@ -31,7 +31,9 @@ def run_train(*overrides: str, tmp_path: Path) -> tuple[int, str, float]:
         (["model=lsmt"], ["Could not find 'model/lsmt'", "lstm", "gru", "rnn"]),
         (["model.hidden_size=big"], ["config key 'model.hidden_size' = 'big' has the wrong type", "int"]),
         (["+model.hiden_size=3"], ["unknown config key 'model.hiden_size'", "valid keys:", "hidden_size"]),
-        (["model.cell=transformer"], ["model.cell", "'transformer'"]),
+        (["model.cell=transformer"], ["model.cell", "'transformer'", "'rnn', 'lstm', 'gru'"]),
+        (["callbacks.non_finite_loss.action=explode"], ["callbacks.non_finite_loss.action", "'stop', 'skip'"]),
+        (["+trainer.max_epoch=3"], ["unknown config key 'trainer.max_epoch'", "max_epochs"]),
     ],
 )
 def test_bad_config_fails_in_seconds_naming_the_key(overrides: list[str], expected: list[str], tmp_path: Path) -> None:

@@ -262,13 +262,3 @@ def test_bi_encoder_cosine_loss_rescales_labels() -> None:
     outputs = {"embeddings_a": a, "embeddings_b": b}
     assert float(objective.loss(outputs, {"labels": labels})) == pytest.approx(float(F.mse_loss(cosine, labels / 5)))
     assert objective.predict(outputs, {})[0]["score"] == pytest.approx(float(cosine[0]) * 5)
-
-
-# --- word embeddings -----------------------------------------------------------------------------
-def test_word_embedding_logs_the_familys_loss_and_scalar_outputs() -> None:
-    objective = build_objective(spec(TaskKind.WORD_EMBEDDING))
-    batches = [({"loss": torch.tensor(2.0), "wordsim353_spearman": torch.tensor(v), "vectors": torch.ones(3, 2)}, {}) for v in (0.3, 0.5)]
-    assert float(objective.loss(*batches[0])) == 2.0
-    assert computed(objective, batches) == {"val/wordsim353_spearman": pytest.approx(0.4)}
-    with pytest.raises(ConfigError, match="outputs\\['loss'\\]"):
-        objective.loss({}, {})

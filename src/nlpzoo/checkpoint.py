@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from nlpzoo.checkpoint_io import load_weights_only
 from nlpzoo.errors import CheckpointError
 from nlpzoo.models.base import CHECKPOINT_KEY, ZooModule
 from nlpzoo.tokenizers import tokenizer_from_files
@@ -26,13 +25,7 @@ class LoadedCheckpoint:
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint dict, read with `weights_only=True` so no pickled code can run."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CheckpointError(f"cannot read checkpoint {path} safely (weights only): {error}") from error
+    return load_weights_only(path, map_location="cpu")
 
 
 def family_class(name: str) -> type[ZooModule]:
@@ -60,3 +53,24 @@ def load_module(path: str | Path) -> LoadedCheckpoint:
     if tokenizer is not None:
         module.use_tokenizer(tokenizer)
     return LoadedCheckpoint(module, tokenizer, meta.get("data_config"), meta.get("tokenizer_config"))
+
+
+def resume_metadata(path: str | Path, family: type[ZooModule], task_kind: str) -> dict[str, Any]:
+    """The nlpzoo section of a checkpoint to resume, refused when it was trained as another family or task."""
+    checkpoint = read_checkpoint(path)
+    meta = checkpoint.get(CHECKPOINT_KEY)
+    if not meta:
+        raise CheckpointError(f"{path} is not an nlpzoo checkpoint (no '{CHECKPOINT_KEY}' section); cannot resume")
+    expected = f"{family.__module__}.{family.__qualname__}"
+    if meta.get("family_class") != expected:
+        raise CheckpointError(
+            f"cannot resume from {path}: it holds a '{meta.get('family_class')}' model, this run builds "
+            f"'{expected}'; choose the model it was trained with or start without ckpt_path"
+        )
+    trained_kind = (meta.get("spec") or {}).get("kind")
+    if trained_kind != str(task_kind):
+        raise CheckpointError(
+            f"cannot resume from {path}: it was trained for task '{trained_kind}', this run's data is "
+            f"'{task_kind}'; choose the data config it was trained with or start without ckpt_path"
+        )
+    return meta

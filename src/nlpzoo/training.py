@@ -17,11 +17,12 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from nlpzoo.callbacks import ThroughputMeter
-from nlpzoo.checkpoint import read_checkpoint
+from nlpzoo.callbacks.fault_tolerance import exit_code_on_preemption
+from nlpzoo.checkpoint import resume_metadata
 from nlpzoo.config import validate_config
 from nlpzoo.data.base import TaskDataModule
 from nlpzoo.errors import ConfigError
-from nlpzoo.models.base import CHECKPOINT_KEY, ZooModule
+from nlpzoo.models.base import ZooModule
 from nlpzoo.tasks import OBJECTIVES
 from nlpzoo.tokenizers import tokenizer_from_files, tokenizer_to_files
 
@@ -78,6 +79,10 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     """`last` means the last checkpoint of the run directory being resumed."""
     if not ckpt_path:
         return None
+    if ckpt_path == "auto":
+        candidate = output_dir / "checkpoints" / "last.ckpt"
+        log.info("ckpt_path=auto: %s", f"resuming from {candidate}" if candidate.is_file() else "starting fresh")
+        return str(candidate) if candidate.is_file() else None
     if ckpt_path == "last":
         candidate = output_dir / "checkpoints" / "last.ckpt"
         if not candidate.is_file():
@@ -90,8 +95,9 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     return ckpt_path
 
 
-def tokenizer_of_checkpoint(path: str) -> Any:
-    meta = read_checkpoint(path).get(CHECKPOINT_KEY) or {}
+def tokenizer_of_checkpoint(path: str, cfg: DictConfig) -> Any:
+    """The tokenizer a checkpoint was trained with, after checking it fits this run's family and task."""
+    meta = resume_metadata(path, get_object(cfg.model._target_), get_object(cfg.data._target_).task_kind)
     return tokenizer_from_files(meta["tokenizer"]) if meta.get("tokenizer") else None
 
 
@@ -121,9 +127,13 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
 
-    datamodule = build_datamodule(cfg, tokenizer_of_checkpoint(ckpt_path) if ckpt_path else None)
+    datamodule = build_datamodule(cfg, tokenizer_of_checkpoint(ckpt_path, cfg) if ckpt_path else None)
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)
+    if cfg.get("distillation") and cfg.distillation.get("teacher"):
+        from nlpzoo.distillation import attach_teacher
+
+        attach_teacher(model, datamodule, OmegaConf.to_container(cfg.distillation, resolve=True))
 
     throughput = ThroughputMeter()
     callbacks = [*instantiate_group(cfg.get("callbacks")), throughput]
@@ -136,7 +146,8 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         datamodule.tokenizer.save_pretrained(str(output_dir / "tokenizer"))
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    with exit_code_on_preemption():
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
     metrics: dict[str, float] = {}

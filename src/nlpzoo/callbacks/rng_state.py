@@ -15,7 +15,7 @@ class RngStateCheckpoint(L.Callback):
 
     Lightning restores weights, optimizer and loop counters but not these generators; without
     them a resumed run shuffles and drops out differently from an uninterrupted one. The saved
-    state is applied when the next training epoch starts, not at load time, because the sanity
+    state is applied when the next training epoch (or, resuming mid-epoch, batch) starts, not at load time, because the sanity
     check and every DataLoader iterator created in between draw from the global generator.
     """
 
@@ -38,6 +38,12 @@ class RngStateCheckpoint(L.Callback):
         self.pending = state_dict
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore_pending()
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int) -> None:
+        self._restore_pending()  # a mid-epoch resume starts no epoch
+
+    def _restore_pending(self) -> None:
         if self.pending is not None:
             restore_rng_state(self.pending)
             self.pending = None

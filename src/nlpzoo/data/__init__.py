@@ -1,6 +1,7 @@
 """Task DataModules: one LightningDataModule per task kind, all exposing a `TaskSpec` after setup()."""
 
 from nlpzoo.data.base import TaskDataModule
+from nlpzoo.data.embedding_corpus import WordEmbeddingCorpus
 from nlpzoo.data.language_modeling import LanguageModelingData, MaskedLanguageModelingData
 from nlpzoo.data.question_answering import QuestionAnsweringData
 from nlpzoo.data.sentence_pairs import NliData, SentenceSimilarityData
@@ -18,4 +19,5 @@ __all__ = [
     "TaskDataModule",
     "TextClassificationData",
     "TokenClassificationData",
+    "WordEmbeddingCorpus",
 ]

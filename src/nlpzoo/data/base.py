@@ -12,6 +12,7 @@ import lightning as L
 import pyarrow.compute as pc
 import torch
 from torch.utils.data import DataLoader, Sampler
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nlpzoo.data.caching import cached_map, trained_tokenizer
 from nlpzoo.data.collate import PaddingCollator, padding_fraction
@@ -22,6 +23,27 @@ from nlpzoo.tasks.spec import TaskKind, TaskSpec
 from nlpzoo.tokenizers.base import TokenizerRecipe
 
 log = logging.getLogger(__name__)
+
+TRUNCATED = "truncated"  # a temporary column: did tokenization cut this example at max_length?
+
+
+def truncated_flags(features: Any) -> list[bool]:
+    """Per example of a fast tokenizer's batch output: whether truncation dropped tokens."""
+    return [bool(encoding.overflowing) for encoding in features.encodings]
+
+
+def report_truncation(dataset: datasets.Dataset, split: str, max_length: int) -> datasets.Dataset:
+    """Log how many examples were cut to `max_length` tokens (long lines are truncated, never fatal)
+    and drop the temporary `truncated` column."""
+    if TRUNCATED not in dataset.column_names:  # tokenized before this column existed, read from the cache
+        return dataset
+    count = sum(dataset[TRUNCATED])
+    if count:
+        log.warning(
+            "%d of %d examples in the %s split were longer than max_length=%d tokens and were truncated",
+            count, len(dataset), split, max_length,
+        )
+    return dataset.remove_columns(TRUNCATED)
 
 
 class TaskDataModule(L.LightningDataModule):
@@ -248,7 +270,8 @@ class TaskDataModule(L.LightningDataModule):
         if self.spec is None:
             raise RuntimeError("call setup() before asking for a data loader")
         sampler = self.train_sampler() if split == "train" and shuffle else None
-        return DataLoader(
+        # Stateful: Lightning saves its position, so a mid-epoch resume continues with the next batch.
+        return StatefulDataLoader(
             self.splits[split],
             batch_size=self.batch_size if split == "train" else self.eval_batch_size,
             sampler=sampler,

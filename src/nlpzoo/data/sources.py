@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import logging
 import random
 import re
@@ -105,6 +106,35 @@ def _reader_options(path: Path, builder: str, overrides: dict[str, Any]) -> dict
     return options
 
 
+def innermost_cause(error: BaseException) -> BaseException:
+    """The original error under the wrappers `datasets` raises ("An error occurred while generating...")."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+def check_json_records(path: Path) -> None:
+    """JSON Lines of objects, or one JSON array of objects, before `datasets` reads it (pyarrow's reader
+    crashes the process on some non-object documents, e.g. a file holding only `null`)."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as stream:
+            lines = [(number, line) for number, line in enumerate(stream, 1) if line.strip()]
+    except (UnicodeDecodeError, OSError, EOFError) as error:
+        raise DataError(f"could not read {path} as UTF-8 JSON: {type(error).__name__}: {error}") from error
+    try:
+        records = [(number, json.loads(line)) for number, line in lines]
+    except json.JSONDecodeError:  # not JSON Lines: one document over several lines
+        try:
+            document = json.loads("".join(line for _, line in lines))
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path} is neither JSON Lines nor one JSON document: {error}") from error
+        records = list(enumerate(document if isinstance(document, list) else [document], 1))
+    for number, record in records:
+        if not isinstance(record, dict):
+            raise DataError(f"{path}: record {number} is {type(record).__name__}, not a JSON object {{column: value}}")
+
+
 def load_local_file(
     path: Path, reader_options: dict[str, Any] | None = None, builder: str | None = None
 ) -> datasets.Dataset:
@@ -117,6 +147,8 @@ def load_local_file(
     if path.stat().st_size == 0:
         raise DataError(f"data file is empty: {path}")
     builder = builder or file_format(path)
+    if builder == "json":
+        check_json_records(path)
     options = _reader_options(path, builder, reader_options or {})
     try:
         dataset = datasets.load_dataset(builder, data_files={"data": str(path)}, split="data", **options)
@@ -124,7 +156,8 @@ def load_local_file(
         if builder != "parquet":
             for _ in read_lines(path):  # names the line if the cause is bytes that are not UTF-8
                 pass
-        raise DataError(f"could not read {path} as {builder}: {error}") from error
+        cause = innermost_cause(error)
+        raise DataError(f"could not read {path} as {builder}: {type(cause).__name__}: {cause}") from error
     if len(dataset) == 0:
         raise DataError(f"data file has no rows: {path}")
     return dataset

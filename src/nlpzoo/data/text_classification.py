@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import datasets
 
-from nlpzoo.data.base import TaskDataModule
+from nlpzoo.data.base import TRUNCATED, TaskDataModule, report_truncation, truncated_flags
 from nlpzoo.data.caching import cached_map
 from nlpzoo.data.sources import column_values, first_present_column
 from nlpzoo.errors import DataError
@@ -47,7 +47,12 @@ def encode_classification_batch(
         truncation=True,
         max_length=max_length,
     )
-    return {"input_ids": features["input_ids"], "attention_mask": features["attention_mask"], "labels": labels}
+    return {
+        "input_ids": features["input_ids"],
+        "attention_mask": features["attention_mask"],
+        "labels": labels,
+        TRUNCATED: truncated_flags(features),
+    }
 
 
 class TextClassificationData(TaskDataModule):
@@ -117,7 +122,7 @@ class TextClassificationData(TaskDataModule):
             labeled = cached_map(dataset, has_label, {"label_column": self.label_column}, keep=True)
             if len(labeled) == 0:
                 raise DataError(f"{self.where(split)} has no labelled rows in column '{self.label_column}'")
-            encoded[split] = self.map_split(
+            tokenized = self.map_split(
                 labeled,
                 self.encode_function,
                 split,
@@ -130,6 +135,7 @@ class TextClassificationData(TaskDataModule):
                 where=self.where(split),
                 **self.encode_options(),
             )
+            encoded[split] = report_truncation(tokenized, split, self.max_length)
         return encoded
 
     def encode_options(self) -> dict[str, Any]:

@@ -1,43 +1,102 @@
-"""Word embeddings: the family computes its own loss (negative sampling, GloVe's weighted least squares)."""
+"""Word embeddings: the family's own training loss, and evaluation of its vectors on word-similarity
+(Spearman) and analogy (3CosAdd accuracy) benchmarks, computed the way gensim's KeyedVectors does."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.regression import SpearmanCorrCoef
 
-from nlpzoo.errors import ConfigError, UnsupportedTaskError
 from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
 from nlpzoo.tasks.spec import TaskKind
 
+ANALOGY_METRIC = "analogy_accuracy"
+
+
+def similarity_metric(benchmark: str) -> str:
+    return f"{benchmark}_spearman"
+
+
+def analogy_predictions(vectors: torch.Tensor, questions: torch.Tensor, restrict_vocab: int) -> torch.Tensor:
+    """3CosAdd: for "a is to b as c is to ?", the word of the `restrict_vocab` most frequent whose
+    unit vector is closest to unit(b) - unit(a) + unit(c), excluding a, b, c (gensim's rule).
+
+    vectors (V, D), questions (Q, 4) ids -> (Q,) predicted ids.
+    """
+    unit = F.normalize(vectors[:restrict_vocab].float(), dim=-1)  # (R, D)
+    a, b, c = unit[questions[:, 0]], unit[questions[:, 1]], unit[questions[:, 2]]
+    query = F.normalize(b - a + c, dim=-1)  # (Q, D)
+    scores = query @ unit.T  # (Q, R)
+    scores.scatter_(1, questions[:, :3], float("-inf"))
+    return scores.argmax(-1)
+
+
+def pair_similarities(vectors: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of each (P, 2) id pair -> (P,)."""
+    return F.cosine_similarity(vectors[pairs[:, 0]].float(), vectors[pairs[:, 1]].float(), dim=-1)
+
+
+def nearest_neighbours(vectors: torch.Tensor, word_id: int, k: int) -> list[tuple[int, float]]:
+    """The k ids most cosine-similar to `word_id` (itself excluded), with their similarities."""
+    unit = F.normalize(vectors.float(), dim=-1)
+    scores = unit @ unit[word_id]
+    scores[word_id] = float("-inf")
+    top = scores.topk(min(k, len(scores) - 1))
+    return list(zip(top.indices.tolist(), top.values.tolist(), strict=True))
+
 
 class WordEmbeddingObjective(TaskObjective):
-    """Logs the family's `loss`, and the mean over evaluation batches of every other 0-dim tensor
-    the family returns (e.g. `wordsim353_spearman`), under the family's own name.
-    """
+    """Training: the family's `loss` (negative sampling, hierarchical softmax, GloVe's weighted least
+    squares). Evaluation batches carry benchmark ids; the family answers with `word_vectors` (V, D)."""
 
     kind = TaskKind.WORD_EMBEDDING
-    monitor = "loss"
-    mode = "min"
+    monitor = similarity_metric("wordsim353")
+    mode = "max"
 
     def loss(self, outputs: Outputs, batch: Batch) -> torch.Tensor:
-        if "loss" not in outputs:
-            raise ConfigError("word-embedding families compute their own loss: outputs['loss'] is missing")
         return outputs["loss"]
 
     def metrics(self) -> MetricCollection:
-        return MetricCollection({}, compute_groups=False)
+        metrics: dict[str, Any] = {
+            similarity_metric(name): SpearmanCorrCoef() for name in self.spec.extra.get("similarity_benchmarks", [])
+        }
+        if self.spec.extra.get("analogies"):
+            metrics[ANALOGY_METRIC] = MeanMetric()
+        return MetricCollection(metrics)
+
+    def metric_names(self, batch: Batch) -> list[str]:
+        """The metrics this evaluation batch updates (one benchmark per batch)."""
+        if "pair_ids" in batch:
+            return [similarity_metric(self.spec.extra["similarity_benchmarks"][int(batch["benchmark_index"])])]
+        return [ANALOGY_METRIC] if "analogy_ids" in batch else []
 
     def update_metrics(self, metrics: MetricCollection, outputs: Outputs, batch: Batch) -> None:
-        for name, value in outputs.items():
-            if name == "loss" or not isinstance(value, torch.Tensor) or value.dim() != 0:
-                continue
-            if name not in metrics.keys(keep_base=True):
-                metrics.add_metrics({name: MeanMetric().to(value.device)})
-            metrics[name].update(value.detach().float())
+        vectors = outputs["word_vectors"]  # (V, D)
+        for name in self.metric_names(batch):
+            metric = metrics[name]  # a prefixed collection (val/, test/) also answers to the bare name
+            if name == ANALOGY_METRIC:
+                questions = batch["analogy_ids"]
+                predicted = analogy_predictions(vectors, questions, self.spec.extra["analogy_restrict_vocab"])
+                metric.update((predicted == questions[:, 3]).float())
+            else:
+                metric.update(pair_similarities(vectors, batch["pair_ids"]), batch["pair_scores"])
 
     def predict(self, outputs: Outputs, batch: Batch) -> list[dict[str, Any]]:
-        raise UnsupportedTaskError(
-            "word embeddings have no per-example predictions: export the vectors (word2vec format) instead"
-        )
+        words = self.spec.extra["words"]
+        if "pair_ids" in batch:
+            similarities = pair_similarities(outputs["word_vectors"], batch["pair_ids"])
+            return [
+                {"word_a": words[a], "word_b": words[b], "similarity": float(s), "gold": float(g)}
+                for (a, b), s, g in zip(
+                    batch["pair_ids"].tolist(), similarities.tolist(), batch["pair_scores"].tolist(), strict=True
+                )
+            ]
+        questions = batch["analogy_ids"]
+        predicted = analogy_predictions(outputs["word_vectors"], questions, self.spec.extra["analogy_restrict_vocab"])
+        return [
+            {"question": [words[i] for i in q[:3]], "answer": words[q[3]], "predicted": words[p]}
+            for q, p in zip(questions.tolist(), predicted.tolist(), strict=True)
+        ]

@@ -1,0 +1,115 @@
+"""Skip-gram training speed and quality: nlpzoo's Word2Vec (through Lightning) vs gensim's Word2Vec,
+same corpus, dimension, window, negatives, min_count, sample, epochs and threads, in one run.
+
+    PYTHONPATH=src python benchmarks/word2vec_vs_gensim.py [--epochs 6] [--threads 2] [--corpus PATH]
+
+Speed is words per second over the epochs only (time per epoch, not start-up); quality is
+WordSim353 Spearman from gensim's own `evaluate_word_pairs` on both sets of vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import lightning as L
+import torch
+from gensim.models import KeyedVectors
+from gensim.models import Word2Vec as GensimWord2Vec
+from gensim.models.callbacks import CallbackAny2Vec
+from gensim.test.utils import datapath
+
+from nlpzoo.data import WordEmbeddingCorpus
+from nlpzoo.data.word_benchmarks import resolve_path
+from nlpzoo.models import Word2Vec
+
+
+class GensimEpochTimer(CallbackAny2Vec):
+    """Wall time of each of gensim's training epochs."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.started = 0.0
+
+    def on_epoch_begin(self, model) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, model) -> None:
+        self.seconds.append(time.perf_counter() - self.started)
+
+
+class LightningEpochTimer(L.Callback):
+    """Wall time of each Lightning training epoch."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.started = 0.0
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        self.started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        self.seconds.append(time.perf_counter() - self.started)
+
+
+def wordsim(words: list[str], vectors) -> float:
+    keyed = KeyedVectors(vectors.shape[1])
+    keyed.add_vectors(words, vectors)
+    return float(keyed.evaluate_word_pairs(datapath("wordsim353.tsv"))[1][0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default="gensim:head500.noblanks.cor")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dim", type=int, default=100)
+    parser.add_argument("--window", type=int, default=5)
+    parser.add_argument("--negatives", type=int, default=5)
+    parser.add_argument("--batch-words", type=int, default=10_000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
+
+    corpus = WordEmbeddingCorpus(
+        path=args.corpus, window=args.window, negatives=args.negatives, batch_words=args.batch_words
+    )
+    corpus.setup()
+    sentences = list(corpus.sentences())  # the same sentences for gensim
+    words_per_epoch = sum(len(s) for s in sentences)
+
+    gensim_timer = GensimEpochTimer()
+    reference = GensimWord2Vec(
+        sentences, vector_size=args.dim, window=args.window, negative=args.negatives, min_count=5,
+        sample=1e-3, sg=1, workers=args.threads, epochs=args.epochs, callbacks=[gensim_timer], seed=1,
+    )
+
+    timer = LightningEpochTimer()
+    model = Word2Vec(
+        corpus.spec, dim=args.dim, export_format=None,
+        optimizer={"_target_": "torch.optim.SGD", "lr": 0.025},
+        scheduler={"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.004},
+    )
+    trainer = L.Trainer(
+        max_epochs=args.epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, limit_val_batches=0, callbacks=[timer], enable_model_summary=False,
+    )
+    trainer.fit(model, train_dataloaders=corpus.train_dataloader())
+
+    ours_speed = words_per_epoch / (sum(timer.seconds) / len(timer.seconds))
+    gensim_speed = words_per_epoch / (sum(gensim_timer.seconds) / len(gensim_timer.seconds))
+    ours_quality = wordsim(model.words, model.word_vectors().detach().numpy())
+    gensim_quality = wordsim(list(reference.wv.index_to_key), reference.wv.vectors)
+    print(f"corpus {resolve_path(args.corpus) if args.corpus.startswith('gensim:') else args.corpus}: "
+          f"{words_per_epoch} words/epoch, {args.epochs} epochs, {args.threads} threads")
+    print(f"gensim  {gensim_speed:10.0f} words/s  ({sum(gensim_timer.seconds) / args.epochs:.2f} s/epoch)  "
+          f"WordSim353 {gensim_quality:.3f}")
+    print(f"nlpzoo  {ours_speed:10.0f} words/s  ({sum(timer.seconds) / args.epochs:.2f} s/epoch)  "
+          f"WordSim353 {ours_quality:.3f}")
+    print(f"speed ratio nlpzoo/gensim {ours_speed / gensim_speed:.2f}; "
+          f"quality gap {ours_quality - gensim_quality:+.3f}")
+
+
+if __name__ == "__main__":
+    main()

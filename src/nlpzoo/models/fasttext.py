@@ -1,0 +1,110 @@
+"""fastText (Bojanowski et al., 2017): word2vec whose input vector of a word is the mean of its own
+vector and of hashed character n-gram vectors, so words never seen in training still get one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from nlpzoo.models.word2vec import Architecture, Word2Vec
+from nlpzoo.models.word_vectors import ExportFormat
+from nlpzoo.tasks import TaskSpec
+
+
+def fasttext_hash(text: str) -> int:
+    """fastText's 32-bit FNV-1a over UTF-8 bytes, each byte sign-extended as in its C++ (and gensim)."""
+    h = 2166136261
+    for byte in text.encode("utf-8"):
+        h ^= byte if byte < 128 else byte | 0xFFFFFF00
+        h = (h * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def character_ngrams(word: str, min_n: int, max_n: int) -> list[str]:
+    """All n-grams (min_n <= n <= max_n) of `<word>`, the word marked with its boundaries."""
+    marked = f"<{word}>"
+    return [marked[i : i + n] for n in range(min_n, max_n + 1) for i in range(len(marked) - n + 1)]
+
+
+class FastText(Word2Vec):
+    """Skip-gram or CBOW over words plus `buckets` hashed character n-gram vectors (min_n..max_n)."""
+
+    family = "fasttext"
+
+    def __init__(
+        self,
+        spec: TaskSpec | dict[str, Any],
+        architecture: Architecture = "skipgram",
+        dim: int = 100,
+        min_n: int = 3,
+        max_n: int = 6,
+        buckets: int = 2_000_000,
+        negative: bool = True,
+        hierarchical_softmax: bool = False,
+        max_row_updates: int | None = 16,
+        probe_words: list[str] | None = None,
+        export_format: ExportFormat | None = "binary",
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+    ) -> None:
+        self.min_n, self.max_n, self.buckets = min_n, max_n, buckets
+        super().__init__(
+            spec,
+            architecture,
+            dim,
+            negative,
+            hierarchical_softmax,
+            max_row_updates,
+            probe_words,
+            export_format,
+            optimizer,
+            scheduler,
+        )
+        self.save_family_hyperparameters(
+            architecture=architecture,
+            dim=dim,
+            min_n=min_n,
+            max_n=max_n,
+            buckets=buckets,
+            negative=negative,
+            hierarchical_softmax=hierarchical_softmax,
+            max_row_updates=max_row_updates,
+            probe_words=self.probe_words,
+            export_format=export_format,
+        )
+        # Row w of the input table is word w; row V + h is n-gram bucket h; the last row pads the bags.
+        vocab = self.spec.vocab_size
+        bags = [[i, *self.bucket_rows(word)] for i, word in enumerate(self.words)]
+        width = max(len(bag) for bag in bags)
+        padded = torch.full((vocab, width), self.pad_row, dtype=torch.long)
+        for i, bag in enumerate(bags):
+            padded[i, : len(bag)] = torch.tensor(bag)
+        self.register_buffer("word_bags", padded, persistent=False)  # (V, 1 + max n-grams)
+
+    @property
+    def pad_row(self) -> int:
+        return self.spec.vocab_size + self.buckets
+
+    def bucket_rows(self, word: str) -> list[int]:
+        return [self.spec.vocab_size + fasttext_hash(g) % self.buckets for g in character_ngrams(word, self.min_n, self.max_n)]
+
+    def build_input_vectors(self, vocab: int, dim: int) -> nn.Module:
+        table = nn.EmbeddingBag(vocab + self.buckets + 1, dim, mode="mean", sparse=True, padding_idx=vocab + self.buckets)
+        nn.init.uniform_(table.weight, -0.5 / dim, 0.5 / dim)
+        return table
+
+    def embed_inputs(self, ids: torch.Tensor) -> torch.Tensor:
+        bags = self.word_bags[ids.reshape(-1)]  # (B, 1 + n-grams)
+        return self.input_vectors(bags).reshape(*ids.shape, -1)
+
+    def word_vectors(self) -> torch.Tensor:
+        return self.input_vectors(self.word_bags)  # (V, D)
+
+    def vector_of(self, word: str) -> torch.Tensor:
+        """(D,) a vocabulary word's vector, or for an unseen word the mean of its n-gram vectors."""
+        if word in self.words:
+            return self.word_vectors()[self.words.index(word)]
+        rows = torch.tensor([self.bucket_rows(word)], device=self.word_bags.device)
+        return self.input_vectors(rows)[0]

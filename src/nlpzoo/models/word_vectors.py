@@ -1,0 +1,89 @@
+"""What the word-embedding families share: evaluation on benchmark batches, nearest neighbours of
+probe words, and export to the word2vec format at the end of training."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+
+from nlpzoo.errors import ConfigError
+from nlpzoo.export.word2vec_format import save_word2vec_format
+from nlpzoo.models.base import ZooModule
+from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+from nlpzoo.tasks.word_embedding import nearest_neighbours
+
+log = logging.getLogger(__name__)
+
+ExportFormat = Literal["text", "binary"]
+
+
+class WordVectorModule(ZooModule):
+    """Base of skip-gram, CBOW, fastText and GloVe: `training_loss(batch)` and `word_vectors()` (V, D)."""
+
+    supported_tasks = (TaskKind.WORD_EMBEDDING,)
+    batch_format: ClassVar[str] = "windows"  # what the corpus must serve (data.batch_format)
+
+    def __init__(
+        self,
+        spec: TaskSpec | dict[str, Any],
+        probe_words: list[str] | None = None,
+        export_format: ExportFormat | None = "binary",
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(spec, optimizer, scheduler)
+        served = self.spec.extra.get("batch_format")
+        if served != self.batch_format:
+            raise ConfigError(
+                f"model family '{self.family}' trains on '{self.batch_format}' batches but the corpus serves "
+                f"'{served}': set data.batch_format={self.batch_format}"
+            )
+        if export_format not in (None, "text", "binary"):
+            raise ConfigError(f"model.export_format='{export_format}' is not one of: text, binary, null")
+        self.words: list[str] = list(self.spec.extra["words"])
+        self.probe_words = list(probe_words or [])
+        self.export_format = export_format
+
+    def training_loss(self, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def word_vectors(self) -> torch.Tensor:
+        """(V, D) the vectors of the vocabulary, in id order."""
+        raise NotImplementedError
+
+    def forward(self, batch: Batch) -> Outputs:
+        if "pair_ids" in batch or "analogy_ids" in batch:
+            return {"word_vectors": self.word_vectors()}
+        return {"loss": self.training_loss(batch)}
+
+    def _eval_step(self, batch: Batch, split: str) -> None:
+        # Benchmarks have no loss: each batch updates (and logs) only the metric of its benchmark.
+        with torch.no_grad():
+            outputs = self(batch)
+        metrics = self.val_metrics if split == "val" else self.test_metrics
+        self.objective.update_metrics(metrics, outputs, batch)
+        for name in self.objective.metric_names(batch):
+            self.log(f"{split}/{name}", metrics[name], prog_bar=True, batch_size=1)
+
+    def on_validation_epoch_end(self) -> None:
+        ids = {word: i for i, word in enumerate(self.words)}
+        with torch.no_grad():
+            vectors = self.word_vectors()
+        for word in self.probe_words:
+            if word in ids:
+                neighbours = nearest_neighbours(vectors, ids[word], k=8)
+                log.info("nearest to %s: %s", word, ", ".join(f"{self.words[i]} {s:.2f}" for i, s in neighbours))
+
+    def export(self, path: str | Path, binary: bool = True) -> Path:
+        """The vocabulary's vectors in the word2vec format gensim's KeyedVectors loads."""
+        with torch.no_grad():
+            return save_word2vec_format(path, self.words, self.word_vectors(), binary=binary)
+
+    def on_fit_end(self) -> None:
+        if self.export_format and self.trainer.is_global_zero:
+            suffix = "bin" if self.export_format == "binary" else "txt"
+            path = self.export(Path(self.trainer.default_root_dir) / f"word_vectors.{suffix}", self.export_format == "binary")
+            log.info("word vectors written to %s", path)
