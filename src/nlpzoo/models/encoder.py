@@ -8,6 +8,7 @@ regression). Mean pooling and bi-encoders (Sentence-BERT) are `AutoModel` plus n
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -82,6 +83,7 @@ class PretrainedEncoder(PretrainedFamily):
             self.head = None if self.bi_encoder else nn.Linear(config.hidden_size, self.spec.num_labels)
             backbone_prefix = None
         else:
+            self.head = None
             self.model = load_model(
                 HEAD_CLASSES[kind], config, options["pretrained"], self.from_weights, options["trust_remote_code"]
             )
@@ -93,6 +95,13 @@ class PretrainedEncoder(PretrainedFamily):
             contrastive_scale=contrastive_scale,
             classifier_dropout=classifier_dropout,
         )
+
+    def save_pretrained(self, folder: str | Path, tokenizer: Any = None) -> Path:
+        """Bi-encoders export their encoder (`AutoModel` loads it); a mean-pooled classifier has no
+        transformers class, so it refuses rather than silently dropping its head."""
+        if self.head is not None:
+            raise ConfigError("pooling=mean classifiers have no transformers class to export to; train with pooling=cls")
+        return super().save_pretrained(folder, tokenizer)
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra: torch.Tensor) -> torch.Tensor:
         """Sentence embeddings (batch, hidden): mean of the backbone's token states."""
