@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -25,6 +26,9 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One intra-op thread: on a shared 2-core machine, 2 OpenMP threads per test process spin against
+# other processes and made a tiny LSTM step ~100x slower (measured). NLPZOO_TEST_THREADS overrides.
+torch.set_num_threads(int(os.environ.get("NLPZOO_TEST_THREADS", "1")))
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +110,23 @@ def train_script(tmp_path: Path, shared_data: Path) -> Callable[..., subprocess.
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_lstm_checkpoint(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """A tiny BiLSTM trained on a slice of SST-2 through the real recipe, once per session (best checkpoint)."""
+    from nlpzoo.training import run_training
+
+    output_dir = tmp_path_factory.mktemp("tiny_lstm")
+    overrides = [*TINY, f"data.path={shared_data / 'sst2'}", "data.max_train_samples=512"]
+    summary = run_training(compose_config(overrides, output_dir))
+    return Path(summary["best_checkpoint"])
+
+
+@pytest.fixture(scope="session")
+def exported_lstm(tiny_lstm_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """export.py's recipe on the tiny checkpoint, measured (and drift-profiled) on 600 SST-2 test sentences."""
+    from nlpzoo.export.pipeline import run_export
+
+    overrides = [f"ckpt_path={tiny_lstm_checkpoint}", "split=test", "+data_overrides.max_test_samples=600"]
+    return run_export(compose_config(overrides, tmp_path_factory.mktemp("export"), config_name="export"))
