@@ -113,7 +113,9 @@ def find_summary(experiment: Experiment, runs_dir: Path) -> dict[str, Any] | Non
 def format_value(value: float | None, percent: bool) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
-    return f"{100 * value:.1f}" if percent else f"{value:.3f}"
+    if percent:
+        return f"{100 * value:.1f}"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"  # BLEU 0-100; losses, correlations
 
 
 def format_duration(seconds: float | None) -> str:

@@ -131,6 +131,13 @@ def test_mistakes_in_the_registry_or_readme_are_named(results, tmp_path: Path) -
         results.main(["--only", "sst3", "--registry", str(write_registry(tmp_path / "ok.yaml", SST2))])
 
 
+def test_values_are_shown_as_papers_show_them(results) -> None:
+    assert results.format_value(0.84123, percent=True) == "84.1"  # accuracy, F1
+    assert results.format_value(27.456, percent=False) == "27.5"  # BLEU is already 0-100
+    assert results.format_value(1.8765, percent=False) == "1.877"  # a loss, a correlation
+    assert results.format_value(None, percent=False) == results.format_value(float("nan"), percent=True) == "n/a"
+
+
 def test_hardware_label_names_the_gpu_when_one_was_used() -> None:
     gpu = {**CPU, "gpu": "NVIDIA H100 80GB HBM3", "accelerator": "cuda", "devices": 2}
     assert hardware_label(gpu) == "2 x NVIDIA H100 80GB HBM3"
