@@ -98,3 +98,18 @@ def test_incompatible_data_and_bad_splits_fail_before_evaluating(trained_run, tm
         evaluate([f"ckpt_path={best}", "data=sst2", f"data.path={shared_data / 'sst2'}", "data.label_names=[bad,good]", "data.max_train_samples=64"], tmp_path / "labels")
     with pytest.raises(ConfigError, match=r"split=dev is not one of \['train', 'validation', 'test'\]"):
         evaluate([f"ckpt_path={best}", "split=dev"], tmp_path / "split")
+
+
+def test_a_seq2seq_checkpoint_keeps_its_target_vocabulary_on_other_data(tmp_path: Path, shared_data: Path) -> None:
+    from nlpzoo.training import run_training
+
+    tiny = ["data.max_train_samples=64", "data.max_val_samples=16", "data.max_test_samples=16", "data.batch_size=16",
+            "model.embedding_dim=16", "model.hidden_size=16", "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false", "callbacks.rich_progress_bar=null"]
+    trained = run_training(compose_config(["experiment=multi30k_attention", f"paths.data_dir={shared_data}", *tiny], tmp_path / "run"))
+    assert (tmp_path / "run" / "plots" / "attention.png").stat().st_size > 1000  # the family returns attentions
+
+    # Another slice of training text would train another target vocabulary: the checkpoint's must be used.
+    evaluated = evaluate([f"ckpt_path={tmp_path / 'run'}", "+data.max_train_samples=32"], tmp_path / "eval")
+    assert evaluated["metrics"]["test/loss"] == pytest.approx(trained["metrics"]["test/loss"], rel=1e-5)
+    assert evaluated["metrics"]["test/bleu"] == pytest.approx(trained["metrics"]["test/bleu"])

@@ -21,6 +21,7 @@ class LoadedCheckpoint:
     tokenizer: Any
     data_config: dict[str, Any] | None
     tokenizer_config: dict[str, Any] | None
+    target_tokenizer: Any = None  # seq2seq with a separate target vocabulary
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -50,9 +51,10 @@ def load_module(path: str | Path) -> LoadedCheckpoint:
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
     tokenizer = tokenizer_from_files(meta["tokenizer"]) if meta.get("tokenizer") else None
-    if tokenizer is not None:
-        module.use_tokenizer(tokenizer)
-    return LoadedCheckpoint(module, tokenizer, meta.get("data_config"), meta.get("tokenizer_config"))
+    target = tokenizer_from_files(meta["target_tokenizer"]) if meta.get("target_tokenizer") else None
+    if target or tokenizer:
+        module.use_tokenizer(target or tokenizer)  # generations are decoded with the target side's
+    return LoadedCheckpoint(module, tokenizer, meta.get("data_config"), meta.get("tokenizer_config"), target)
 
 
 def resume_metadata(path: str | Path, family: type[ZooModule], task_kind: str) -> dict[str, Any]:

@@ -38,6 +38,8 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     check_task_kind(loaded.module, get_object(data_cfg._target_).task_kind, data_cfg._target_)  # before reading data
     datamodule = hydra.utils.instantiate(data_cfg, tokenizer=None, _convert_="all")
     datamodule.use_tokenizer(loaded.tokenizer)
+    if loaded.target_tokenizer is not None:  # the checkpoint's target vocabulary, not one trained on this data
+        datamodule.target_tokenizer = loaded.target_tokenizer
     datamodule.setup("test")
     check_labels(loaded.module.spec, datamodule.spec)
 

@@ -43,9 +43,12 @@ def build_model(cfg: DictConfig, datamodule: TaskDataModule) -> ZooModule:
     """The model family from `cfg.model`, built from the DataModule's TaskSpec (never hand-copied sizes)."""
     model = hydra.utils.instantiate(cfg.model, spec=datamodule.spec, _recursive_=False)
     # A separate target-side tokenizer (seq2seq), when the DataModule has one, decodes generations.
-    model.use_tokenizer(getattr(datamodule, "target_tokenizer", None) or datamodule.tokenizer)
+    target = getattr(datamodule, "target_tokenizer", None)
+    model.use_tokenizer(target or datamodule.tokenizer)
     model.checkpoint_extras = {
         "tokenizer": tokenizer_to_files(datamodule.tokenizer),
+        # A separate target-side vocabulary (seq2seq) travels too, so evaluation on other data reuses it.
+        **({"target_tokenizer": tokenizer_to_files(target)} if target is not None and target is not datamodule.tokenizer else {}),
         "data_config": OmegaConf.to_container(cfg.data, resolve=True),
         "tokenizer_config": OmegaConf.to_container(cfg.tokenizer, resolve=True) if cfg.get("tokenizer") else None,
     }
