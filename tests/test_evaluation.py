@@ -91,9 +91,13 @@ def test_another_data_config_replaces_the_checkpoints(trained_run, tmp_path: Pat
 
 def test_incompatible_data_and_bad_splits_fail_before_evaluating(trained_run, tmp_path: Path, shared_data: Path) -> None:
     best = trained_run[1]["best_checkpoint"]
-    for data, kind in [("rte", "nli"), ("conll2003", "token_classification")]:  # refused before any data is read
-        with pytest.raises(UnsupportedTaskError, match=f"family 'recurrent' cannot serve task '{kind}'; it serves: text_classification"):
+    # Refused before any data is read: a task the family has no head for, in the family's own words ...
+    for data, kind in [("squad", "extractive_qa"), ("multi30k", "seq2seq")]:
+        with pytest.raises(UnsupportedTaskError, match=f"family 'recurrent' cannot serve task '{kind}'; it serves: text_classification, "):
             evaluate([f"ckpt_path={best}", f"data={data}", "data.path=/nonexistent"], tmp_path / data)
+    # ... and a task the family serves, with another head than the checkpoint's.
+    with pytest.raises(UnsupportedTaskError, match=r"trained for 'text_classification' but nlpzoo\.data\.NliData is 'nli'"):
+        evaluate([f"ckpt_path={best}", "data=rte", "data.path=/nonexistent"], tmp_path / "rte")
     with pytest.raises(DataError, match=r"labels \['bad', 'good'\] are not the checkpoint's \['negative', 'positive'\]"):
         evaluate([f"ckpt_path={best}", "data=sst2", f"data.path={shared_data / 'sst2'}", "data.label_names=[bad,good]", "data.max_train_samples=64"], tmp_path / "labels")
     with pytest.raises(ConfigError, match=r"split=dev is not one of \['train', 'validation', 'test'\]"):
