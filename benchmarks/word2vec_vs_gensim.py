@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=5)
     parser.add_argument("--negatives", type=int, default=5)
     parser.add_argument("--batch-words", type=int, default=10_000)
+    parser.add_argument("--sub-batch", type=int, default=1024, help="model.sub_batch_pairs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
@@ -87,7 +88,7 @@ def main() -> None:
 
     timer = LightningEpochTimer()
     model = Word2Vec(
-        corpus.spec, dim=args.dim, export_format=None,
+        corpus.spec, dim=args.dim, export_format=None, sub_batch_pairs=args.sub_batch,
         optimizer={"_target_": "torch.optim.SGD", "lr": 0.025},
         scheduler={"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.004},
     )
