@@ -212,19 +212,22 @@ class Word2Vec(WordVectorModule):
 
     def on_fit_start(self) -> None:
         self._schedule, self._schedule_steps, self._start_alpha = self.alpha_schedule()
-        self._batches_done = 0
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         parts = self.sub_batches(batch)
-        first = self._batches_done * SCHEDULE_RESOLUTION
+        first = self.global_step * SCHEDULE_RESOLUTION  # restored on resume, so alpha continues
         steps = [min(first + (i * SCHEDULE_RESOLUTION) // parts, self._schedule_steps - 1) for i in range(parts)]
         alphas = [self._start_alpha * self._schedule(step) for step in steps]
         total, count = self.sgd_pass(batch, alphas)
-        self._batches_done += 1
+        self.optimizers().step()  # no gradients, so no change: it advances Lightning's step counter
         loss = torch.tensor(total / max(count, 1))
         self.log("train/loss", loss, prog_bar=True, batch_size=max(count, 1))
         self.log("train/alpha", alphas[0] if alphas else 0.0, batch_size=1)
         return loss
 
-    def configure_optimizers(self) -> None:
-        return None  # the update is word2vec's own SGD, in `sgd_step`
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """A gradient-free SGD whose steps count batches (checkpoints, logging, max_steps); the
+        update itself is word2vec's, in `sgd_step`."""
+        for parameter in self.parameters():
+            parameter.requires_grad_(False)  # no autograd anywhere: every update is by hand
+        return torch.optim.SGD(self.parameters(), lr=float(self.optimizer_config["lr"]))
