@@ -46,6 +46,8 @@ class Word2Vec(WordVectorModule):
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
     ) -> None:
+        optimizer = optimizer or {"_target_": "torch.optim.SGD", "lr": 0.025}  # word2vec's starting alpha
+        scheduler = scheduler or {"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.0001 / 0.025}
         super().__init__(spec, probe_words, export_format, optimizer, scheduler)
         if architecture not in ("skipgram", "cbow"):
             raise ConfigError(f"model.architecture='{architecture}' is not one of: skipgram, cbow")
