@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -23,6 +26,9 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One intra-op thread: on a shared 2-core machine, 2 OpenMP threads per test process spin against
+# other processes and made a tiny LSTM step ~100x slower (measured). NLPZOO_TEST_THREADS overrides.
+torch.set_num_threads(int(os.environ.get("NLPZOO_TEST_THREADS", "1")))
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +60,10 @@ def compose_config(overrides: list[str], output_dir: Path, config_name: str = "t
 # Tiny, fast settings every end-to-end test starts from: a slice of SST-2, one short epoch,
 # no rich progress bar (it fights pytest's output capture).
 TINY = [
+    # The SST-2 BiLSTM, chosen here: the default run is skip-gram on text8.
+    "data=sst2_local",
+    "tokenizer=word",
+    "model=lstm",
     "data.max_train_samples=256",
     "data.max_val_samples=64",
     "data.max_test_samples=64",
@@ -77,3 +87,50 @@ def train_run(tmp_path: Path, shared_data: Path) -> Callable[..., dict[str, Any]
         return run_training(cfg)
 
     return run
+
+
+@pytest.fixture
+def train_script(tmp_path: Path, shared_data: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """Run `python train.py ARGS` in a subprocess at the repository root, as a user does.
+
+    Multirun sweeps, DDP workers and launchers need a real process; logs go under tmp_path.
+    `runner` goes between python and train.py, e.g. ("-m", "torch.distributed.run", "--nproc_per_node=2").
+    """
+
+    def run(
+        overrides: list[str], flags: tuple[str, ...] = (), tiny: bool = True, timeout: int = 600,
+        env: dict[str, str] | None = None, runner: tuple[str, ...] = (),
+    ) -> subprocess.CompletedProcess:
+        base = [*TINY, f"data.path={shared_data / 'sst2'}"] if tiny else []
+        environment = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
+            **(env or {}),
+        }
+        # flags (-m, --cfg job) first: Hydra's parser wants the overrides together; the test's win
+        command = [sys.executable, *runner, "train.py", *flags, *base, f"paths.log_dir={tmp_path / 'logs'}", *overrides]
+        result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout)
+        result.log = f"$ {' '.join(command)}\n{result.stdout}\n{result.stderr}"[-6000:]  # for assertion messages
+        return result
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_lstm_checkpoint(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """A tiny BiLSTM trained on a slice of SST-2 through the real recipe, once per session (best checkpoint)."""
+    from nlpzoo.training import run_training
+
+    output_dir = tmp_path_factory.mktemp("tiny_lstm")
+    overrides = [*TINY, f"data.path={shared_data / 'sst2'}", "data.max_train_samples=512"]
+    summary = run_training(compose_config(overrides, output_dir))
+    return Path(summary["best_checkpoint"])
+
+
+@pytest.fixture(scope="session")
+def exported_lstm(tiny_lstm_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """export.py's recipe on the tiny checkpoint, measured (and drift-profiled) on 600 SST-2 test sentences."""
+    from nlpzoo.export.pipeline import run_export
+
+    overrides = [f"ckpt_path={tiny_lstm_checkpoint}", "split=test", "+data_overrides.max_test_samples=600"]
+    return run_export(compose_config(overrides, tmp_path_factory.mktemp("export"), config_name="export"))

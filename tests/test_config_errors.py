@@ -34,6 +34,8 @@ def run_train(*overrides: str, tmp_path: Path) -> tuple[int, str, float]:
         (["model.cell=transformer"], ["model.cell", "'transformer'", "'rnn', 'lstm', 'gru'"]),
         (["callbacks.non_finite_loss.action=explode"], ["callbacks.non_finite_loss.action", "'stop', 'skip'"]),
         (["+trainer.max_epoch=3"], ["unknown config key 'trainer.max_epoch'", "max_epochs"]),
+        (["model=gpt"], ["model family 'gpt' cannot serve task 'text_classification'", "serves: language_modeling"]),
+        (["model=minilm", "tokenizer=word"], ["has a pretrained vocabulary", "use tokenizer=pretrained"]),
     ],
 )
 def test_bad_config_fails_in_seconds_naming_the_key(overrides: list[str], expected: list[str], tmp_path: Path) -> None:

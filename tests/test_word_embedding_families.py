@@ -210,6 +210,7 @@ def test_export_round_trips_through_gensim_keyed_vectors(head_corpus: WordEmbedd
 def test_default_experiment_trains_skipgram_and_reports_similarity(train_run, tmp_path: Path) -> None:
     train_run(
         [
+            "experiment=text8_word2vec",
             "data.max_train_words=30000",
             "model.dim=16",
             "trainer.max_epochs=2",

@@ -6,9 +6,11 @@ the file is a LevelDB-style log (32 KiB blocks of length-prefixed chunks) of `Re
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from wandb.proto import wandb_internal_pb2
 
@@ -56,3 +58,16 @@ def offline_run_contents(run_file: Path) -> tuple[set[str], set[str], list[str]]
         elif kind == "run":
             config |= {item.key or item.nested_key[0] for item in record.run.config.update}
     return history, config, artifacts
+
+
+def of_type(run_records: list[wandb_internal_pb2.Record], kind: str) -> list[Any]:
+    """The payloads of one record type (`run`, `config`, `history`, `artifact`, ...)."""
+    return [getattr(record, kind) for record in run_records if record.WhichOneof("record_type") == kind]
+
+
+def history_rows(run_records: list[wandb_internal_pb2.Record]) -> list[dict[str, Any]]:
+    """Each `wandb.log` call as the dict it logged."""
+    return [
+        {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in history.item}
+        for history in of_type(run_records, "history")
+    ]

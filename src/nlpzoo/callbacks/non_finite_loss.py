@@ -56,6 +56,7 @@ class NonFiniteLossGuard(L.Callback):
         self._check(trainer, "weights after the update", list(pl_module.parameters()), stop=True)
 
     def _check(self, trainer: L.Trainer, what: str, tensors: list[torch.Tensor], stop: bool = False) -> None:
+        tensors = [t.coalesce().values() if t.is_sparse else t for t in tensors]  # sparse embedding gradients
         finite = all(bool(torch.isfinite(t.detach()).all()) for t in tensors)
         if not trainer.strategy.reduce_boolean_decision(not finite, all=False):
             return

@@ -30,13 +30,16 @@ def encode_token_batch(
     label_all_subwords: bool,
     max_length: int,
     where: str,
+    max_word_chars: int = 0,
 ) -> dict[str, list[Any]]:
     """Subword ids, and each word's label on its first subword (or on all of them); -100 elsewhere.
 
-    `word_ids` (-1 on special tokens) lets an objective read predictions back per word.
+    `word_ids` (-1 on special tokens) lets an objective read predictions back per word. With
+    `max_word_chars` > 0, `char_ids` gives each token its word's first characters as Unicode
+    code points (0-padded to that width), for character-level word features.
     """
     encoded = tokenizer(rows[tokens_column], is_split_into_words=True, truncation=True, max_length=max_length)
-    all_labels, all_word_ids = [], []
+    all_labels, all_word_ids, all_char_ids = [], [], []
     for index, tags in enumerate(rows[tags_column]):
         tags = [tag_names[t] for t in tags] if tag_names else list(tags)
         place = f"{where}, line {rows['line'][index]}" if "line" in rows else f"{where}, example {rows[tokens_column][index][:8]}"
@@ -59,12 +62,24 @@ def encode_token_batch(
             labels.append(label_index[tags[word]] if word >= 0 and (first or label_all_subwords) else IGNORE_INDEX)
         all_labels.append(labels)
         all_word_ids.append(word_ids)
-    return {
+        if max_word_chars:
+            words = rows[tokens_column][index]
+            all_char_ids.append([word_code_points(words[w] if w >= 0 else "", max_word_chars) for w in word_ids])
+    features = {
         "input_ids": encoded["input_ids"],
         "attention_mask": encoded["attention_mask"],
         "labels": all_labels,
         "word_ids": all_word_ids,
     }
+    if max_word_chars:
+        features["char_ids"] = all_char_ids  # (T, max_word_chars) per example
+    return features
+
+
+def word_code_points(word: str, width: int) -> list[int]:
+    """The word's first `width` characters as Unicode code points, right-padded with 0."""
+    points = [ord(char) for char in word[:width]]
+    return points + [0] * (width - len(points))
 
 
 class TokenClassificationData(TaskDataModule):
@@ -87,6 +102,7 @@ class TokenClassificationData(TaskDataModule):
         output_scheme: str | None = None,
         label_names: list[str] | None = None,
         label_all_subwords: bool = False,
+        max_word_chars: int = 0,
         **common: Any,
     ) -> None:
         super().__init__(**common)
@@ -101,6 +117,7 @@ class TokenClassificationData(TaskDataModule):
         self.output_scheme = output_scheme
         self.label_names: list[str] = list(label_names) if label_names else []
         self.label_all_subwords = label_all_subwords
+        self.max_word_chars = max_word_chars
 
     def read_file(self, path: Path) -> datasets.Dataset:
         suffixes = {s.lower() for s in path.suffixes}
@@ -156,6 +173,7 @@ class TokenClassificationData(TaskDataModule):
                 label_all_subwords=self.label_all_subwords,
                 max_length=self.max_length,
                 where=self.where(split),
+                max_word_chars=self.max_word_chars,
             )
         return encoded
 

@@ -1,5 +1,34 @@
-"""Exporting trained models to formats other tools read."""
+"""From a checkpoint to production: ONNX export, quantization, parity checks, runtime backends;
+and word vectors in the word2vec format other tools read.
 
-from nlpzoo.export.word2vec_format import load_word2vec_format, save_word2vec_format
+Names load lazily (PEP 562): the model families import `word2vec_format` from here, while the
+runtime modules import the families, so eager imports would be circular.
+"""
 
-__all__ = ["load_word2vec_format", "save_word2vec_format"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LOCATIONS = {
+    "ParityReport": "onnx",
+    "check_parity": "onnx",
+    "export_onnx": "onnx",
+    "quantize_onnx_dynamic": "onnx",
+    "BACKENDS": "runtime",
+    "OnnxBackend": "runtime",
+    "Predictor": "runtime",
+    "TorchBackend": "runtime",
+    "load_predictor": "runtime",
+    "quantize_torch_dynamic": "runtime",
+    "load_word2vec_format": "word2vec_format",
+    "save_word2vec_format": "word2vec_format",
+}
+
+__all__ = sorted(_LOCATIONS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LOCATIONS:
+        raise AttributeError(f"module 'nlpzoo.export' has no attribute '{name}'")
+    return getattr(importlib.import_module(f"nlpzoo.export.{_LOCATIONS[name]}"), name)

@@ -64,6 +64,10 @@ class ZooModule(L.LightningModule):
                 f"model family '{cls.family}' cannot serve task '{kind.value}'; it serves: {served}"
             )
 
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Family-specific checks of the whole run config, before any data is read (default: none)."""
+
     def save_family_hyperparameters(self, **hparams: Any) -> None:
         """Record constructor arguments (plain values only) so the checkpoint can rebuild the module."""
         self.save_hyperparameters(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -16,24 +16,41 @@ NO_DECAY_MARKERS = ("bias", "norm", "LayerNorm", "layer_norm", "embedding_norm")
 
 
 def parameter_groups(
-    named_parameters: Iterable[tuple[str, torch.nn.Parameter]], weight_decay: float
+    named_parameters: Iterable[tuple[str, torch.nn.Parameter]],
+    weight_decay: float,
+    lr_scale: Callable[[str], float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Two groups: weights decay, biases and normalization parameters do not (the usual recipe)."""
-    decay, no_decay = [], []
+    """Weights decay, biases and normalization parameters do not (the usual recipe); with `lr_scale`
+    (parameter name -> learning-rate multiplier, e.g. layer-wise decay) one such pair per multiplier."""
+    groups: dict[tuple[bool, float], dict[str, Any]] = {}
     for name, parameter in named_parameters:
         if not parameter.requires_grad:
             continue
-        (no_decay if parameter.dim() < 2 or any(m in name for m in NO_DECAY_MARKERS) else decay).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        decays = not (parameter.dim() < 2 or any(m in name for m in NO_DECAY_MARKERS))
+        scale = lr_scale(name) if lr_scale else 1.0
+        group = groups.setdefault(
+            (decays, scale), {"params": [], "weight_decay": weight_decay if decays else 0.0, "lr_scale": scale}
+        )
+        group["params"].append(parameter)
+    if not groups:
+        return [{"params": [], "weight_decay": weight_decay, "lr_scale": 1.0}]
+    return [groups[key] for key in sorted(groups, key=lambda k: (-k[1], not k[0]))]
 
 
 def build_optimizer(
-    config: dict[str, Any], named_parameters: Iterable[tuple[str, torch.nn.Parameter]]
+    config: dict[str, Any],
+    named_parameters: Iterable[tuple[str, torch.nn.Parameter]],
+    lr_scale: Callable[[str], float] | None = None,
 ) -> torch.optim.Optimizer:
-    """`config` is a `_target_` dict (torch.optim.AdamW, torch.optim.SGD, ...) with its arguments."""
+    """`config` is a `_target_` dict (torch.optim.AdamW, torch.optim.SGD, ...) with its arguments;
+    `lr_scale` multiplies the learning rate per parameter name (see `parameter_groups`)."""
     options = {k: v for k, v in config.items() if k != "_target_"}
     weight_decay = float(options.pop("weight_decay", 0.0))
-    groups = parameter_groups(named_parameters, weight_decay)
+    groups = parameter_groups(named_parameters, weight_decay, lr_scale)
+    for group in groups:
+        scale = group.pop("lr_scale")
+        if scale != 1.0 and "lr" in options:
+            group["lr"] = float(options["lr"]) * scale
     try:
         return get_object(config.get("_target_", "torch.optim.AdamW"))(groups, **options)
     except Exception as error:

@@ -1,4 +1,9 @@
-"""The recurrent family: RNN, LSTM and GRU encoders (stacked, bidirectional) with task heads."""
+"""The recurrent family: RNN, LSTM and GRU encoders (stacked, bidirectional) with a head per task kind.
+
+Classification pools the token states; tagging scores every token (optionally with character
+features and a CRF); language modeling predicts the next token with tied embeddings; sentence
+pairs are encoded jointly, or one at a time by the same (siamese) encoder.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule
+from nlpzoo.models.heads import CharCNN, SentenceHead, SiamesePairHead, TokenTaggingHead
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -29,11 +35,12 @@ class RecurrentEncoder(nn.Module):
         num_layers: int,
         bidirectional: bool,
         dropout: float,
+        word_feature_size: int = 0,
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_token_id)
         self.rnn = CELLS[cell](
-            embedding_dim,
+            embedding_dim + word_feature_size,
             hidden_size,
             num_layers=num_layers,
             bidirectional=bidirectional,
@@ -43,9 +50,17 @@ class RecurrentEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token states (batch, seq, output_size) and the final state (batch, output_size)."""
-        embedded = self.dropout(self.embedding(input_ids))  # (B, T, E)
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, word_features: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token states (batch, seq, output_size) and the final state (batch, output_size).
+
+        `word_features` (batch, seq, F), e.g. character features, are appended to the embeddings.
+        """
+        embedded = self.embedding(input_ids)  # (B, T, E)
+        if word_features is not None:
+            embedded = torch.cat([embedded, word_features], dim=-1)  # (B, T, E + F)
+        embedded = self.dropout(embedded)
         lengths = attention_mask.sum(-1).clamp(min=1).cpu()
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
         packed_states, final = self.rnn(packed)
@@ -67,10 +82,16 @@ def pool(states: torch.Tensor, last: torch.Tensor, attention_mask: torch.Tensor,
 
 
 class RecurrentModel(ZooModule):
-    """RNN / LSTM / GRU (`cell`) with a classification head over pooled states."""
+    """RNN / LSTM / GRU (`cell`) encoder with the head the task kind needs."""
 
     family = "recurrent"
-    supported_tasks = (TaskKind.TEXT_CLASSIFICATION,)
+    supported_tasks = (
+        TaskKind.TEXT_CLASSIFICATION,
+        TaskKind.TOKEN_CLASSIFICATION,
+        TaskKind.LANGUAGE_MODELING,
+        TaskKind.SENTENCE_SIMILARITY,
+        TaskKind.NLI,
+    )
 
     def __init__(
         self,
@@ -82,6 +103,10 @@ class RecurrentModel(ZooModule):
         bidirectional: bool = True,
         dropout: float = 0.3,
         pooling: Pooling = "max",
+        crf: bool = False,
+        char_features: bool = False,
+        char_buckets: int = 512,
+        tie_embeddings: bool = True,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
         objective: dict[str, Any] | None = None,
@@ -89,6 +114,14 @@ class RecurrentModel(ZooModule):
         super().__init__(spec, optimizer, scheduler, objective)
         if cell not in CELLS:
             raise ConfigError(f"model.cell='{cell}' is not one of {sorted(CELLS)}")
+        kind = self.spec.kind
+        if kind is TaskKind.LANGUAGE_MODELING and bidirectional:
+            raise ConfigError(
+                "model.bidirectional=true cannot serve language_modeling (the backward direction sees the "
+                "next token); set model.bidirectional=false"
+            )
+        if (crf or char_features) and kind is not TaskKind.TOKEN_CLASSIFICATION:
+            raise ConfigError(f"model.crf and model.char_features apply to token_classification, not {kind.value}")
         self.save_family_hyperparameters(
             cell=cell,
             embedding_dim=embedding_dim,
@@ -97,8 +130,13 @@ class RecurrentModel(ZooModule):
             bidirectional=bidirectional,
             dropout=dropout,
             pooling=pooling,
+            crf=crf,
+            char_features=char_features,
+            char_buckets=char_buckets,
+            tie_embeddings=tie_embeddings,
         )
         self.pooling = pooling
+        self.chars = CharCNN(char_buckets) if char_features else None
         self.encoder = RecurrentEncoder(
             self.spec.vocab_size,
             self.spec.pad_token_id,
@@ -108,10 +146,60 @@ class RecurrentModel(ZooModule):
             num_layers,
             bidirectional,
             dropout,
+            word_feature_size=self.chars.output_size if self.chars else 0,
         )
-        self.head = nn.Linear(self.encoder.output_size, self.spec.num_labels)
+        size = self.encoder.output_size
+        self.siamese = self.spec.pair_encoding == "bi"
+        if kind is TaskKind.TOKEN_CLASSIFICATION:
+            self.head = TokenTaggingHead(size, self.spec.num_labels, crf=crf)
+        elif kind is TaskKind.LANGUAGE_MODELING:
+            self.head = TiedLanguageModelHead(size, self.encoder.embedding, tie_embeddings)
+        elif self.siamese:
+            self.head = SiamesePairHead(size, self.spec.num_labels, similarity=kind is TaskKind.SENTENCE_SIMILARITY)
+        else:
+            self.head = SentenceHead(size, self.spec.num_labels, regression=kind is TaskKind.SENTENCE_SIMILARITY)
+
+    def encode_sentence(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) token ids -> (B, hidden) pooled sentence vector."""
+        states, last = self.encoder(input_ids, attention_mask)
+        return pool(states, last, attention_mask, self.pooling)
 
     def forward(self, batch: Batch) -> Outputs:
-        states, last = self.encoder(batch["input_ids"], batch["attention_mask"])
-        sentence = pool(states, last, batch["attention_mask"], self.pooling)
-        return {"logits": self.head(sentence)}  # (B, num_labels)
+        kind = self.spec.kind
+        if kind is TaskKind.TOKEN_CLASSIFICATION:
+            features = self.chars(char_ids_of(batch)) if self.chars is not None else None  # (B, T, F)
+            states, _ = self.encoder(batch["input_ids"], batch["attention_mask"], features)  # (B, T, H)
+            return self.head(states, batch, decode=not self.training)
+        if kind is TaskKind.LANGUAGE_MODELING:
+            states, _ = self.encoder(batch["input_ids"], batch["attention_mask"])
+            return {"logits": self.head(states)}  # (B, T, V)
+        sentence = self.encode_sentence(batch["input_ids"], batch["attention_mask"])  # (B, H)
+        if self.siamese:
+            return self.head(sentence, self.encode_sentence(batch["input_ids_b"], batch["attention_mask_b"]))
+        return self.head(sentence)
+
+
+class TiedLanguageModelHead(nn.Module):
+    """Next-token logits through the input embedding matrix (Press & Wolf 2017), projected to its width."""
+
+    def __init__(self, hidden_size: int, embedding: nn.Embedding, tie: bool = True) -> None:
+        super().__init__()
+        width = embedding.embedding_dim if tie else hidden_size
+        self.projection = nn.Linear(hidden_size, width) if width != hidden_size else nn.Identity()
+        self.decoder = nn.Linear(width, embedding.num_embeddings)
+        if tie:
+            self.decoder.weight = embedding.weight
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) -> (B, T, V)."""
+        return self.decoder(self.projection(states))
+
+
+def char_ids_of(batch: Batch) -> torch.Tensor:
+    """The batch's character ids (B, T, W): Unicode code points of each token's characters, 0 = padding."""
+    if "char_ids" not in batch:
+        raise ConfigError(
+            "model.char_features=true needs batches with 'char_ids' (batch, seq, chars); "
+            "enable character ids in the data config or set model.char_features=false"
+        )
+    return batch["char_ids"]

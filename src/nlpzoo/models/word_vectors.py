@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.export import save_word2vec_format
+from nlpzoo.export.word2vec_format import save_word2vec_format
 from nlpzoo.models.base import ZooModule
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 from nlpzoo.tasks.word_embedding import nearest_neighbours

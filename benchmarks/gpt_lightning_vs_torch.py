@@ -1,0 +1,134 @@
+"""GPT training speed: nlpzoo's Lightning module against a plain PyTorch loop of the same model.
+
+Same network, same optimizer groups, same loss (the language-modeling objective), same batches
+from one DataLoader, measured in one process; prints tokens/second of each and their ratio.
+
+    python benchmarks/gpt_lightning_vs_torch.py                   # CPU, nanoGPT's CPU Shakespeare size
+    python benchmarks/gpt_lightning_vs_torch.py --accelerator gpu --batch-size 64 --block-size 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from nlpzoo.models import GPTModel
+from nlpzoo.models.optimization import build_optimizer
+from nlpzoo.tasks import TaskKind, TaskSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+
+
+def char_blocks(path: Path, block_size: int, count: int, seed: int) -> tuple[list[dict[str, torch.Tensor]], int]:
+    """`count` random (block_size,) windows of the text as LM examples (labels = input_ids), and the vocab size."""
+    text = path.read_text(encoding="utf-8")
+    vocabulary = {char: i for i, char in enumerate(sorted(set(text)))}
+    ids = torch.tensor([vocabulary[char] for char in text])
+    starts = torch.randint(0, len(ids) - block_size, (count,), generator=torch.Generator().manual_seed(seed))
+    windows = torch.stack([ids[s : s + block_size] for s in starts.tolist()])
+    examples = [
+        {"input_ids": w, "attention_mask": torch.ones_like(w), "labels": w} for w in windows
+    ]
+    return examples, len(vocabulary)
+
+
+class StepTimer(L.Callback):
+    """Wall time from the start of training batch `warmup` to the end of the last batch."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup = warmup
+        self.started = self.ended = 0.0
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object, idx: int) -> None:
+        if idx == self.warmup:
+            synchronize(module.device)
+            self.started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: object) -> None:
+        synchronize(module.device)
+        self.ended = time.perf_counter()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def plain_loop(model: GPTModel, loader: DataLoader, steps: int, warmup: int, device: torch.device) -> float:
+    """Seconds for steps warmup..steps-1 of a hand-written loop over the same network, loss and optimizer."""
+    net = model.net.to(device).train()
+    optimizer = build_optimizer(model.optimizer_config, model.named_parameters())
+    started = 0.0
+    for index, batch in enumerate(loader):
+        if index == steps:
+            break
+        if index == warmup:
+            synchronize(device)
+            started = time.perf_counter()
+        batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+        logits = net(batch["input_ids"])
+        loss = model.objective.loss({"logits": logits}, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimizer.step()
+    synchronize(device)
+    return time.perf_counter() - started
+
+
+def lightning_loop(model: GPTModel, loader: DataLoader, steps: int, warmup: int, accelerator: str) -> float:
+    timer = StepTimer(warmup)
+    trainer = L.Trainer(
+        accelerator=accelerator, devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=1.0, callbacks=[timer],
+        num_sanity_val_steps=0, limit_val_batches=0,
+    )
+    trainer.fit(model, train_dataloaders=loader)
+    return timer.ended - timer.started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--text", type=Path, default=DEFAULT_TEXT)
+    parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
+    parser.add_argument("--batch-size", type=int, default=12)
+    parser.add_argument("--block-size", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=2, help="alternate the two loops this many times")
+    args = parser.parse_args()
+
+    examples, vocab_size = char_blocks(args.text, args.block_size, args.batch_size * args.steps, seed=0)
+    loader = DataLoader(examples, batch_size=args.batch_size, shuffle=False)
+    spec = TaskSpec(kind=TaskKind.LANGUAGE_MODELING, vocab_size=vocab_size, max_length=args.block_size,
+                    extra={"char_level": True})
+    device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
+    tokens = args.batch_size * args.block_size * (args.steps - args.warmup)
+
+    def build() -> GPTModel:
+        torch.manual_seed(0)
+        return GPTModel(spec, dim=args.dim, heads=args.heads, layers=args.layers,
+                        optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3, "weight_decay": 0.1})
+
+    plain, lightning = [], []
+    for _ in range(args.rounds):  # alternating rounds even out drift in a shared machine's speed
+        plain.append(tokens / plain_loop(build(), loader, args.steps, args.warmup, device))
+        lightning.append(tokens / lightning_loop(build(), loader, args.steps, args.warmup, args.accelerator))
+    best_plain, best_lightning = max(plain), max(lightning)
+    print(f"device: {device}  batch {args.batch_size} x block {args.block_size}, {args.steps - args.warmup} timed steps")
+    print(f"plain PyTorch loop : {best_plain:12,.0f} tokens/s  (rounds: {', '.join(f'{t:,.0f}' for t in plain)})")
+    print(f"Lightning module   : {best_lightning:12,.0f} tokens/s  (rounds: {', '.join(f'{t:,.0f}' for t in lightning)})")
+    print(f"Lightning / plain  : {best_lightning / best_plain:.3f}  (target >= 0.95)")
+
+
+if __name__ == "__main__":
+    main()

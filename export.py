@@ -1,0 +1,16 @@
+"""Export a checkpoint to ONNX (fp32, int8) with parity/accuracy/size checks: `python export.py ckpt_path=...`."""
+
+import hydra
+from omegaconf import DictConfig
+
+import nlpzoo.config  # noqa: F401  (registers config resolvers before Hydra composes)
+from nlpzoo.export.pipeline import run_export
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="export")
+def main(cfg: DictConfig) -> None:
+    run_export(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Serve a checkpoint over HTTP: `python serve.py ckpt_path=... [backend=torch|onnx|onnx_int8]`."""
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+import nlpzoo.config  # noqa: F401  (registers config resolvers before Hydra composes)
+from nlpzoo.serve.api import build_server
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="serve")
+def main(cfg: DictConfig) -> None:
+    server = build_server(
+        cfg.ckpt_path,
+        backend=cfg.backend,
+        export_dir=cfg.export_dir,
+        max_batch_size=cfg.max_batch_size,
+        batch_timeout=cfg.batch_timeout,
+        max_chars=cfg.max_chars,
+        threads=cfg.threads,
+        drift=OmegaConf.to_container(cfg.drift, resolve=True),
+        timeout=cfg.timeout,
+    )
+    server.run(host=cfg.host, port=cfg.port, generate_client_file=False, num_api_servers=1, api_server_worker_type="thread")
+
+
+if __name__ == "__main__":
+    main()

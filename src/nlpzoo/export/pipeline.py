@@ -1,0 +1,125 @@
+"""The recipe behind `export.py`: checkpoint -> ONNX fp32 and int8 -> parity, accuracy, size -> drift profile."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from nlpzoo.checkpoint import LoadedCheckpoint, load_module
+from nlpzoo.errors import ConfigError
+from nlpzoo.export.onnx import check_parity, export_onnx, quantize_onnx_dynamic
+from nlpzoo.export.runtime import (
+    MODEL_INPUTS,
+    ONNX_FILES,
+    PROFILE_FILE,
+    REPORT_FILE,
+    Arrays,
+    Backend,
+    build_backend,
+    export_dir_for,
+    module_size_bytes,
+    quantize_torch_dynamic,
+)
+from nlpzoo.serve.drift import ReferenceProfile, text_statistics
+
+log = logging.getLogger(__name__)
+
+
+def split_batches(loaded: LoadedCheckpoint, split: str, overrides: dict[str, Any] | None = None) -> list[dict[str, np.ndarray]]:
+    """The checkpoint's own data config, tokenized with its own tokenizer: padded numpy batches of `split`."""
+    if not loaded.data_config:
+        raise ConfigError("the checkpoint has no data config to measure accuracy and drift on")
+    data_cfg = OmegaConf.merge(OmegaConf.create(loaded.data_config), overrides or {})
+    datamodule = hydra.utils.instantiate(data_cfg, tokenizer=None, _convert_="all")
+    datamodule.use_tokenizer(loaded.tokenizer)
+    datamodule.setup("validate")
+    loaders = {"validation": datamodule.val_dataloader, "test": datamodule.test_dataloader, "train": datamodule.train_dataloader}
+    if split not in loaders:
+        raise ConfigError(f"split={split} is not one of {sorted(loaders)}")
+    return [{key: value.numpy() for key, value in batch.items()} for batch in loaders[split]()]
+
+
+def model_inputs(batch: dict[str, np.ndarray]) -> Arrays:
+    return {key: batch[key].astype(np.int64) for key in MODEL_INPUTS if key in batch}
+
+
+def accuracy(backend: Backend, batches: list[dict[str, np.ndarray]]) -> float:
+    """Share of examples whose argmax logit is the gold label."""
+    correct = sum(int((backend(model_inputs(b))["logits"].argmax(-1) == b["labels"]).sum()) for b in batches)
+    return correct / sum(len(b["labels"]) for b in batches)
+
+
+def first_examples(batches: list[dict[str, np.ndarray]], count: int) -> list[Arrays]:
+    """The first `count` examples of the split, in their batches (the last one cut)."""
+    chosen, left = [], count
+    for batch in batches:
+        if left <= 0:
+            break
+        chosen.append({key: value[:left] for key, value in model_inputs(batch).items()})
+        left -= len(batch["input_ids"])
+    return chosen
+
+
+def reference_profile(backend: Backend, batches: list[dict[str, np.ndarray]], unk_token_id: int | None,
+                      num_labels: int, bins: int) -> ReferenceProfile:
+    """Drift statistics of the reference texts and of the model's outputs on them."""
+    parts = []
+    for batch in batches:
+        inputs = model_inputs(batch)
+        parts.append(text_statistics(inputs["input_ids"], inputs["attention_mask"], backend(inputs)["logits"], unk_token_id))
+    statistics = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    return ReferenceProfile.from_statistics(statistics, num_labels, bins)
+
+
+def run_export(cfg: DictConfig) -> dict[str, Any]:
+    """Export, quantize and check a classification checkpoint; write artifacts and a report beside it."""
+    started = time.time()
+    if not cfg.get("ckpt_path"):
+        raise ConfigError("export.py needs ckpt_path=PATH_TO_CHECKPOINT")
+    loaded = load_module(cfg.ckpt_path)
+    module, spec = loaded.module, loaded.module.spec
+    if spec.kind.value != "text_classification":
+        raise ConfigError(f"export.py measures accuracy and drift for text_classification; this checkpoint is {spec.kind}")
+    folder = export_dir_for(cfg.ckpt_path, cfg.get("export_dir"))
+    folder.mkdir(parents=True, exist_ok=True)
+    batches = split_batches(loaded, cfg.split, cfg.get("data_overrides"))
+
+    onnx_path = folder / ONNX_FILES["onnx"]
+    export_onnx(module, model_inputs(batches[0]), onnx_path, cfg.opset)
+    quantize_onnx_dynamic(onnx_path, folder / ONNX_FILES["onnx_int8"])
+    backends = {name: build_backend(name, module, folder) for name in ("torch", "torch_int8", "onnx", "onnx_int8")}
+    sizes = {
+        "torch": module_size_bytes(module),
+        "torch_int8": module_size_bytes(quantize_torch_dynamic(module)),
+        "onnx": onnx_path.stat().st_size,
+        "onnx_int8": (folder / ONNX_FILES["onnx_int8"]).stat().st_size,
+    }
+    parity_batches = first_examples(batches, cfg.parity_examples)
+    report: dict[str, Any] = {"checkpoint": str(cfg.ckpt_path), "split": cfg.split, "export_dir": str(folder), "backends": {}}
+    for name, backend in backends.items():
+        parity = check_parity(backends["torch"], backend, parity_batches)
+        report["backends"][name] = {"accuracy": accuracy(backend, batches), "size_bytes": sizes[name], "parity_vs_torch": parity.to_dict()}
+    profile = reference_profile(backends["torch"], batches, spec.unk_token_id, spec.num_labels, cfg.drift_bins)
+    profile.save(folder / PROFILE_FILE)
+    report["reference_profile"] = {"examples": profile.examples, "summary": profile.summary}
+    report["wall_seconds"] = time.time() - started
+    (folder / REPORT_FILE).write_text(json.dumps(report, indent=2))
+    print(format_report(report))
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as a table: backend, accuracy, size, parity with PyTorch."""
+    lines = [f"{'backend':<11} {'accuracy':>8} {'size MB':>8} {'max|diff|':>10} {'argmax agree':>12}"]
+    for name, row in report["backends"].items():
+        parity = row["parity_vs_torch"]
+        lines.append(f"{name:<11} {row['accuracy']:>8.4f} {row['size_bytes'] / 1e6:>8.2f} "
+                     f"{parity['max_abs_diff']:>10.2e} {parity['argmax_agreement']:>12.4f}")
+    lines.append(f"artifacts: {report['export_dir']}")
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""GPT-style pretrained decoders (GPT-2 and friends): causal LM fine-tuning, generation, and
+sequence classification from the last real token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, GenerationConfig
+
+from nlpzoo.errors import ConfigError
+from nlpzoo.models.hf_backbone import left_pad, load_model
+from nlpzoo.models.pretrained import PretrainedFamily
+from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+
+DECODER_INPUTS = ("input_ids", "attention_mask")
+HEAD_CLASSES = {
+    TaskKind.LANGUAGE_MODELING: AutoModelForCausalLM,
+    TaskKind.TEXT_CLASSIFICATION: AutoModelForSequenceClassification,
+    TaskKind.NLI: AutoModelForSequenceClassification,
+}
+GENERATION_DEFAULTS = {"max_new_tokens": 32, "num_beams": 1, "do_sample": False}
+
+
+def generation_config(options: dict[str, Any] | None, model_config: Any) -> GenerationConfig:
+    """Greedy, beam (`num_beams`, `length_penalty`) or sampling (`do_sample`, `temperature`, `top_k`,
+    `top_p`) settings over the model's own defaults; a misspelt key is an error, not ignored."""
+    values = {**GENERATION_DEFAULTS, **(options or {})}
+    config = GenerationConfig.from_model_config(model_config)
+    unknown = config.update(**values)
+    if unknown:
+        raise ConfigError(f"model.generation has unknown key(s) {sorted(unknown)}; see transformers.GenerationConfig")
+    try:
+        config.validate(strict=True)
+    except ValueError as error:
+        raise ConfigError(f"model.generation: {error}") from error
+    return config
+
+
+class PretrainedDecoder(PretrainedFamily):
+    """Any `AutoModelForCausalLM` decoder by hub name or path, or built from a config alone."""
+
+    family = "decoder"
+    supported_tasks = tuple(HEAD_CLASSES)
+
+    def __init__(
+        self, spec: TaskSpec | dict[str, Any], generation: dict[str, Any] | None = None, **common: Any
+    ) -> None:
+        super().__init__(spec, **common)
+        config = self.hf_config
+        if self.spec.kind != TaskKind.LANGUAGE_MODELING:
+            # GPT-2 classifies from the last token that is not padding, found through pad_token_id.
+            config.update({**self.label_config(), "pad_token_id": self.spec.pad_token_id})
+        options = self.options
+        self.model = load_model(
+            HEAD_CLASSES[self.spec.kind], config, options["pretrained"], self.from_weights, options["trust_remote_code"]
+        )
+        self.generation_options = dict(generation or {})
+        self.generation = generation_config(self.generation_options, self.model.config)  # checked now
+        self.finish_setup(self.model.base_model_prefix, generation=generation)
+
+    def forward(self, batch: Batch) -> Outputs:
+        return {"logits": self.model(**self.model_inputs(batch, DECODER_INPUTS)).logits}  # (B, T, V) or (B, C)
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **overrides: Any) -> torch.Tensor:
+        """Continue right-padded prompts (batch, prompt) -> new tokens only (batch, new), padded."""
+        if self.spec.kind != TaskKind.LANGUAGE_MODELING:
+            raise ConfigError("generation needs the causal-LM head (task language_modeling)")
+        config = generation_config({**self.generation_options, **overrides}, self.model.config)
+        pad = self.spec.pad_token_id
+        ids, mask = left_pad(input_ids, attention_mask, pad)
+        output = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config, pad_token_id=pad)
+        return output[:, ids.shape[1] :]

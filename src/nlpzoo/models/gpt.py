@@ -1,0 +1,90 @@
+"""GPT (Radford et al. 2018): a decoder-only Transformer language model, nanoGPT-style, with sampling."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from nlpzoo.models.base import ZooModule
+from nlpzoo.models.decoding import State, sample
+from nlpzoo.models.transformer import Embeddings, Stack, TransformerConfig, init_weights
+from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+
+
+class GPT(nn.Module):
+    """Token + position embeddings, causal blocks, a final norm and a head tied to the embeddings."""
+
+    def __init__(self, config: TransformerConfig, tie_embeddings: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = Embeddings(config)
+        self.stack = Stack(config)
+        self.lm_head = nn.Linear(config.dim, config.vocab_size, bias=False)
+        self.apply(init_weights)
+        if tie_embeddings:
+            self.lm_head.weight = self.embeddings.tokens.weight
+        for name, parameter in self.named_parameters():
+            if name.endswith(("out.weight", "down.weight")):  # scaled residual projections (GPT-2)
+                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.layers))
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T, V) next-token logits; position t sees tokens 0..t only."""
+        return self.lm_head(self.stack(self.embeddings(input_ids), causal=True))
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Decoding step for `nlpzoo.models.decoding`: the last `max_length` tokens -> next logits (B, V)."""
+        return self(tokens[:, -self.config.max_length :])[:, -1], state
+
+
+class GPTModel(ZooModule):
+    """Decoder-only Transformer for causal language modeling; `generate` samples continuations."""
+
+    family = "gpt"
+    supported_tasks = (TaskKind.LANGUAGE_MODELING,)
+
+    def __init__(
+        self,
+        spec: TaskSpec | dict[str, Any],
+        dim: int = 128,
+        heads: int = 4,
+        layers: int = 4,
+        mlp_ratio: int = 4,
+        dropout: float = 0.0,
+        positions: Literal["sinusoidal", "learned"] = "learned",
+        pre_norm: bool = True,
+        bias: bool = False,
+        block_size: int | None = None,
+        tie_embeddings: bool = True,
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+        objective: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(spec, optimizer, scheduler, objective)
+        self.save_family_hyperparameters(
+            dim=dim, heads=heads, layers=layers, mlp_ratio=mlp_ratio, dropout=dropout, positions=positions,
+            pre_norm=pre_norm, bias=bias, block_size=block_size, tie_embeddings=tie_embeddings,
+        )
+        config = TransformerConfig(
+            vocab_size=self.spec.vocab_size, max_length=block_size or self.spec.max_length, dim=dim, heads=heads,
+            layers=layers, mlp_ratio=mlp_ratio, dropout=dropout, positions=positions, pre_norm=pre_norm, bias=bias,
+        )
+        self.net = GPT(config, tie_embeddings)
+
+    def forward(self, batch: Batch) -> Outputs:
+        return {"logits": self.net(batch["input_ids"])}  # (B, T, V)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Continue prompt ids (B, T) by sampling -> (B, T + max_new_tokens)."""
+        return sample(self.net.step, {}, prompt, max_new_tokens, temperature, top_k, top_p, generator=generator)

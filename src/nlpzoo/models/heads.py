@@ -1,0 +1,118 @@
+"""Task heads shared by the from-scratch encoders (recurrent, Transformer): one class per task shape.
+
+Each head maps encoder states to the outputs the task objective expects (see the contract in
+`nlpzoo.tasks.objective`), so a family only has to produce token states and sentence vectors.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nlpzoo.models.crf import CRF, left_align
+from nlpzoo.tasks import Batch, Outputs
+
+IGNORE_INDEX = -100  # label value of positions without a label (padding, non-first subwords)
+
+
+class CharCNN(nn.Module):
+    """Character-level word features (Ma & Hovy 2016): char embeddings, a 1-D convolution, max over chars.
+
+    Characters arrive as Unicode code points and are hashed into `buckets` embeddings, so no
+    character vocabulary has to travel from the data to the model.
+    """
+
+    def __init__(self, buckets: int = 512, char_dim: int = 30, filters: int = 50, width: int = 3) -> None:
+        super().__init__()
+        self.buckets = buckets
+        self.embedding = nn.Embedding(buckets, char_dim, padding_idx=0)
+        self.conv = nn.Conv1d(char_dim, filters, width, padding=width // 2)
+        self.output_size = filters
+
+    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """char_ids (B, T, W), 0 = padding -> word features (B, T, filters)."""
+        batch, steps, width = char_ids.shape
+        hashed = torch.where(char_ids > 0, char_ids % (self.buckets - 1) + 1, 0)  # (B, T, W), 0 = padding
+        chars = self.embedding(hashed.view(batch * steps, width)).transpose(1, 2)  # (B*T, E, W)
+        features = self.conv(chars).masked_fill((char_ids.view(batch * steps, 1, width) == 0), -1e4)
+        return features.max(-1).values.clamp(min=-1.0).view(batch, steps, -1)  # all-padding words -> -1
+
+
+class TokenTaggingHead(nn.Module):
+    """Tag scores per token, decoded independently (softmax) or jointly with a CRF (Lample et al. 2016)."""
+
+    def __init__(self, hidden_size: int, num_tags: int, crf: bool = False) -> None:
+        super().__init__()
+        self.projection = nn.Linear(hidden_size, num_tags)
+        self.crf = CRF(num_tags) if crf else None
+
+    def forward(self, states: torch.Tensor, batch: Batch, decode: bool) -> Outputs:
+        """states (B, T, H) -> logits (B, T, C); with a CRF also loss and predictions (B, T), -100 unlabelled."""
+        logits = self.projection(states)  # (B, T, C)
+        if self.crf is None:
+            return {"logits": logits}
+        labels = batch.get("labels")
+        # The CRF chains the labelled positions (words); without labels, every real token.
+        keep = labels != IGNORE_INDEX if labels is not None else batch["attention_mask"].bool()
+        keep = keep.clone()
+        keep[:, 0] |= ~keep.any(1)  # a sentence without labels still needs one step
+        emissions, positions, mask = left_align(logits, keep)  # (B, T, C), (B, T), (B, T)
+        outputs: Outputs = {"logits": logits}
+        if labels is not None:
+            tags = labels.gather(1, positions).masked_fill(~mask, 0).clamp(min=0)  # (B, T)
+            outputs["loss"] = self.crf.neg_log_likelihood(emissions, tags, mask)
+        if decode:
+            best = self.crf.decode(emissions, mask).masked_fill(~mask, IGNORE_INDEX)  # (B, T) aligned
+            predictions = torch.full_like(best, IGNORE_INDEX)
+            outputs["predictions"] = predictions.scatter(1, positions, best)  # back to token positions
+        return outputs
+
+
+class SpanHead(nn.Module):
+    """Extractive QA: a start and an end score per token (Devlin et al. 2019), padding excluded."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.projection = nn.Linear(hidden_size, 2)
+
+    def forward(self, states: torch.Tensor, attention_mask: torch.Tensor) -> Outputs:
+        """states (B, T, H) -> start_logits, end_logits (B, T)."""
+        logits = self.projection(states).masked_fill(attention_mask.unsqueeze(-1) == 0, -1e4)  # (B, T, 2)
+        start, end = logits.unbind(-1)
+        return {"start_logits": start, "end_logits": end}
+
+
+class SiamesePairHead(nn.Module):
+    """Two sentence vectors u, v from one shared encoder: [u, v, |u-v|, u*v] for NLI (InferSent),
+    a learned affine map of cos(u, v) for similarity (Sentence-BERT), so any label scale fits."""
+
+    def __init__(self, hidden_size: int, num_labels: int, similarity: bool) -> None:
+        super().__init__()
+        self.similarity = similarity
+        if similarity:
+            self.scale = nn.Parameter(torch.ones(()))
+            self.shift = nn.Parameter(torch.zeros(()))
+        else:
+            self.classifier = nn.Sequential(
+                nn.Linear(4 * hidden_size, hidden_size), nn.Tanh(), nn.Linear(hidden_size, num_labels)
+            )
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor) -> Outputs:
+        """u, v (B, H) -> scores (B,) or logits (B, num_labels)."""
+        if self.similarity:
+            return {"scores": self.scale * F.cosine_similarity(u, v, dim=-1) + self.shift}
+        return {"logits": self.classifier(torch.cat([u, v, (u - v).abs(), u * v], dim=-1))}
+
+
+class SentenceHead(nn.Module):
+    """One vector per text (or jointly encoded pair) -> class logits (B, C), or a score (B,) when regressing."""
+
+    def __init__(self, hidden_size: int, num_labels: int, regression: bool = False) -> None:
+        super().__init__()
+        self.regression = regression
+        self.projection = nn.Linear(hidden_size, 1 if regression else num_labels)
+
+    def forward(self, sentence: torch.Tensor) -> Outputs:
+        scores = self.projection(sentence)  # (B, C) or (B, 1)
+        return {"scores": scores.squeeze(-1)} if self.regression else {"logits": scores}

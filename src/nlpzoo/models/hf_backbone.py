@@ -1,0 +1,164 @@
+"""Loading, sizing and freezing Hugging Face `transformers` models for the pretrained families.
+
+A backbone comes from a hub name or local folder (`pretrained`), from a config alone
+(`from_config=True`: random init, any sizes, how tests run fast), or, when a checkpoint is
+reloaded, from the exact config it was trained with (no weights are downloaded again).
+Remote code never runs unless `trust_remote_code=True`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel
+
+from nlpzoo.errors import ConfigError
+from nlpzoo.tasks import TaskSpec
+
+# Names of transformer blocks in the architectures the zoo serves: BERT/RoBERTa `layer.3.`,
+# GPT-2 `h.3.`, T5 `block.3.`, BART/Marian `layers.3.`, DistilBERT `layer.3.`.
+LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block)\.(\d+)\.")
+EMBEDDING_MARKERS = ("embed", "wte.", "wpe.", "shared.")
+
+
+def build_config(
+    pretrained: str | None,
+    model_type: str | None,
+    overrides: dict[str, Any],
+    trust_remote_code: bool,
+    saved_config: dict[str, Any] | None = None,
+) -> PretrainedConfig:
+    """The model config: a reloaded one, the pretrained model's own, or a fresh one of `model_type`."""
+    if saved_config is not None:
+        saved = dict(saved_config)
+        return AutoConfig.for_model(saved.pop("model_type"), **saved)
+    try:
+        if pretrained:
+            return AutoConfig.from_pretrained(pretrained, trust_remote_code=trust_remote_code, **overrides)
+        if not model_type:
+            raise ConfigError("give model.pretrained=NAME_OR_PATH, or model.model_type=bert|gpt2|t5|... with from_config")
+        return AutoConfig.for_model(model_type, **overrides)
+    except ConfigError:
+        raise
+    except Exception as error:
+        raise ConfigError(
+            f"cannot build a transformers config from pretrained={pretrained!r}, model_type={model_type!r} "
+            f"({type(error).__name__}: {error}); give a hub name, a local folder with config.json, or a model_type"
+        ) from error
+
+
+def load_model(
+    auto_class: Any, config: PretrainedConfig, pretrained: str | None, from_weights: bool, trust_remote_code: bool
+) -> PreTrainedModel:
+    """`auto_class` (AutoModelFor...) with pretrained weights, or randomly initialised from `config`."""
+    try:
+        if from_weights:
+            return auto_class.from_pretrained(pretrained, config=config, trust_remote_code=trust_remote_code)
+        return auto_class.from_config(config, trust_remote_code=trust_remote_code)
+    except Exception as error:
+        raise ConfigError(
+            f"cannot build {auto_class.__name__} for {pretrained or config.model_type} "
+            f"({type(error).__name__}: {error})"
+        ) from error
+
+
+def check_tokenizer_matches(spec: TaskSpec, pretrained: str, trust_remote_code: bool) -> None:
+    """A pretrained vocabulary only works with its own tokenizer: compare the data's with the model's."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(pretrained, trust_remote_code=trust_remote_code)
+    except Exception as error:
+        raise ConfigError(f"cannot load the tokenizer of pretrained model '{pretrained}': {error}") from error
+    expected = {
+        "vocab_size": len(tokenizer),
+        "pad_token_id": tokenizer.pad_token_id,
+        "cls_token_id": tokenizer.cls_token_id,
+        "sep_token_id": tokenizer.sep_token_id,
+        "mask_token_id": tokenizer.mask_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    differ = {k: (getattr(spec, k), v) for k, v in expected.items() if v is not None and getattr(spec, k) != v}
+    if differ:
+        raise ConfigError(
+            f"the data was tokenized with a different vocabulary than pretrained model '{pretrained}' "
+            f"(data vs model: {differ}); use tokenizer=pretrained tokenizer.name_or_path={pretrained}"
+        )
+
+
+def check_tokenizer_config(model_cfg: Any, tokenizer_cfg: Any) -> None:
+    """Before any data is read: a pretrained model needs `tokenizer=pretrained` with its own name."""
+    pretrained = model_cfg.get("pretrained")
+    if not pretrained or model_cfg.get("from_config"):
+        return
+    target = str((tokenizer_cfg or {}).get("_target_", ""))
+    name = (tokenizer_cfg or {}).get("name_or_path")
+    if not target.endswith("PretrainedTokenizer") or not same_source(str(name), str(pretrained)):
+        raise ConfigError(
+            f"model.pretrained={pretrained} has a pretrained vocabulary, but the tokenizer is "
+            f"{target.rsplit('.', 1)[-1] or 'none'}{f' ({name})' if name else ''}: "
+            f"use tokenizer=pretrained tokenizer.name_or_path={pretrained} (or model.from_config=true)"
+        )
+
+
+def same_source(a: str, b: str) -> bool:
+    """Two hub names or paths naming the same model (paths compared after resolving)."""
+    if a == b:
+        return True
+    return Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve()
+
+
+def layer_depth(name: str, num_layers: int) -> int:
+    """0 for embeddings, i + 1 for transformer block i, num_layers + 1 for heads, poolers, final norms."""
+    match = LAYER_INDEX.search(f".{name}")
+    if match:
+        return min(int(match.group(1)), num_layers - 1) + 1
+    if any(marker in name for marker in EMBEDDING_MARKERS):
+        return 0
+    return num_layers + 1
+
+
+def layerwise_lr_scale(decay: float, num_layers: int) -> Any:
+    """Layer-wise LR decay (ULMFiT, ELECTRA): block i learns at decay ** (num_layers - i) of the head's rate."""
+
+    def scale(name: str) -> float:
+        return float(decay ** (num_layers + 1 - layer_depth(name, num_layers)))
+
+    return scale
+
+
+def num_layers_of(config: PretrainedConfig) -> int:
+    for key in ("num_hidden_layers", "n_layer", "num_layers", "encoder_layers"):
+        if isinstance(getattr(config, key, None), int):
+            return int(getattr(config, key))
+    raise ConfigError(f"cannot tell how many layers a {config.model_type} model has")
+
+
+def freeze(model: torch.nn.Module, backbone_prefix: str | None, freeze_backbone: bool, freeze_layers: int) -> int:
+    """Stop gradients to the backbone (all but the head) or to embeddings + the first N blocks; returns count."""
+    frozen = 0
+    for name, parameter in model.named_parameters():
+        in_backbone = backbone_prefix is None or name.startswith(f"{backbone_prefix}.")
+        early = in_backbone and freeze_layers > 0 and layer_depth(name, 10**6) <= freeze_layers
+        if in_backbone and (freeze_backbone or early):
+            parameter.requires_grad_(False)
+            frozen += parameter.numel()
+    return frozen
+
+
+def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(batch, seq, hidden) -> (batch, hidden): the average of the real tokens (Sentence-BERT pooling)."""
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+def left_pad(input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded prompts -> left-padded ones, so a decoder continues each prompt from its last real token."""
+    lengths = attention_mask.sum(-1)  # (B,)
+    width = input_ids.shape[1]
+    shift = (width - lengths).unsqueeze(-1)  # (B, 1)
+    positions = (torch.arange(width, device=input_ids.device).unsqueeze(0) - shift) % width  # (B, T)
+    ids = input_ids.gather(1, positions)
+    mask = (torch.arange(width, device=input_ids.device).unsqueeze(0) >= shift).long()
+    return ids.masked_fill(mask == 0, pad_token_id), mask

@@ -1,0 +1,179 @@
+"""`PretrainedFamily`: what the Hugging Face families share — loading, freezing, schedules, export.
+
+Subclasses (encoder, decoder, encoder-decoder) build the `transformers` model their task needs
+in `self.model`; this class loads or sizes it, applies the training options users expect
+(layer-wise LR decay, freezing, gradient checkpointing, torch.compile) and writes it back out
+with `save_pretrained`, so `transformers` loads the fine-tuned model without nlpzoo.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from transformers import PretrainedConfig
+
+from nlpzoo.errors import CheckpointError, ConfigError
+from nlpzoo.models.base import ZooModule
+from nlpzoo.models.hf_backbone import (
+    build_config,
+    check_tokenizer_config,
+    check_tokenizer_matches,
+    freeze,
+    layerwise_lr_scale,
+    num_layers_of,
+)
+from nlpzoo.models.optimization import build_optimizer, build_scheduler
+from nlpzoo.tasks import TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+class PretrainedFamily(ZooModule):
+    """Base of the `transformers`-backed families; `self.model` is the Hugging Face model."""
+
+    family = "pretrained"
+
+    def __init__(
+        self,
+        spec: TaskSpec | dict[str, Any],
+        pretrained: str | None = None,
+        from_config: bool = False,
+        model_type: str | None = None,
+        config_overrides: dict[str, Any] | None = None,
+        trust_remote_code: bool = False,
+        freeze_backbone: bool = False,
+        freeze_layers: int = 0,
+        layer_lr_decay: float = 1.0,
+        gradient_checkpointing: bool = False,
+        compile: bool = False,
+        backbone_config: dict[str, Any] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+        **zoo_options: Any,
+    ) -> None:
+        super().__init__(spec, optimizer, scheduler, **zoo_options)
+        if not 0.0 < layer_lr_decay <= 1.0:
+            raise ConfigError(f"model.layer_lr_decay={layer_lr_decay} must be in (0, 1] (1 = no decay)")
+        if freeze_layers < 0:
+            raise ConfigError(f"model.freeze_layers={freeze_layers} must be >= 0")
+        self.options = {
+            "pretrained": pretrained,
+            "from_config": from_config,
+            "model_type": model_type,
+            "config_overrides": dict(config_overrides or {}),
+            "trust_remote_code": trust_remote_code,
+            "freeze_backbone": freeze_backbone,
+            "freeze_layers": freeze_layers,
+            "layer_lr_decay": layer_lr_decay,
+            "gradient_checkpointing": gradient_checkpointing,
+            "compile": compile,
+        }
+        # Pretrained weights are loaded only on first construction; a reloaded checkpoint rebuilds
+        # from its saved config and then receives its fine-tuned weights.
+        self.from_weights = bool(pretrained) and not from_config and backbone_config is None
+        if self.from_weights:
+            check_tokenizer_matches(self.spec, str(pretrained), trust_remote_code)
+        overrides = dict(config_overrides or {})
+        if not self.from_weights and backbone_config is None:
+            overrides = {**self.vocabulary_overrides(), **overrides}
+        self.hf_config: PretrainedConfig = build_config(
+            pretrained, model_type, overrides, trust_remote_code, backbone_config
+        )
+        self.tokenizer: Any = None
+        self.model: Any = None
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Before data is read: a pretrained vocabulary needs the pretrained tokenizer of the same name."""
+        check_tokenizer_config(cfg.model, cfg.get("tokenizer"))
+
+    def vocabulary_overrides(self) -> dict[str, Any]:
+        """Config values a randomly initialised model takes from the data's tokenizer."""
+        spec = self.spec
+        values = {"vocab_size": spec.vocab_size, "pad_token_id": spec.pad_token_id}
+        for key in ("bos_token_id", "eos_token_id"):
+            if getattr(spec, key) is not None:
+                values[key] = getattr(spec, key)
+        return values
+
+    def label_config(self) -> dict[str, Any]:
+        """num_labels/id2label for classification heads, so exported configs name the labels."""
+        names = self.spec.label_names
+        return {
+            "num_labels": max(len(names), 1),
+            "id2label": dict(enumerate(names)),
+            "label2id": {name: i for i, name in enumerate(names)},
+        }
+
+    def finish_setup(self, backbone_prefix: str | None, **family_hparams: Any) -> None:
+        """After the subclass built `self.model`: vocabulary, freezing, checkpointing, compile, hparams."""
+        self.model.train()  # from_pretrained returns eval mode; Lightning keeps each module's mode
+        embeddings = self.model.get_input_embeddings()
+        if embeddings is not None and embeddings.num_embeddings < self.spec.vocab_size:
+            self.model.resize_token_embeddings(self.spec.vocab_size)  # a tokenizer with added tokens
+        options = self.options
+        frozen = freeze(self.model, backbone_prefix, options["freeze_backbone"], options["freeze_layers"])
+        if frozen:
+            trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+            if trainable == 0:
+                raise ConfigError("freezing left no trainable parameter: this head has no parameters of its own")
+            log.info("froze %d parameters; %d remain trainable", frozen, trainable)
+        if options["gradient_checkpointing"]:
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.save_family_hyperparameters(
+            **{k: v for k, v in options.items()}, backbone_config=self.model.config.to_dict(), **family_hparams
+        )
+        if options["compile"]:
+            self.model.compile()  # in place: parameter names (and checkpoints) stay the same
+
+    def use_tokenizer(self, tokenizer: Any) -> None:
+        """Keep the tokenizer for export, label verbalizers and prompts (and give it to the objective)."""
+        parent = getattr(super(), "use_tokenizer", None)
+        if parent is not None:
+            parent(tokenizer)
+        self.tokenizer = tokenizer
+
+    @staticmethod
+    def model_inputs(batch: dict[str, Any], keys: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """The batch entries a Hugging Face model takes (QA offsets and example ids stay out)."""
+        return {k: batch[k] for k in keys if isinstance(batch.get(k), torch.Tensor)}
+
+    # --- optimization ------------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        decay = self.options["layer_lr_decay"]
+        scale = layerwise_lr_scale(decay, num_layers_of(self.model.config)) if decay < 1.0 else None
+        optimizer = build_optimizer(self.optimizer_config, self.named_parameters(), lr_scale=scale)
+        if not self.scheduler_config:
+            return optimizer
+        scheduler = build_scheduler(self.scheduler_config, optimizer, self.trainer.estimated_stepping_batches)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # --- export ------------------------------------------------------------------------------------
+    def save_pretrained(self, folder: str | Path, tokenizer: Any = None) -> Path:
+        """Write the fine-tuned model (and tokenizer) so `AutoModelFor...from_pretrained(folder)` loads it."""
+        tokenizer = tokenizer if tokenizer is not None else self.tokenizer
+        folder = Path(folder)
+        model = getattr(self.model, "_orig_mod", self.model)
+        model.save_pretrained(folder)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)
+        else:
+            log.warning("no tokenizer attached: %s holds the model only", folder)
+        return folder
+
+
+def export_checkpoint(checkpoint_path: str | Path, folder: str | Path) -> Path:
+    """An nlpzoo checkpoint of a pretrained family -> a `transformers` folder (model + tokenizer)."""
+    from nlpzoo.checkpoint import load_module
+
+    loaded = load_module(checkpoint_path)
+    if not isinstance(loaded.module, PretrainedFamily):
+        raise CheckpointError(
+            f"{checkpoint_path} holds a '{loaded.module.family}' model; only the pretrained families "
+            "(bert, gpt2, t5, ...) export to the transformers format"
+        )
+    return loaded.module.save_pretrained(folder, loaded.tokenizer)

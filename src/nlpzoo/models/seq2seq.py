@@ -1,0 +1,243 @@
+"""Recurrent encoder-decoder (Sutskever et al. 2014), with additive (Bahdanau et al. 2015) or
+multiplicative (Luong et al. 2015) attention, teacher forcing, and greedy / beam-search decoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nlpzoo.errors import ConfigError
+from nlpzoo.models.base import ZooModule
+from nlpzoo.models.decoding import State, decoder_start_id, search, target_pad_id
+from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+
+RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
+AttentionKind = Literal["none", "additive", "multiplicative"]
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau: score(q, k) = v^T tanh(W_q q + W_k k)."""
+
+    def __init__(self, query_size: int, key_size: int, size: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(query_size, size, bias=False)
+        self.key = nn.Linear(key_size, size)
+        self.v = nn.Linear(size, 1, bias=False)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """query (B, Q), keys (B, S, K), mask (B, S) -> context (B, K), weights (B, S)."""
+        scores = self.v(torch.tanh(self.query(query).unsqueeze(1) + self.key(keys))).squeeze(-1)  # (B, S)
+        weights = scores.masked_fill(mask == 0, float("-inf")).softmax(-1)
+        return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights
+
+
+class MultiplicativeAttention(nn.Module):
+    """Luong "general": score(q, k) = q^T W k."""
+
+    def __init__(self, query_size: int, key_size: int) -> None:
+        super().__init__()
+        self.key = nn.Linear(key_size, query_size, bias=False)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """query (B, Q), keys (B, S, K), mask (B, S) -> context (B, K), weights (B, S)."""
+        scores = torch.bmm(self.key(keys), query.unsqueeze(2)).squeeze(2)  # (B, S)
+        weights = scores.masked_fill(mask == 0, float("-inf")).softmax(-1)
+        return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights
+
+
+class Encoder(nn.Module):
+    """Bidirectional GRU/LSTM over the source; its final states become the decoder's initial state."""
+
+    def __init__(self, vocab_size: int, pad_id: int, cell: str, embedding_dim: int, hidden_size: int,
+                 num_layers: int, dropout: float) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        self.rnn = RNNS[cell](embedding_dim, hidden_size, num_layers, batch_first=True, bidirectional=True,
+                              dropout=dropout if num_layers > 1 else 0.0)
+        self.bridge = nn.Linear(2 * hidden_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, S) -> memory (B, S, 2H) and the decoder's initial hidden state (B, layers, H)."""
+        embedded = self.dropout(self.embedding(input_ids))
+        lengths = attention_mask.sum(-1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+        outputs, final = self.rnn(packed)
+        memory, _ = pad_packed_sequence(outputs, batch_first=True, total_length=input_ids.shape[1])
+        hidden = final[0] if isinstance(final, tuple) else final  # (layers*2, B, H)
+        layers = hidden.shape[0] // 2
+        both = hidden.view(layers, 2, *hidden.shape[1:]).transpose(1, 2).flatten(2)  # (layers, B, 2H)
+        return self.dropout(memory), torch.tanh(self.bridge(both)).transpose(0, 1)  # (B, layers, H)
+
+
+class Decoder(nn.Module):
+    """One step at a time: embed the previous token, update the RNN state, attend, predict the next token.
+
+    `additive`: attend with the previous state, feed the context into the RNN (Bahdanau).
+    `multiplicative`: attend with the new state, combine into an attentional state that is fed into
+    the next step (Luong's input feeding). `none`: the RNN state alone (Sutskever).
+    """
+
+    def __init__(self, vocab_size: int, pad_id: int, cell: str, embedding_dim: int, hidden_size: int,
+                 num_layers: int, dropout: float, attention: AttentionKind, tie_embeddings: bool) -> None:
+        super().__init__()
+        self.cell = cell
+        self.attention_kind = attention
+        memory_size = 2 * hidden_size
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        feed = {"none": 0, "additive": memory_size, "multiplicative": hidden_size}[attention]
+        self.rnn = RNNS[cell](embedding_dim + feed, hidden_size, num_layers, batch_first=True,
+                              dropout=dropout if num_layers > 1 else 0.0)
+        if attention == "additive":
+            self.attention: nn.Module | None = AdditiveAttention(hidden_size, memory_size, hidden_size)
+            self.combine = nn.Linear(hidden_size + memory_size + embedding_dim, embedding_dim)
+        elif attention == "multiplicative":
+            self.attention = MultiplicativeAttention(hidden_size, memory_size)
+            self.combine = nn.Linear(hidden_size + memory_size, embedding_dim)
+        else:
+            self.attention = None
+            self.combine = nn.Linear(hidden_size, embedding_dim)
+        self.output = nn.Linear(embedding_dim, vocab_size)
+        if tie_embeddings:
+            self.output.weight = self.embedding.weight
+        self.dropout = nn.Dropout(dropout)
+
+    def initial_state(self, memory: torch.Tensor, memory_mask: torch.Tensor, hidden: torch.Tensor) -> State:
+        """The decoder state as batch-first tensors, so beam search can reorder its rows."""
+        state = {"memory": memory, "memory_mask": memory_mask, "hidden": hidden}
+        if self.cell == "lstm":
+            state["cell"] = torch.zeros_like(hidden)
+        if self.attention_kind == "multiplicative":
+            state["feed"] = hidden.new_zeros(hidden.shape[0], hidden.shape[2])
+        return state
+
+    def forward(self, previous: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor | None]:
+        """previous tokens (N,) -> next-token logits (N, V), new state, attention weights (N, S) or None."""
+        embedded = self.dropout(self.embedding(previous))  # (N, E)
+        hidden = state["hidden"].transpose(0, 1).contiguous()  # (layers, N, H)
+        recurrent = (hidden, state["cell"].transpose(0, 1).contiguous()) if self.cell == "lstm" else hidden
+        weights = None
+        if self.attention_kind == "additive":
+            context, weights = self.attention(hidden[-1], state["memory"], state["memory_mask"])  # (N, 2H)
+            rnn_input = torch.cat([embedded, context], dim=-1)
+        elif self.attention_kind == "multiplicative":
+            rnn_input = torch.cat([embedded, state["feed"]], dim=-1)
+        else:
+            rnn_input = embedded
+        output, new = self.rnn(rnn_input.unsqueeze(1), recurrent)
+        output = output.squeeze(1)  # (N, H)
+        new_hidden = new[0] if self.cell == "lstm" else new
+        next_state = {**state, "hidden": new_hidden.transpose(0, 1)}
+        if self.cell == "lstm":
+            next_state["cell"] = new[1].transpose(0, 1)
+        if self.attention_kind == "additive":
+            combined = self.combine(torch.cat([output, context, embedded], dim=-1))
+        elif self.attention_kind == "multiplicative":
+            context, weights = self.attention(output, state["memory"], state["memory_mask"])
+            combined = torch.tanh(self.combine(torch.cat([output, context], dim=-1)))  # attentional state
+            next_state["feed"] = combined
+        else:
+            combined = self.combine(output)
+        return self.output(self.dropout(combined)), next_state, weights
+
+
+class Seq2SeqModel(ZooModule):
+    """GRU/LSTM encoder-decoder; `attention` none | additive | multiplicative."""
+
+    family = "seq2seq"
+    supported_tasks = (TaskKind.SEQ2SEQ,)
+
+    def __init__(
+        self,
+        spec: TaskSpec | dict[str, Any],
+        cell: Literal["gru", "lstm"] = "gru",
+        attention: AttentionKind = "additive",
+        embedding_dim: int = 256,
+        hidden_size: int = 512,
+        num_layers: int = 1,
+        dropout: float = 0.3,
+        tie_embeddings: bool = True,
+        teacher_forcing_ratio: float = 1.0,
+        beam_size: int = 1,
+        length_penalty: float = 1.0,
+        max_generate_length: int | None = None,
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+        objective: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(spec, optimizer, scheduler, objective)
+        if cell not in RNNS:
+            raise ConfigError(f"model.cell='{cell}' is not one of {sorted(RNNS)}")
+        if attention not in ("none", "additive", "multiplicative"):
+            raise ConfigError(f"model.attention='{attention}' is not one of none, additive, multiplicative")
+        if not 0.0 <= teacher_forcing_ratio <= 1.0:
+            raise ConfigError(f"model.teacher_forcing_ratio={teacher_forcing_ratio} must lie in [0, 1]")
+        self.save_family_hyperparameters(
+            cell=cell, attention=attention, embedding_dim=embedding_dim, hidden_size=hidden_size,
+            num_layers=num_layers, dropout=dropout, tie_embeddings=tie_embeddings,
+            teacher_forcing_ratio=teacher_forcing_ratio, beam_size=beam_size, length_penalty=length_penalty,
+            max_generate_length=max_generate_length,
+        )
+        pad = self.spec.pad_token_id
+        self.teacher_forcing_ratio = teacher_forcing_ratio
+        self.beam_size = beam_size
+        self.length_penalty = length_penalty
+        self.max_generate_length = max_generate_length or self.spec.max_target_length or self.spec.max_length
+        target_vocab = self.spec.target_vocab_size or self.spec.vocab_size
+        self.encoder = Encoder(self.spec.vocab_size, pad, cell, embedding_dim, hidden_size, num_layers, dropout)
+        self.decoder = Decoder(target_vocab, target_pad_id(self.spec), cell, embedding_dim, hidden_size, num_layers, dropout,
+                               attention, tie_embeddings)
+
+    def encode(self, batch: Batch) -> State:
+        memory, hidden = self.encoder(batch["input_ids"], batch["attention_mask"])
+        return self.decoder.initial_state(memory, batch["attention_mask"], hidden)
+
+    def teacher_forced(self, decoder_input_ids: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Decoder over (B, S) inputs -> logits (B, S, V) and attention weights (B, S, S_src) or None.
+
+        With `teacher_forcing_ratio` < 1 (training only), each step feeds, per example, the model's own
+        previous prediction instead of the reference token with probability 1 - ratio (Bengio et al. 2015).
+        """
+        logits, weights = [], []
+        previous = decoder_input_ids[:, 0]
+        for t in range(decoder_input_ids.shape[1]):
+            step_logits, state, step_weights = self.decoder(previous, state)
+            logits.append(step_logits)
+            if step_weights is not None:
+                weights.append(step_weights)
+            if t + 1 < decoder_input_ids.shape[1]:
+                previous = decoder_input_ids[:, t + 1]
+                if self.training and self.teacher_forcing_ratio < 1.0:
+                    own = torch.rand(previous.shape, device=previous.device) >= self.teacher_forcing_ratio
+                    previous = torch.where(own, step_logits.argmax(-1), previous)
+        return torch.stack(logits, 1), torch.stack(weights, 1) if weights else None
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """The decoding step shared with `nlpzoo.models.decoding`: last generated token -> next logits."""
+        logits, state, _ = self.decoder(tokens[:, -1], state)
+        return logits, state
+
+    def generate(self, batch: Batch, beam_size: int | None = None, max_length: int | None = None) -> torch.Tensor:
+        """(B, S_src) sources -> (B, <= max_length) generated target ids (padded after end-of-sequence)."""
+        return search(
+            self.step, self.encode(batch), self.spec, max_length or self.max_generate_length,
+            beam_size or self.beam_size, self.length_penalty,
+        )
+
+    def attention_map(self, batch: Batch, target_ids: torch.Tensor) -> torch.Tensor | None:
+        """Attention weights (B, S_tgt, S_src) of the decoder reading `target_ids`, e.g. a generated output."""
+        start = torch.full_like(target_ids[:, :1], decoder_start_id(self.spec))
+        return self.teacher_forced(torch.cat([start, target_ids[:, :-1]], 1), self.encode(batch))[1]
+
+    def forward(self, batch: Batch) -> Outputs:
+        logits, weights = self.teacher_forced(batch["decoder_input_ids"], self.encode(batch))
+        outputs: Outputs = {"logits": logits}  # (B, S, V)
+        if weights is not None:
+            outputs["attentions"] = weights  # (B, S, S_src)
+        if not self.training:
+            outputs["generated_ids"] = self.generate(batch)  # (B, S')
+        return outputs

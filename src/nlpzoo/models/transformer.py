@@ -1,0 +1,182 @@
+"""The Transformer (Vaswani et al. 2017) from scratch: attention, feed-forward, blocks, stacks.
+
+The families built on it live beside it: `transformer_encoder.py` (encoder-only, BERT-style heads),
+`gpt.py` (decoder-only language model) and `transformer_seq2seq.py` (encoder-decoder).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nlpzoo.errors import ConfigError
+
+
+@dataclass
+class TransformerConfig:
+    """Sizes and choices of one Transformer stack; tiny defaults, real sizes come from conf/model/*.yaml."""
+
+    vocab_size: int
+    max_length: int = 512
+    dim: int = 128
+    heads: int = 4
+    layers: int = 2
+    mlp_ratio: int = 4
+    dropout: float = 0.1
+    positions: Literal["sinusoidal", "learned"] = "learned"
+    pre_norm: bool = True
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        if self.dim % self.heads:
+            raise ConfigError(f"model.dim={self.dim} must be divisible by model.heads={self.heads}")
+        if self.positions not in ("sinusoidal", "learned"):
+            raise ConfigError(f"model.positions='{self.positions}' is not one of sinusoidal, learned")
+
+
+class MultiHeadAttention(nn.Module):
+    """Scaled dot-product attention over `heads` subspaces, self- or cross- (queries x, keys/values context)."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.heads = config.heads
+        self.query = nn.Linear(config.dim, config.dim, bias=config.bias)
+        self.key_value = nn.Linear(config.dim, 2 * config.dim, bias=config.bias)
+        self.out = nn.Linear(config.dim, config.dim, bias=config.bias)
+        self.dropout = config.dropout
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        causal: bool = False,
+    ) -> torch.Tensor:
+        """x (B, T, D), context (B, S, D) or None (self-attention), mask (B, 1, 1 or T, S) True = attend."""
+        batch, steps, dim = x.shape
+        context = x if context is None else context
+        q = self.query(x).view(batch, steps, self.heads, -1).transpose(1, 2)  # (B, nh, T, hs)
+        k, v = self.key_value(context).split(dim, dim=-1)
+        k = k.view(batch, context.shape[1], self.heads, -1).transpose(1, 2)  # (B, nh, S, hs)
+        v = v.view(batch, context.shape[1], self.heads, -1).transpose(1, 2)  # (B, nh, S, hs)
+        if causal and mask is not None:
+            mask = mask & torch.ones(steps, steps, dtype=torch.bool, device=x.device).tril()
+            causal = False
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=causal
+        )  # (B, nh, T, hs)
+        return self.out(y.transpose(1, 2).reshape(batch, steps, dim))
+
+
+class FeedForward(nn.Module):
+    """Position-wise MLP: dim -> mlp_ratio * dim -> dim, GELU."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(config.dim, config.mlp_ratio * config.dim, bias=config.bias)
+        self.down = nn.Linear(config.mlp_ratio * config.dim, config.dim, bias=config.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.gelu(self.up(x)))
+
+
+class Block(nn.Module):
+    """Self-attention, optional cross-attention, feed-forward; each a residual sublayer, pre- or post-norm."""
+
+    def __init__(self, config: TransformerConfig, cross_attention: bool = False) -> None:
+        super().__init__()
+        self.pre_norm = config.pre_norm
+        self.attention_norm = nn.LayerNorm(config.dim)
+        self.attention = MultiHeadAttention(config)
+        self.cross_norm = nn.LayerNorm(config.dim) if cross_attention else None
+        self.cross_attention = MultiHeadAttention(config) if cross_attention else None
+        self.feed_forward_norm = nn.LayerNorm(config.dim)
+        self.feed_forward = FeedForward(config)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def residual(self, x: torch.Tensor, norm: nn.LayerNorm, sublayer: nn.Module, **kwargs: object) -> torch.Tensor:
+        if self.pre_norm:  # x + f(LN(x)) (Xiong et al. 2020)
+            return x + self.dropout(sublayer(norm(x), **kwargs))
+        return norm(x + self.dropout(sublayer(x, **kwargs)))  # LN(x + f(x)), the original
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        causal: bool = False,
+        memory: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D); memory (B, S, D) for cross-attention."""
+        x = self.residual(x, self.attention_norm, self.attention, mask=mask, causal=causal)
+        if self.cross_attention is not None:
+            x = self.residual(x, self.cross_norm, self.cross_attention, context=memory, mask=memory_mask)
+        return self.residual(x, self.feed_forward_norm, self.feed_forward)
+
+
+def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
+    """(length, dim) fixed positions: sin on even, cos on odd channels, geometric wavelengths."""
+    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
+    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10_000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
+    return table
+
+
+class Embeddings(nn.Module):
+    """Token embeddings scaled by sqrt(dim), plus sinusoidal or learned positions, then dropout."""
+
+    def __init__(self, config: TransformerConfig, padding_idx: int | None = None) -> None:
+        super().__init__()
+        self.max_length = config.max_length
+        self.scale = math.sqrt(config.dim) if config.positions == "sinusoidal" else 1.0
+        self.tokens = nn.Embedding(config.vocab_size, config.dim, padding_idx=padding_idx)
+        if config.positions == "learned":
+            self.positions = nn.Parameter(torch.zeros(config.max_length, config.dim).normal_(std=0.02))
+        else:
+            self.register_buffer("positions", sinusoidal_table(config.max_length, config.dim), persistent=False)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T, D)."""
+        steps = input_ids.shape[1]
+        if steps > self.max_length:
+            raise ConfigError(f"sequence of {steps} tokens exceeds the model's max_length={self.max_length}")
+        return self.dropout(self.tokens(input_ids) * self.scale + self.positions[:steps])
+
+
+class Stack(nn.Module):
+    """`layers` blocks and, with pre-norm, the final LayerNorm their residual stream needs."""
+
+    def __init__(self, config: TransformerConfig, cross_attention: bool = False) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(config, cross_attention) for _ in range(config.layers))
+        self.final_norm = nn.LayerNorm(config.dim) if config.pre_norm else nn.Identity()
+
+    def forward(self, x: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x, **kwargs)
+        return self.final_norm(x)
+
+
+def key_padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, S) 1 = real token -> (B, 1, 1, S) boolean mask that SDPA broadcasts over heads and queries."""
+    return attention_mask.bool()[:, None, None, :]
+
+
+def init_weights(module: nn.Module) -> None:
+    """GPT-2 initialization: normal(0, 0.02) weights, zero biases; for `module.apply`."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+    if isinstance(module, Embeddings) and module.scale != 1.0:
+        # Scaled by sqrt(dim) next to unit-size sinusoids, token vectors start at std dim**-0.5 (Vaswani
+        # et al.); at 0.02 the positions would drown the tokens. `apply` visits this after its children.
+        nn.init.normal_(module.tokens.weight, mean=0.0, std=module.tokens.embedding_dim**-0.5)

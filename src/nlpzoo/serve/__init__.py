@@ -1,0 +1,1 @@
+"""Serving a checkpoint over HTTP (LitServe), with drift monitoring of live requests."""

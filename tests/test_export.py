@@ -1,0 +1,94 @@
+"""ONNX export, quantization and the export recipe on a tiny LSTM trained through the real recipe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nlpzoo.checkpoint import load_module
+from nlpzoo.errors import ConfigError
+from nlpzoo.export import OnnxBackend, TorchBackend, check_parity, export_onnx, load_predictor
+from nlpzoo.export.runtime import PROFILE_FILE, REPORT_FILE, Predictor
+
+
+def sst2_dev_texts(shared_data: Path, count: int) -> list[str]:
+    lines = (shared_data / "sst2" / "dev.tsv").read_text(encoding="utf-8").splitlines()[1 : count + 1]
+    return [line.split("\t", 1)[1] for line in lines]
+
+
+def test_onnx_matches_pytorch_on_200_real_sentences_with_any_batch_and_length(
+    tiny_lstm_checkpoint: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    loaded = load_module(tiny_lstm_checkpoint)
+    predictor = Predictor(TorchBackend(loaded.module), loaded.tokenizer, loaded.module.spec)
+    texts = sst2_dev_texts(shared_data, 200)
+    path = tmp_path / "model.onnx"
+    assert export_onnx(loaded.module, predictor.encode(texts[:2]), path) == ["logits"]
+    # Batches of other sizes and lengths than the traced one: the axes are dynamic, padding is skipped.
+    batches = [predictor.encode(texts[i : i + size]) for i, size in zip(range(0, 200, 50), (1, 7, 32, 50), strict=True)]
+    batches.append(predictor.encode(texts[150:200]))
+    report = check_parity(predictor.backend, OnnxBackend(path), batches)
+    assert report.max_abs_diff < 1e-4
+    assert report.identical_argmax
+    assert report.examples == 1 + 7 + 32 + 50 + 50
+
+
+def test_padding_does_not_change_the_onnx_output(tiny_lstm_checkpoint: Path, tmp_path: Path) -> None:
+    loaded = load_module(tiny_lstm_checkpoint)
+    predictor = Predictor(TorchBackend(loaded.module), loaded.tokenizer, loaded.module.spec)
+    export_onnx(loaded.module, predictor.encode(["a fine film", "dull"]), tmp_path / "m.onnx")
+    onnx = OnnxBackend(tmp_path / "m.onnx")
+    alone = onnx(predictor.encode(["a moving and funny story"]))["logits"]
+    padded = onnx(predictor.encode(["a moving and funny story"], pad_to=40))["logits"]
+    np.testing.assert_allclose(alone, padded, atol=1e-5)
+
+
+def test_export_recipe_reports_accuracy_size_and_parity_for_every_backend(exported_lstm: dict) -> None:
+    backends = exported_lstm["backends"]
+    assert set(backends) == {"torch", "torch_int8", "onnx", "onnx_int8"}
+    assert backends["onnx"]["parity_vs_torch"]["identical_argmax"]
+    assert backends["onnx"]["parity_vs_torch"]["examples"] == 200
+    assert abs(backends["onnx"]["accuracy"] - backends["torch"]["accuracy"]) < 1e-9
+    # int8 weights: the ONNX file shrinks, and accuracy stays close (same examples, same labels).
+    assert backends["onnx_int8"]["size_bytes"] < 0.6 * backends["onnx"]["size_bytes"]
+    assert backends["torch_int8"]["size_bytes"] < backends["torch"]["size_bytes"]
+    for name in ("torch_int8", "onnx_int8"):
+        assert abs(backends[name]["accuracy"] - backends["torch"]["accuracy"]) < 0.03
+    folder = Path(exported_lstm["export_dir"])
+    assert json.loads((folder / REPORT_FILE).read_text())["backends"]["onnx"] == backends["onnx"]
+    assert json.loads((folder / PROFILE_FILE).read_text())["examples"] == 600
+
+
+def test_every_backend_predicts_the_same_labels_from_text(
+    exported_lstm: dict, tiny_lstm_checkpoint: Path, shared_data: Path
+) -> None:
+    texts = sst2_dev_texts(shared_data, 64)
+    folder = exported_lstm["export_dir"]
+    eager = load_predictor(tiny_lstm_checkpoint, "torch").predict(texts)
+    for backend in ("onnx", "torch_int8"):
+        other = load_predictor(tiny_lstm_checkpoint, backend, export_dir=folder).predict(texts)
+        agree = np.mean([a["label"] == b["label"] for a, b in zip(eager, other, strict=True)])
+        assert agree >= (1.0 if backend == "onnx" else 0.95)
+        assert max(abs(a["score"] - b["score"]) for a, b in zip(eager, other, strict=True)) < (1e-4 if backend == "onnx" else 0.05)
+
+
+def test_torch_int8_quantizes_the_lstm_and_linear_layers(tiny_lstm_checkpoint: Path) -> None:
+    from nlpzoo.export import quantize_torch_dynamic
+
+    quantized = quantize_torch_dynamic(load_module(tiny_lstm_checkpoint).module)
+    kinds = {type(m).__module__ for m in quantized.modules()}
+    assert "torch.ao.nn.quantized.dynamic.modules.rnn" in kinds
+    assert "torch.ao.nn.quantized.dynamic.modules.linear" in kinds
+    linear = next(m for m in quantized.modules() if type(m).__module__.endswith("dynamic.modules.linear"))
+    assert linear.weight().dtype == torch.qint8
+
+
+def test_onnx_backend_without_export_says_what_to_run(tiny_lstm_checkpoint: Path) -> None:
+    with pytest.raises(ConfigError, match=r"run export\.py"):
+        load_predictor(tiny_lstm_checkpoint, "onnx", export_dir=tiny_lstm_checkpoint.parent / "missing")
+    with pytest.raises(ConfigError, match="not one of"):
+        load_predictor(tiny_lstm_checkpoint, "tensorrt")
