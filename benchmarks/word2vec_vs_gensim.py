@@ -1,7 +1,7 @@
 """Skip-gram training speed and quality: nlpzoo's Word2Vec (through Lightning) vs gensim's Word2Vec,
 same corpus, dimension, window, negatives, min_count, sample, epochs and threads, in one run.
 
-    PYTHONPATH=src python benchmarks/word2vec_vs_gensim.py [--epochs 6] [--threads 2] [--corpus PATH]
+    PYTHONPATH=src python benchmarks/word2vec_vs_gensim.py [--epochs 6] [--threads 2] [--sub-batch 1024] [--corpus PATH]
 
 Speed is words per second over the epochs only (time per epoch, not start-up); quality is
 WordSim353 Spearman from gensim's own `evaluate_word_pairs` on both sets of vectors.
