@@ -1,7 +1,7 @@
 """Skip-gram training speed and quality: nlpzoo's Word2Vec (through Lightning) vs gensim's Word2Vec,
 same corpus, dimension, window, negatives, min_count, sample, epochs and threads, in one run.
 
-    PYTHONPATH=src python benchmarks/word2vec_vs_gensim.py [--epochs 6] [--threads 2] [--corpus PATH]
+    PYTHONPATH=src python benchmarks/word2vec_vs_gensim.py [--epochs 6] [--threads 2] [--sub-batch 1024] [--corpus PATH]
 
 Speed is words per second over the epochs only (time per epoch, not start-up); quality is
 WordSim353 Spearman from gensim's own `evaluate_word_pairs` on both sets of vectors.
@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=5)
     parser.add_argument("--negatives", type=int, default=5)
     parser.add_argument("--batch-words", type=int, default=10_000)
+    parser.add_argument("--sub-batch", type=int, default=1024, help="model.sub_batch_pairs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
@@ -87,7 +88,7 @@ def main() -> None:
 
     timer = LightningEpochTimer()
     model = Word2Vec(
-        corpus.spec, dim=args.dim, export_format=None,
+        corpus.spec, dim=args.dim, export_format=None, sub_batch_pairs=args.sub_batch,
         optimizer={"_target_": "torch.optim.SGD", "lr": 0.025},
         scheduler={"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.004},
     )

@@ -60,6 +60,10 @@ def compose_config(overrides: list[str], output_dir: Path, config_name: str = "t
 # Tiny, fast settings every end-to-end test starts from: a slice of SST-2, one short epoch,
 # no rich progress bar (it fights pytest's output capture).
 TINY = [
+    # The SST-2 BiLSTM, chosen here: the default run is skip-gram on text8.
+    "data=sst2_local",
+    "tokenizer=word",
+    "model=lstm",
     "data.max_train_samples=256",
     "data.max_val_samples=64",
     "data.max_test_samples=64",

@@ -145,7 +145,8 @@ def test_search_spaces_name_keys_the_config_has(preset: str, tmp_path: Path) -> 
     """A typo in a search space would only surface when Optuna samples it; catch it at compose time."""
     if preset == "sst2_minilm" and not (CONF / "experiment" / "sst2_minilm.yaml").is_file():
         pytest.skip("needs the pretrained family's experiment sst2_minilm (merged from its own branch)")
-    cfg = compose_config([f"hparams_search={preset}"], tmp_path)
+    choices = ["data=sst2_local", "tokenizer=word", "model=lstm"] if preset == "recurrent" else []  # default: skip-gram
+    cfg = compose_config([*choices, f"hparams_search={preset}"], tmp_path)
     sweeper = HydraConfig.get().sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.sampler._target_.endswith("TPESampler")
     assert sweeper.direction == "maximize" and cfg.monitor_mode == "max"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 import scipy.stats
@@ -21,6 +22,7 @@ from nlpzoo.tasks import TaskKind, TaskSpec
 from nlpzoo.tasks.word_embedding import WordEmbeddingObjective, analogy_predictions
 
 SGD = {"_target_": "torch.optim.SGD", "lr": 0.025}
+LINEAR = {"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.004}
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +34,7 @@ def head_corpus() -> WordEmbeddingCorpus:
 
 
 def mean_loss(model, batches) -> float:
-    with torch.no_grad():
-        return float(np.mean([model.training_loss(b).item() / b["context_mask"].sum().item() for b in batches]))
+    return float(np.mean([model.training_loss(b).item() for b in batches]))
 
 
 @pytest.mark.parametrize(
@@ -41,12 +42,7 @@ def mean_loss(model, batches) -> float:
     [
         lambda spec: Word2Vec(spec, dim=16, optimizer=SGD),
         lambda spec: Word2Vec(spec, architecture="cbow", dim=16, optimizer=SGD),
-        pytest.param(
-            lambda spec: Word2Vec(spec, dim=16, negative=False, hierarchical_softmax=True, optimizer=SGD),
-            marks=pytest.mark.xfail(
-                strict=True, reason="known: batched SGD with damped shared rows barely moves the Huffman-path loss"
-            ),
-        ),
+        lambda spec: Word2Vec(spec, dim=16, negative=False, hierarchical_softmax=True, optimizer=SGD),
         lambda spec: FastText(spec, dim=16, buckets=5_000, optimizer=SGD),
     ],
     ids=["skipgram", "cbow", "hierarchical_softmax", "fasttext"],
@@ -56,13 +52,51 @@ def test_word2vec_family_loss_falls(head_corpus: WordEmbeddingCorpus, make) -> N
     model = make(head_corpus.spec)
     batches = list(head_corpus.train_dataloader())
     before = mean_loss(model, batches)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     for _ in range(3):
         for batch in batches:
-            optimizer.zero_grad()
-            model.training_loss(batch).backward()
-            optimizer.step()
+            model.sgd_pass(batch, [0.025] * model.sub_batches(batch))
     assert mean_loss(model, batches) < 0.995 * before
+
+
+@pytest.mark.xfail(
+    strict=True, reason="known: every pair of a sub-batch updates the Huffman root at once; the summed step diverges"
+)
+def test_hierarchical_softmax_stays_finite_on_the_whole_head500() -> None:
+    corpus = WordEmbeddingCorpus(path="gensim:head500.noblanks.cor")
+    corpus.setup()
+    torch.manual_seed(0)
+    model = Word2Vec(corpus.spec, dim=16, negative=False, hierarchical_softmax=True, optimizer=SGD)
+    batches = list(corpus.train_dataloader())
+    losses = [model.sgd_pass(batch, [0.025] * model.sub_batches(batch))[0] for batch in batches]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_skipgram_learns_wordsim353_through_lightning() -> None:
+    """The whole head500 text, 4 epochs of word2vec's SGD at dimension 50 (~15 s): WordSim353
+    Spearman, scored by gensim, climbs above 0.15 (0.25 measured) while the loss falls."""
+    from gensim.models import KeyedVectors
+    from gensim.test.utils import datapath
+
+    corpus = WordEmbeddingCorpus(path="gensim:head500.noblanks.cor")
+    corpus.setup()
+    torch.manual_seed(0)
+    model = Word2Vec(corpus.spec, dim=50, export_format=None, optimizer=SGD, scheduler=LINEAR)
+
+    def wordsim() -> float:
+        keyed = KeyedVectors(50)
+        keyed.add_vectors(model.words, model.word_vectors().detach().numpy())
+        return float(keyed.evaluate_word_pairs(datapath("wordsim353.tsv"))[1][0])
+
+    batches = list(corpus.train_dataloader())[:5]
+    loss_before, wordsim_before = mean_loss(model, batches), wordsim()
+    trainer = L.Trainer(
+        max_epochs=4, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        limit_val_batches=0, enable_model_summary=False,
+    )
+    trainer.fit(model, train_dataloaders=corpus.train_dataloader())
+    assert trainer.global_step == 4 * len(corpus.train_dataloader())
+    assert mean_loss(model, batches) < 0.8 * loss_before
+    assert wordsim() > max(0.15, wordsim_before + 0.1)
 
 
 def test_glove_loss_falls() -> None:

@@ -71,8 +71,18 @@ def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
 
 
 def draw_negatives(cumulative: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Word ids drawn iid from the noise distribution (inverse-CDF lookup, one vectorized call)."""
-    return np.searchsorted(cumulative, rng.random(shape), side="right").astype(np.int64)
+    """Word ids drawn iid from the noise distribution: exact inverse-CDF lookup, sped up by a guide
+    table (the answer for each of 4V equal slices of [0, 1)), so most draws need one comparison
+    instead of a binary search with a cache miss per level."""
+    uniform = rng.random(shape).reshape(-1)
+    slices = 4 * len(cumulative)
+    guide = np.searchsorted(cumulative, np.arange(slices) / slices, side="right")  # (4V,)
+    ids = guide[(uniform * slices).astype(np.int64)]
+    behind = np.flatnonzero(cumulative[ids] <= uniform)  # draws whose word lies further in the slice
+    while behind.size:
+        ids[behind] += 1
+        behind = behind[cumulative[ids[behind]] <= uniform[behind]]
+    return ids.astype(np.int64).reshape(shape)
 
 
 def context_windows(

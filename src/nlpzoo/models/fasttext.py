@@ -29,7 +29,8 @@ def character_ngrams(word: str, min_n: int, max_n: int) -> list[str]:
 
 
 class FastText(Word2Vec):
-    """Skip-gram or CBOW over words plus `buckets` hashed character n-gram vectors (min_n..max_n)."""
+    """Skip-gram or CBOW over words plus `buckets` hashed character n-gram vectors (min_n..max_n);
+    training adds the input error to the word row and to every n-gram row, as fastText does."""
 
     family = "fasttext"
 
@@ -43,7 +44,7 @@ class FastText(Word2Vec):
         buckets: int = 2_000_000,
         negative: bool = True,
         hierarchical_softmax: bool = False,
-        max_row_updates: int | None = 16,
+        sub_batch_pairs: int = 1024,
         probe_words: list[str] | None = None,
         export_format: ExportFormat | None = "binary",
         optimizer: dict[str, Any] | None = None,
@@ -56,7 +57,7 @@ class FastText(Word2Vec):
             dim,
             negative,
             hierarchical_softmax,
-            max_row_updates,
+            sub_batch_pairs,
             probe_words,
             export_format,
             optimizer,
@@ -70,7 +71,7 @@ class FastText(Word2Vec):
             buckets=buckets,
             negative=negative,
             hierarchical_softmax=hierarchical_softmax,
-            max_row_updates=max_row_updates,
+            sub_batch_pairs=sub_batch_pairs,
             probe_words=self.probe_words,
             export_format=export_format,
         )
@@ -91,13 +92,18 @@ class FastText(Word2Vec):
         return [self.spec.vocab_size + fasttext_hash(g) % self.buckets for g in character_ngrams(word, self.min_n, self.max_n)]
 
     def build_input_vectors(self, vocab: int, dim: int) -> nn.Module:
-        table = nn.EmbeddingBag(vocab + self.buckets + 1, dim, mode="mean", sparse=True, padding_idx=vocab + self.buckets)
+        table = nn.EmbeddingBag(vocab + self.buckets + 1, dim, mode="mean", padding_idx=vocab + self.buckets)
         nn.init.uniform_(table.weight, -0.5 / dim, 0.5 / dim)
         return table
 
-    def embed_inputs(self, ids: torch.Tensor) -> torch.Tensor:
-        bags = self.word_bags[ids.reshape(-1)]  # (B, 1 + n-grams)
-        return self.input_vectors(bags).reshape(*ids.shape, -1)
+    def input_rows(self, ids: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each word's row and n-gram rows, weighted so the input vector is the mean over words of
+        each word's bag mean: ids, valid (B, C) -> rows, weights (B, C * bag width)."""
+        bags = self.word_bags[ids]  # (B, C, L)
+        in_bag = (bags != self.pad_row).float()  # (B, C, L)
+        per_word = valid.float() / valid.sum(1, keepdim=True)  # (B, C)
+        weights = in_bag / in_bag.sum(2, keepdim=True) * per_word.unsqueeze(2)  # (B, C, L)
+        return bags.flatten(1), weights.flatten(1)
 
     def word_vectors(self) -> torch.Tensor:
         return self.input_vectors(self.word_bags)  # (V, D)

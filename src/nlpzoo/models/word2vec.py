@@ -1,9 +1,11 @@
 """word2vec (Mikolov et al., 2013): skip-gram and CBOW, trained with negative sampling and/or
 hierarchical softmax on the corpus's window batches.
 
-Embedding tables are sparse (`nn.Embedding(sparse=True)`), so each step touches only the rows of
-its batch; with plain SGD and a linearly decaying rate this is word2vec's own update, summed
-over a batch instead of applied one pair at a time.
+Training is word2vec's own SGD, done by hand (manual optimization, no autograd): each Lightning
+batch is a span of the token stream, cut into sub-batches of `sub_batch_pairs` examples; each
+sub-batch gathers its rows, scores them, and adds alpha * gradient back with `index_add_` (rows
+repeated in a sub-batch add up, as with word2vec's Hogwild threads). alpha decays linearly from
+`optimizer.lr` to `lr * scheduler.min_lr_ratio` over all of training, per sub-batch.
 """
 
 from __future__ import annotations
@@ -12,21 +14,22 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.huffman import huffman_paths
+from nlpzoo.models.optimization import warmup_schedule
 from nlpzoo.models.word_vectors import ExportFormat, WordVectorModule
 from nlpzoo.tasks import Batch, TaskSpec
 
 Architecture = Literal["skipgram", "cbow"]
+SCHEDULE_RESOLUTION = 1000  # alpha steps per Lightning batch (it changes per sub-batch, not per batch)
 
 
 class Word2Vec(WordVectorModule):
-    """Skip-gram (predict each context word from the center) or CBOW (predict the center from the
-    mean of its context); `negative` > 0 uses the corpus's noise samples, `hierarchical_softmax`
-    adds the Huffman-tree softmax."""
+    """Skip-gram (predict the center from each context word) or CBOW (predict the center from the
+    mean of its context); `negative` uses the corpus's noise samples, `hierarchical_softmax` adds
+    the Huffman-tree softmax."""
 
     family = "word2vec"
 
@@ -37,99 +40,196 @@ class Word2Vec(WordVectorModule):
         dim: int = 100,
         negative: bool = True,
         hierarchical_softmax: bool = False,
-        max_row_updates: int | None = 16,
+        sub_batch_pairs: int = 1024,
         probe_words: list[str] | None = None,
         export_format: ExportFormat | None = "binary",
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
     ) -> None:
+        optimizer = optimizer or {"_target_": "torch.optim.SGD", "lr": 0.025}  # word2vec's starting alpha
+        scheduler = scheduler or {"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.0001 / 0.025}
         super().__init__(spec, probe_words, export_format, optimizer, scheduler)
-        self.max_row_updates = max_row_updates
         if architecture not in ("skipgram", "cbow"):
             raise ConfigError(f"model.architecture='{architecture}' is not one of: skipgram, cbow")
         if not (negative or hierarchical_softmax):
             raise ConfigError("word2vec needs negative sampling, hierarchical softmax or both")
+        if sub_batch_pairs < 1:
+            raise ConfigError(f"model.sub_batch_pairs={sub_batch_pairs} must be >= 1")
+        target = self.optimizer_config.get("_target_")
+        if target != "torch.optim.SGD" or "lr" not in self.optimizer_config:
+            raise ConfigError(
+                f"word2vec trains with its own SGD: model.optimizer must be torch.optim.SGD with an lr "
+                f"(the starting alpha), not {self.optimizer_config}"
+            )
         self.save_family_hyperparameters(
             architecture=architecture,
             dim=dim,
             negative=negative,
             hierarchical_softmax=hierarchical_softmax,
-            max_row_updates=max_row_updates,
+            sub_batch_pairs=sub_batch_pairs,
             probe_words=self.probe_words,
             export_format=export_format,
         )
+        self.automatic_optimization = False
         self.architecture, self.negative, self.hierarchical_softmax = architecture, negative, hierarchical_softmax
+        self.sub_batch_pairs = sub_batch_pairs
         vocab = self.spec.vocab_size
         self.input_vectors = self.build_input_vectors(vocab, dim)
         # word2vec's initialisation: inputs uniform in +-0.5/dim, outputs zero.
-        self.output_vectors = nn.Embedding(vocab, dim, sparse=True)
+        self.output_vectors = nn.Embedding(vocab, dim)
         nn.init.zeros_(self.output_vectors.weight)
         if hierarchical_softmax:
             points, codes, mask = huffman_paths(np.asarray(self.spec.extra["counts"]))
-            self.register_buffer("hs_points", torch.from_numpy(points), persistent=False)  # (V, depth)
-            self.register_buffer("hs_codes", torch.from_numpy(codes), persistent=False)
+            self.register_buffer("hs_points", torch.from_numpy(points).long(), persistent=False)  # (V, depth)
+            self.register_buffer("hs_labels", 1.0 - torch.from_numpy(codes).float(), persistent=False)  # code 0 -> 1
             self.register_buffer("hs_mask", torch.from_numpy(mask), persistent=False)
-            self.node_vectors = nn.Embedding(max(vocab - 1, 1), dim, sparse=True)
+            self.node_vectors = nn.Embedding(max(vocab - 1, 1), dim)
             nn.init.zeros_(self.node_vectors.weight)
 
+    # --- the input side (fastText overrides it with character n-gram bags) --------------------
     def build_input_vectors(self, vocab: int, dim: int) -> nn.Module:
-        table = nn.Embedding(vocab, dim, sparse=True)
+        table = nn.Embedding(vocab, dim)
         nn.init.uniform_(table.weight, -0.5 / dim, 0.5 / dim)
         return table
 
-    def embed_inputs(self, ids: torch.Tensor) -> torch.Tensor:
-        """(...,) word ids -> (..., D) input vectors (fastText adds character n-grams here)."""
-        return self.input_vectors(ids)
+    def input_rows(self, ids: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The input-table rows of each example and the weight each has in its input vector:
+        ids, valid (B, C) words (C = 1 for skip-gram) -> rows (B, R), weights (B, R) summing to 1."""
+        weights = valid.float()
+        return ids, weights / weights.sum(1, keepdim=True)
 
     def word_vectors(self) -> torch.Tensor:
         return self.input_vectors.weight
 
-    def training_loss(self, batch: Batch) -> torch.Tensor:
+    # --- training -----------------------------------------------------------------------------
+    def examples(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One row per training example: input words (B, C), their mask (B, C), target (B,), noise (B, K).
+        Skip-gram, as in word2vec.c: the context word's input vector predicts the center (the
+        same pairs seen from the other side). CBOW: the context mean predicts the center."""
         centers, contexts, mask = batch["input_ids"], batch["context_ids"], batch["context_mask"]
+        noise = batch["negative_ids"]
         if self.architecture == "skipgram":
-            # One row per (center, context) pair; as in word2vec.c the context word's input vector
-            # predicts the center word, which is the same set of pairs seen from the other side.
-            inputs = self.damp_shared_rows(self.embed_inputs(contexts[mask]), contexts[mask])  # (M, D)
-            targets = centers.unsqueeze(1).expand_as(mask)[mask]  # (M,)
+            # numpy finds the pairs ~20x faster than torch's boolean indexing on one thread.
+            pairs = np.flatnonzero(mask.numpy())  # (M,) row-major, as the noise rows
+            words = torch.from_numpy(contexts.numpy().reshape(-1)[pairs]).unsqueeze(1)  # (M, 1)
+            targets = torch.from_numpy(centers.numpy()[pairs // mask.shape[1]])  # (M,)
+            return words, torch.ones_like(words, dtype=torch.bool), targets, noise
+        return contexts, mask, centers, noise[: len(centers)]
+
+    def sgd_pass(self, batch: Batch, alphas: list[float] | None) -> tuple[float, int]:
+        """Loss summed over the batch's examples, and their count. With `alphas` (one per sub-batch,
+        see `sub_batches`) also apply word2vec's SGD update after scoring each sub-batch."""
+        words, valid, targets, noise = self.examples(batch)
+        total, size = 0.0, self.sub_batch_pairs
+        # The gathers, small bmm and index_add_ here are memory-bound: a second thread gains nothing
+        # (measured), and on a loaded machine OpenMP's spinning barriers make each op up to 100x slower.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.no_grad():
+                for i, begin in enumerate(range(0, len(targets), size)):
+                    part = slice(begin, begin + size)
+                    alpha = None if alphas is None else alphas[i]
+                    total += self.sgd_step(words[part], valid[part], targets[part], noise[part], alpha)
+        finally:
+            torch.set_num_threads(threads)
+        return total, len(targets)
+
+    def sub_batches(self, batch: Batch) -> int:
+        examples = len(batch["negative_ids"]) if self.architecture == "skipgram" else len(batch["input_ids"])
+        return -(-examples // self.sub_batch_pairs)
+
+    def sgd_step(
+        self, words: torch.Tensor, valid: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor, alpha: float | None
+    ) -> float:
+        """Score one sub-batch (and update it when alpha is given); returns its summed loss."""
+        table = self.input_vectors.weight
+        rows, weights = self.input_rows(words, valid)  # (B, R)
+        if rows.shape[1] == 1:
+            inputs = table.index_select(0, rows[:, 0])  # (B, D)
         else:
-            summed = (self.embed_inputs(contexts) * mask.unsqueeze(-1)).sum(1)  # (N, D)
-            mean = summed / mask.sum(1, keepdim=True)
-            # Forward: the context mean; backward: the full gradient to every context word, as
-            # word2vec.c and gensim (cbow_mean=1) apply it, rather than 1/count of it.
-            inputs = mean.detach() + (summed - summed.detach())
-            targets = centers
-        loss = inputs.new_zeros(())
+            gathered = table.index_select(0, rows.reshape(-1)).view(*rows.shape, -1)  # (B, R, D)
+            inputs = torch.bmm(weights.unsqueeze(1), gathered).squeeze(1)  # (B, D)
+        input_grad: torch.Tensor | float = 0.0
+        loss = 0.0
         if self.negative:
-            loss = loss + self.negative_sampling_loss(inputs, targets, batch["negative_ids"][: len(targets)])
+            candidates = torch.cat([targets.unsqueeze(1), noise], dim=1)  # (B, 1 + K)
+            labels = (candidates == targets.unsqueeze(1)).to(inputs.dtype)  # (B, 1 + K)
+            # word2vec skips a noise word equal to the target.
+            keep = labels.clone()
+            keep[:, 0] = 0.0
+            keep = 1.0 - keep
+            part, grad = self.binary_decisions(self.output_vectors.weight, inputs, candidates, labels, keep, alpha)
+            loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
         if self.hierarchical_softmax:
-            loss = loss + self.hierarchical_softmax_loss(inputs, targets)
+            points, labels, mask = self.hs_points[targets], self.hs_labels[targets], self.hs_mask[targets]  # (B, depth)
+            part, grad = self.binary_decisions(self.node_vectors.weight, inputs, points, labels, mask, alpha)
+            loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
+        if alpha is not None:
+            # The full error goes to every input row (word, context word or n-gram), as in word2vec.c.
+            if rows.shape[1] == 1:
+                table.index_add_(0, rows[:, 0], input_grad)
+            else:
+                used = weights > 0  # (B, R)
+                spread = input_grad.unsqueeze(1).expand(-1, rows.shape[1], -1)[used]  # (used rows, D)
+                table.index_add_(0, rows[used], spread)
         return loss
 
-    def damp_shared_rows(self, vectors: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """Identity forward; backward scales the gradient of a row used n > max_row_updates times in
-        this batch by max_row_updates / n. word2vec applies such updates one at a time, each seeing
-        the last; summed in one step they overshoot and diverge (the Huffman root, frequent noise
-        words), so a batch moves a row by at most `max_row_updates` sequential-sized steps.
-        vectors (..., D) looked up with ids (...); ids < 0 are ignored."""
-        if self.max_row_updates is None or not vectors.requires_grad:
-            return vectors
-        valid = ids >= 0
-        uses = torch.bincount(ids[valid], minlength=1).float()
-        scale = (self.max_row_updates / uses.clamp(min=self.max_row_updates))[ids.clamp(min=0)]
-        vectors.register_hook(lambda grad: grad * scale.unsqueeze(-1).to(grad.dtype))
-        return vectors
+    @staticmethod
+    def binary_decisions(
+        table: torch.Tensor,
+        inputs: torch.Tensor,
+        rows: torch.Tensor,
+        labels: torch.Tensor,
+        keep: torch.Tensor,
+        alpha: float | None,
+    ) -> tuple[float, torch.Tensor | float]:
+        """Logistic decisions of inputs (B, D) against table rows (B, T) with labels and keep (B, T):
+        the negative-sampling targets and noise, or the Huffman path's nodes. Returns the summed
+        loss and, with alpha (after adding alpha * gradient to the rows), the inputs' (B, D) step."""
+        outputs = table.index_select(0, rows.reshape(-1)).view(*rows.shape, -1)  # (B, T, D)
+        scores = torch.bmm(outputs, inputs.unsqueeze(2)).squeeze(2)  # (B, T)
+        keep = keep.to(scores.dtype)
+        error = labels - torch.sigmoid(scores)  # (B, T) 1 - p(correct decision), signed
+        loss = -float(torch.log(error.abs().neg_().add_(1.0).clamp_(min=1e-7)).mul_(keep).sum())
+        if alpha is not None:
+            gradient = error.mul_(keep).mul_(alpha)  # (B, T)
+            input_grad = torch.bmm(gradient.unsqueeze(1), outputs).squeeze(1)  # (B, D)
+            table.index_add_(0, rows.reshape(-1), (gradient.unsqueeze(2) * inputs.unsqueeze(1)).reshape(-1, table.shape[1]))
+            return loss, input_grad
+        return loss, 0.0
 
-    def negative_sampling_loss(self, inputs: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """-log s(u.v_t) - sum_k log s(-u.v_k), summed over rows; inputs (M, D), targets (M,), noise (M, K)."""
-        candidates = torch.cat([targets.unsqueeze(1), noise], dim=1)  # (M, 1 + K)
-        outputs = self.damp_shared_rows(self.output_vectors(candidates), candidates)  # (M, 1 + K, D)
-        scores = torch.bmm(outputs, inputs.unsqueeze(2)).squeeze(2)  # (M, 1 + K)
-        return -F.logsigmoid(scores[:, 0]).sum() - F.logsigmoid(-scores[:, 1:]).sum()
+    def training_loss(self, batch: Batch) -> torch.Tensor:
+        """Mean loss per example of a batch, without updating anything."""
+        total, count = self.sgd_pass(batch, alphas=None)
+        return torch.tensor(total / max(count, 1))
 
-    def hierarchical_softmax_loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Binary decisions along the target's Huffman path: code 0 -> label 1, as in word2vec.c."""
-        points, codes, mask = self.hs_points[targets], self.hs_codes[targets], self.hs_mask[targets]  # (M, depth)
-        nodes = self.damp_shared_rows(self.node_vectors(points), torch.where(mask, points, -1))  # (M, depth, D)
-        scores = torch.bmm(nodes, inputs.unsqueeze(2)).squeeze(2)  # (M, depth)
-        losses = F.binary_cross_entropy_with_logits(scores, 1.0 - codes, reduction="none")
-        return (losses * mask).sum()
+    def alpha_schedule(self) -> tuple[Any, int, float]:
+        """The rate multiplier (the shared warmup/decay schedule), its total steps, and the start rate."""
+        config = {"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.0, **(self.scheduler_config or {})}
+        total = max(1, int(self.trainer.estimated_stepping_batches)) * SCHEDULE_RESOLUTION
+        return warmup_schedule(total, config["warmup_steps"], config["decay"], config["min_lr_ratio"]), total, float(
+            self.optimizer_config["lr"]
+        )
+
+    def on_fit_start(self) -> None:
+        self._schedule, self._schedule_steps, self._start_alpha = self.alpha_schedule()
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        parts = self.sub_batches(batch)
+        first = self.global_step * SCHEDULE_RESOLUTION  # restored on resume, so alpha continues
+        steps = [min(first + (i * SCHEDULE_RESOLUTION) // parts, self._schedule_steps - 1) for i in range(parts)]
+        alphas = [self._start_alpha * self._schedule(step) for step in steps]
+        total, count = self.sgd_pass(batch, alphas)
+        self.optimizers().step()  # no gradients, so no change: it advances Lightning's step counter
+        loss = torch.tensor(total / max(count, 1))
+        self.log("train/loss", loss, prog_bar=True, batch_size=max(count, 1))
+        self.log("train/alpha", alphas[0] if alphas else 0.0, batch_size=1)
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """A gradient-free SGD whose steps count batches (checkpoints, logging, max_steps); the
+        update itself is word2vec's, in `sgd_step`."""
+        for parameter in self.parameters():
+            parameter.requires_grad_(False)  # no autograd anywhere: every update is by hand
+        return torch.optim.SGD(self.parameters(), lr=float(self.optimizer_config["lr"]))
