@@ -28,7 +28,7 @@ def classification_batch(size: int = 4, length: int = 9) -> dict[str, torch.Tens
 
 def test_a_word_tokenizer_with_a_pretrained_encoder_fails_before_reading_data(train_run) -> None:
     with pytest.raises(ConfigError, match=r"tokenizer=pretrained tokenizer\.name_or_path="):
-        train_run(["model=minilm", "tokenizer=word", "data.path=/nonexistent"], tiny=False)
+        train_run(["data=sst2_local", "model=minilm", "tokenizer=word", "data.path=/nonexistent"], tiny=False)
 
 
 def test_a_spec_from_another_vocabulary_is_refused_by_the_pretrained_encoder() -> None:
@@ -164,6 +164,7 @@ def test_save_pretrained_loads_in_transformers_with_the_same_logits(tmp_path: Pa
 def test_a_trained_checkpoint_exports_to_a_transformers_folder(train_run, shared_data: Path, tmp_path: Path) -> None:
     summary = train_run(
         [
+            "data=sst2_local",
             "model=bert",
             *tiny_overrides("bert"),
             "tokenizer=word",
