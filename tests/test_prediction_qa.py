@@ -73,12 +73,15 @@ def test_predict_script_takes_a_json_object_and_qa_input_without_context_fails(q
     run_dir, _ = qa_run
     example = {"question": "Which team won Super Bowl 50?",
                "context": "The Denver Broncos defeated the Carolina Panthers 24-10 to earn their third Super Bowl title."}
-    cfg = compose_config([f"ckpt_path={run_dir}", f"input='{json.dumps(example)}'", "progress=false"], tmp_path / "p",
-                         config_name="predict")
-    (line,) = [json.loads(line) for line in run_prediction(cfg).read_text().splitlines()]
-    assert line["input"] == example
-    assert line["answer"] == example["context"][line["start"] : line["end"]] != ""
-    assert line == {"input": example, **nlpzoo.load(run_dir).predict(example)[0]}
+    # As a JSON string, or in Hydra's dict syntax: input={question: "...", context: "..."}.
+    hydra_dict = "{" + ", ".join(f'{key}: "{value}"' for key, value in example.items()) + "}"
+    for given in (f"'{json.dumps(example)}'", hydra_dict):
+        cfg = compose_config([f"ckpt_path={run_dir}", f"input={given}", "progress=false"], tmp_path / "p",
+                             config_name="predict")
+        (line,) = [json.loads(line) for line in run_prediction(cfg).read_text().splitlines()]
+        assert line["input"] == example
+        assert line["answer"] == example["context"][line["start"] : line["end"]] != ""
+        assert line == {"input": example, **nlpzoo.load(run_dir).predict(example)[0]}
 
     predictor = nlpzoo.load(run_dir)
     with pytest.raises(DataError, match=r'extractive QA input must be an object \{"question": \.\.\., "context": \.\.\.\}'):
