@@ -137,3 +137,18 @@ def test_bi_encoder_scores_pairs_on_the_labels_scale() -> None:
     assert different["score"] < 4.0
     with pytest.raises(DataError, match="pairs"):
         predictor.predict("only one text")
+
+
+def test_generation_options_and_unserved_kinds_are_refused(trained_run) -> None:
+    from nlpzoo.checkpoint import LoadedCheckpoint
+    from nlpzoo.errors import ConfigError, UnsupportedTaskError
+    from nlpzoo.models import TransformerEncoderModel
+    from nlpzoo.prediction import predictor_for
+
+    with pytest.raises(ConfigError, match=r"generation options \['num_beams'\] apply to seq2seq and language models"):
+        nlpzoo.load(trained_run[0], generation={"num_beams": 2})
+    tokenizer = WordTokenizer().build(["a masked language model"])
+    spec = TaskSpec(kind=TaskKind.MASKED_LANGUAGE_MODELING, vocab_size=len(tokenizer), mask_token_id=4)
+    masked_lm = TransformerEncoderModel(spec, dim=8, heads=2, layers=1)
+    with pytest.raises(UnsupportedTaskError, match=r"serves: .*extractive_qa, seq2seq, language_modeling; this checkpoint is masked_"):
+        predictor_for(LoadedCheckpoint(masked_lm, tokenizer, None, None))
