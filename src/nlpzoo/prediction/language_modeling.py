@@ -9,6 +9,7 @@ import torch
 
 from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.errors import DataError
+from nlpzoo.models.base import ZooModule
 from nlpzoo.models.decoder import GENERATION_DEFAULTS
 from nlpzoo.models.gpt import GPTModel
 from nlpzoo.models.pretrained import PretrainedFamily
@@ -23,7 +24,7 @@ class LanguageModelPredictor(GenerationPredictor):
 
     kinds = (TaskKind.LANGUAGE_MODELING,)
 
-    def scratch_options(self, module: Any) -> tuple[str, ...]:
+    def scratch_options(self, module: ZooModule) -> tuple[str, ...]:
         allowed = ("max_new_tokens", "do_sample", "temperature", "top_k", "top_p")
         return (*allowed, "use_cache") if isinstance(module, GPTModel) else allowed
 

@@ -21,10 +21,6 @@ class Seq2SeqPredictor(GenerationPredictor):
 
     kinds = (TaskKind.SEQ2SEQ,)
 
-    def __init__(self, module: ZooModule, tokenizer: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(module, tokenizer, *args, **kwargs)
-        self.collate = PaddingCollator({"input_ids": tokenizer.pad_token_id or 0})
-
     def scratch_options(self, module: ZooModule) -> tuple[str, ...]:
         return ("max_new_tokens", "num_beams", "length_penalty")
 
@@ -33,7 +29,7 @@ class Seq2SeqPredictor(GenerationPredictor):
         sources = [field_of(e, self.text_fields, "source text") for e in examples]
         features = self.tokenizer(sources, truncation=True, max_length=self.module.spec.max_length)
         rows = [{"input_ids": i, "attention_mask": m} for i, m in zip(features["input_ids"], features["attention_mask"], strict=True)]
-        return self.to_device(self.collate(rows))
+        return self.to_device(PaddingCollator({"input_ids": self.tokenizer.pad_token_id or 0})(rows))
 
     def generate(self, batch: Batch) -> torch.Tensor:
         """(B, S) sources -> (B, L) generated target ids, by the family's own decoding."""
