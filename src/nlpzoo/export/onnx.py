@@ -19,6 +19,9 @@ from nlpzoo.export.runtime import Arrays, Backend
 from nlpzoo.models.base import ZooModule
 
 OPSET = 17
+# Outputs left out of the graph: a CRF's Viterbi tags; its loop over time steps would be traced at the
+# sample's length. `runtime.BatchForward` decodes them in PyTorch from the exported emissions.
+DECODED_IN_PYTORCH = ("predictions",)
 
 
 class ExportableModule(torch.nn.Module):
@@ -44,7 +47,10 @@ def export_onnx(module: ZooModule, sample: Arrays, path: str | Path, opset: int 
     inputs = {key: torch.from_numpy(value) for key, value in sample.items()}
     with torch.no_grad():
         outputs = module(inputs)
-    output_names = [key for key, value in outputs.items() if isinstance(value, torch.Tensor) and value.dim() > 0]
+    output_names = [
+        key for key, value in outputs.items()
+        if isinstance(value, torch.Tensor) and value.dim() > 0 and key not in DECODED_IN_PYTORCH
+    ]
     input_names = list(inputs)
     wrapper = ExportableModule(module, input_names, output_names).eval()
     dynamic_axes: dict[str, dict[int, str]] = {name: {0: "batch", 1: "sequence"} for name in input_names}
@@ -92,15 +98,25 @@ class ParityReport:
         return {**asdict(self), "identical_argmax": self.identical_argmax}
 
 
-def check_parity(reference: Backend, candidate: Backend, batches: list[Arrays]) -> ParityReport:
-    """Compare every output of two backends over real batches: max |difference| and argmax agreement."""
+def check_parity(reference: Backend, candidate: Backend, batches: list[Arrays], token_level: bool = False) -> ParityReport:
+    """Compare the outputs two backends share over real batches: max |difference| and argmax agreement.
+
+    `token_level`: outputs are per token ((B, T) span scores, (B, T, C) tag scores); padding positions are
+    left out, and every output's argmax counts (tag per token; start and end token per window).
+    """
     max_diff, agree, total = 0.0, 0, 0
     for inputs in batches:
         expected, actual = reference(inputs), candidate(inputs)
-        for name, value in expected.items():
-            max_diff = max(max_diff, float(np.abs(value - actual[name]).max()))
-        first = next(iter(expected))
-        agree += int((expected[first].argmax(-1) == actual[first].argmax(-1)).sum())
-        total += expected[first].argmax(-1).size
+        names = [name for name in expected if name in actual and name not in DECODED_IN_PYTORCH]
+        real = inputs["attention_mask"].astype(bool)  # (B, T)
+        for name in names:
+            difference = np.abs(expected[name] - actual[name])
+            max_diff = max(max_diff, float((difference[real] if token_level else difference).max()))
+        for name in names if token_level else names[:1]:
+            same = expected[name].argmax(-1) == actual[name].argmax(-1)  # (B,) or (B, T) for tag scores
+            if token_level and same.shape == real.shape:
+                same = same[real]  # the tag of each real token; span scores give the best token per window
+            agree += int(same.sum())
+            total += same.size
     return ParityReport(examples=sum(len(b["input_ids"]) for b in batches), max_abs_diff=max_diff,
                         argmax_agreement=agree / max(total, 1))

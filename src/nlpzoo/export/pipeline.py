@@ -1,4 +1,10 @@
-"""The recipe behind `export.py`: checkpoint -> ONNX fp32 and int8 -> parity, accuracy, size -> drift profile."""
+"""The recipe behind `export.py`: checkpoint -> ONNX fp32 and int8 -> parity, task metric, size -> drift profile.
+
+Classification reports accuracy and stores the drift reference profile; tagging reports entity F1 and
+extractive QA exact match and F1, each computed by the task objective's own metrics (as evaluation
+does). Their drift profile is skipped, with a logged reason: its statistics (predicted label,
+confidence) are per text, and serving monitors drift for classification only.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from nlpzoo.checkpoint import LoadedCheckpoint, load_module
-from nlpzoo.errors import ConfigError
+from nlpzoo.errors import ConfigError, UnsupportedTaskError
 from nlpzoo.export.onnx import check_parity, export_onnx, quantize_onnx_dynamic
 from nlpzoo.export.runtime import (
     MODEL_INPUTS,
@@ -21,18 +27,28 @@ from nlpzoo.export.runtime import (
     REPORT_FILE,
     Arrays,
     Backend,
+    BatchForward,
     build_backend,
     export_dir_for,
     module_size_bytes,
     quantize_torch_dynamic,
 )
+from nlpzoo.models.base import ZooModule
 from nlpzoo.serve.drift import ReferenceProfile, text_statistics
+from nlpzoo.tasks import TaskKind, TaskObjective
 
 log = logging.getLogger(__name__)
 
+# The task metric export.py reports per backend: accuracy for classification, else these of the objective's.
+REPORTED_METRICS = {
+    TaskKind.TOKEN_CLASSIFICATION: ("precision", "recall", "f1"),
+    TaskKind.EXTRACTIVE_QA: ("exact_match", "f1"),
+}
+EXPORTED_KINDS = (TaskKind.TEXT_CLASSIFICATION, *REPORTED_METRICS)
 
-def split_batches(loaded: LoadedCheckpoint, split: str, overrides: dict[str, Any] | None = None) -> list[dict[str, np.ndarray]]:
-    """The checkpoint's own data config, tokenized with its own tokenizer: padded numpy batches of `split`."""
+
+def split_batches(loaded: LoadedCheckpoint, split: str, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The checkpoint's own data config, tokenized with its own tokenizer: the padded batches of `split`."""
     if not loaded.data_config:
         raise ConfigError("the checkpoint has no data config to measure accuracy and drift on")
     data_cfg = OmegaConf.merge(OmegaConf.create(loaded.data_config), overrides or {})
@@ -42,20 +58,32 @@ def split_batches(loaded: LoadedCheckpoint, split: str, overrides: dict[str, Any
     loaders = {"validation": datamodule.val_dataloader, "test": datamodule.test_dataloader, "train": datamodule.train_dataloader}
     if split not in loaders:
         raise ConfigError(f"split={split} is not one of {sorted(loaders)}")
-    return [{key: value.numpy() for key, value in batch.items()} for batch in loaders[split]()]
+    return list(loaders[split]())
 
 
-def model_inputs(batch: dict[str, np.ndarray]) -> Arrays:
-    return {key: batch[key].astype(np.int64) for key in MODEL_INPUTS if key in batch}
+def model_inputs(batch: dict[str, Any]) -> Arrays:
+    """The batch's model inputs as int64 numpy arrays, the other keys (labels, offsets, texts) left out."""
+    return {key: np.asarray(batch[key], dtype=np.int64) for key in MODEL_INPUTS if key in batch}
 
 
-def accuracy(backend: Backend, batches: list[dict[str, np.ndarray]]) -> float:
+def accuracy(backend: Backend, batches: list[dict[str, Any]]) -> float:
     """Share of examples whose argmax logit is the gold label."""
-    correct = sum(int((backend(model_inputs(b))["logits"].argmax(-1) == b["labels"]).sum()) for b in batches)
+    correct = sum(int((backend(model_inputs(b))["logits"].argmax(-1) == np.asarray(b["labels"])).sum()) for b in batches)
     return correct / sum(len(b["labels"]) for b in batches)
 
 
-def first_examples(batches: list[dict[str, np.ndarray]], count: int) -> list[Arrays]:
+def task_metrics(backend: Backend, module: ZooModule, batches: list[dict[str, Any]]) -> dict[str, float]:
+    """The task objective's metrics over the split with `backend` as the model: entity F1, SQuAD EM/F1."""
+    objective: TaskObjective = module.objective
+    metrics = objective.metrics()
+    forward = BatchForward(backend, module)
+    for batch in batches:
+        objective.update_metrics(metrics, forward(batch), batch)
+    values = metrics.compute()
+    return {name: float(values[name]) for name in REPORTED_METRICS[module.spec.kind]}
+
+
+def first_examples(batches: list[dict[str, Any]], count: int) -> list[Arrays]:
     """The first `count` examples of the split, in their batches (the last one cut)."""
     chosen, left = [], count
     for batch in batches:
@@ -66,7 +94,7 @@ def first_examples(batches: list[dict[str, np.ndarray]], count: int) -> list[Arr
     return chosen
 
 
-def reference_profile(backend: Backend, batches: list[dict[str, np.ndarray]], unk_token_id: int | None,
+def reference_profile(backend: Backend, batches: list[dict[str, Any]], unk_token_id: int | None,
                       num_labels: int, bins: int) -> ReferenceProfile:
     """Drift statistics of the reference texts and of the model's outputs on them."""
     parts = []
@@ -78,14 +106,16 @@ def reference_profile(backend: Backend, batches: list[dict[str, np.ndarray]], un
 
 
 def run_export(cfg: DictConfig) -> dict[str, Any]:
-    """Export, quantize and check a classification checkpoint; write artifacts and a report beside it."""
+    """Export, quantize and check a classification, tagging or QA checkpoint; write artifacts and a report beside it."""
     started = time.time()
     if not cfg.get("ckpt_path"):
         raise ConfigError("export.py needs ckpt_path=PATH_TO_CHECKPOINT")
     loaded = load_module(cfg.ckpt_path)
     module, spec = loaded.module, loaded.module.spec
-    if spec.kind.value != "text_classification":
-        raise ConfigError(f"export.py measures accuracy and drift for text_classification; this checkpoint is {spec.kind}")
+    if spec.kind not in EXPORTED_KINDS:
+        served = ", ".join(kind.value for kind in EXPORTED_KINDS)
+        raise UnsupportedTaskError(f"export.py exports {served}; this checkpoint is {spec.kind.value}")
+    classification = spec.kind is TaskKind.TEXT_CLASSIFICATION
     folder = export_dir_for(cfg.ckpt_path, cfg.get("export_dir"))
     folder.mkdir(parents=True, exist_ok=True)
     batches = split_batches(loaded, cfg.split, cfg.get("data_overrides"))
@@ -102,12 +132,20 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
     }
     parity_batches = first_examples(batches, cfg.parity_examples)
     report: dict[str, Any] = {"checkpoint": str(cfg.ckpt_path), "split": cfg.split, "export_dir": str(folder), "backends": {}}
+    if not classification:
+        report["task"] = spec.kind.value
     for name, backend in backends.items():
-        parity = check_parity(backends["torch"], backend, parity_batches)
-        report["backends"][name] = {"accuracy": accuracy(backend, batches), "size_bytes": sizes[name], "parity_vs_torch": parity.to_dict()}
-    profile = reference_profile(backends["torch"], batches, spec.unk_token_id, spec.num_labels, cfg.drift_bins)
-    profile.save(folder / PROFILE_FILE)
-    report["reference_profile"] = {"examples": profile.examples, "summary": profile.summary}
+        parity = check_parity(backends["torch"], backend, parity_batches, token_level=not classification)
+        measured = {"accuracy": accuracy(backend, batches)} if classification else {"metrics": task_metrics(backend, module, batches)}
+        report["backends"][name] = {**measured, "size_bytes": sizes[name], "parity_vs_torch": parity.to_dict()}
+    if classification:
+        profile = reference_profile(backends["torch"], batches, spec.unk_token_id, spec.num_labels, cfg.drift_bins)
+        profile.save(folder / PROFILE_FILE)
+        report["reference_profile"] = {"examples": profile.examples, "summary": profile.summary}
+    else:
+        report["reference_profile"] = None
+        log.info("no drift reference profile for %s: drift statistics (predicted label, confidence) are per text, "
+                 "and serve.py monitors drift for text_classification only", spec.kind.value)
     report["wall_seconds"] = time.time() - started
     (folder / REPORT_FILE).write_text(json.dumps(report, indent=2))
     print(format_report(report))
@@ -115,11 +153,15 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """The report as a table: backend, accuracy, size, parity with PyTorch."""
-    lines = [f"{'backend':<11} {'accuracy':>8} {'size MB':>8} {'max|diff|':>10} {'argmax agree':>12}"]
-    for name, row in report["backends"].items():
+    """The report as a table: backend, task metric(s), size, parity with PyTorch."""
+    rows = report["backends"]
+    first = next(iter(rows.values()))
+    metrics = {"accuracy": "accuracy"} if "accuracy" in first else {name: name for name in first["metrics"]}
+    lines = [f"{'backend':<11} " + " ".join(f"{name:>11}" for name in metrics) + f" {'size MB':>8} {'max|diff|':>10} {'argmax agree':>12}"]
+    for name, row in rows.items():
+        values = {"accuracy": row["accuracy"]} if "accuracy" in row else row["metrics"]
         parity = row["parity_vs_torch"]
-        lines.append(f"{name:<11} {row['accuracy']:>8.4f} {row['size_bytes'] / 1e6:>8.2f} "
+        lines.append(f"{name:<11} " + " ".join(f"{values[m]:>11.4f}" for m in metrics) + f" {row['size_bytes'] / 1e6:>8.2f} "
                      f"{parity['max_abs_diff']:>10.2e} {parity['argmax_agreement']:>12.4f}")
     lines.append(f"artifacts: {report['export_dir']}")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from nlpzoo.models.base import ZooModule
 from nlpzoo.tasks import TaskObjective, TaskSpec, build_objective
 
 Arrays = dict[str, np.ndarray]
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "char_ids")  # char_ids: a tagger's character features
 
 
 class Backend(Protocol):
@@ -143,3 +143,49 @@ def load_predictor(
         raise ConfigError(f"{ckpt_path} carries no tokenizer; it cannot be served from text")
     folder = export_dir_for(ckpt_path, export_dir)
     return Predictor(build_backend(backend, loaded.module, folder, threads), loaded.tokenizer, loaded.module.spec)
+
+
+class BatchForward:
+    """A backend with a family module's signature (batch of tensors -> outputs dict), for the prediction
+    package's `model_forward` and the task metrics. A CRF's Viterbi runs here, in PyTorch, on the
+    backend's emissions: the ONNX graph stops at the emissions (the time loop would be frozen at the
+    traced length), and decoding with the module's own CRF keeps tags identical to evaluation's."""
+
+    def __init__(self, backend: Backend, module: ZooModule) -> None:
+        self.backend = backend
+        head = getattr(module, "head", None)
+        self.crf_head = head if getattr(head, "crf", None) is not None else None
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        inputs = {key: np.asarray(batch[key].cpu(), dtype=np.int64) for key in MODEL_INPUTS if key in batch}
+        outputs = {key: torch.from_numpy(value) for key, value in self.backend(inputs).items() if key != "predictions"}
+        if self.crf_head is not None:
+            outputs["predictions"] = self.crf_head.viterbi(outputs["logits"], batch)  # (B, T)
+        return outputs
+
+
+def load_task_predictor(
+    ckpt_path: str | Path,
+    backend: str = "torch",
+    export_dir: str | Path | None = None,
+    threads: int = 0,
+    batch_size: int = 32,
+    generation: dict[str, Any] | None = None,
+) -> Any:
+    """The prediction package's predictor for a checkpoint, its model run by `backend` (torch: the module itself).
+
+    Tagging and QA run on any backend; generating kinds (seq2seq, language models) only on torch.
+    """
+    from nlpzoo.prediction import GenerationOptions, predictor_for
+    from nlpzoo.prediction.generation import GenerationPredictor
+
+    loaded = load_module(ckpt_path)
+    predictor = predictor_for(loaded, batch_size, "cpu", GenerationOptions.from_config(generation))
+    if backend == "torch":
+        return predictor
+    if isinstance(predictor, GenerationPredictor):
+        raise ConfigError(f"backend={backend}: {loaded.module.spec.kind.value} checkpoints generate with their own "
+                          "decoding in PyTorch; serve them with backend=torch")
+    folder = export_dir_for(ckpt_path, export_dir)
+    predictor.model_forward = BatchForward(build_backend(backend, loaded.module, folder, threads), loaded.module)
+    return predictor

@@ -52,21 +52,38 @@ class TokenTaggingHead(nn.Module):
         logits = self.projection(states)  # (B, T, C)
         if self.crf is None:
             return {"logits": logits}
-        labels = batch.get("labels")
-        # The CRF chains the labelled positions (words); without labels, every real token.
-        keep = labels != IGNORE_INDEX if labels is not None else batch["attention_mask"].bool()
-        keep = keep.clone()
-        keep[:, 0] |= ~keep.any(1)  # a sentence without labels still needs one step
-        emissions, positions, mask = left_align(logits, keep)  # (B, T, C), (B, T), (B, T)
         outputs: Outputs = {"logits": logits}
+        labels = batch.get("labels")
         if labels is not None:
+            emissions, positions, mask = left_align(logits, chained_positions(batch))  # (B, T, C), (B, T), (B, T)
             tags = labels.gather(1, positions).masked_fill(~mask, 0).clamp(min=0)  # (B, T)
             outputs["loss"] = self.crf.neg_log_likelihood(emissions, tags, mask)
         if decode:
-            best = self.crf.decode(emissions, mask).masked_fill(~mask, IGNORE_INDEX)  # (B, T) aligned
-            predictions = torch.full_like(best, IGNORE_INDEX)
-            outputs["predictions"] = predictions.scatter(1, positions, best)  # back to token positions
+            outputs["predictions"] = self.viterbi(logits, batch)
         return outputs
+
+    def viterbi(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The CRF's best tags (B, T) from emissions (B, T, C), -100 at unchained positions.
+
+        Also run on emissions computed elsewhere (ONNX Runtime), so served tags decode as here.
+        """
+        emissions, positions, mask = left_align(logits, chained_positions(batch))
+        best = self.crf.decode(emissions, mask).masked_fill(~mask, IGNORE_INDEX)  # (B, T) aligned
+        return torch.full_like(best, IGNORE_INDEX).scatter(1, positions, best)  # back to token positions
+
+
+def chained_positions(batch: Batch) -> torch.Tensor:
+    """(B, T) positions a CRF chains: the labelled ones (words); without labels each word's first
+    subword (prediction input), else every real token. Each row keeps at least one step."""
+    if batch.get("labels") is not None:
+        keep = batch["labels"] != IGNORE_INDEX
+    elif batch.get("first_subword_mask") is not None:
+        keep = batch["first_subword_mask"].bool()
+    else:
+        keep = batch["attention_mask"].bool()
+    keep = keep.clone()
+    keep[:, 0] |= ~keep.any(1)  # a sentence without labels still needs one step
+    return keep
 
 
 class SpanHead(nn.Module):

@@ -7,7 +7,7 @@ the module's outputs, so a prediction is exactly what evaluation scored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -15,7 +15,7 @@ from rich.progress import track
 
 from nlpzoo.errors import CheckpointError, DataError, UnsupportedTaskError
 from nlpzoo.models.base import ZooModule
-from nlpzoo.tasks import Batch, TaskKind, TaskObjective
+from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskObjective
 
 Example = str | tuple[str, str] | dict[str, Any]
 
@@ -37,6 +37,8 @@ class Predictor:
         if batch_size < 1:
             raise DataError(f"batch_size={batch_size} must be at least 1")
         self.module = module.to(device).eval()
+        # Batch -> outputs dict: the module itself, or a serving backend (ONNX Runtime) with its signature.
+        self.model_forward: Callable[[Batch], Outputs] = self.module
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.device = torch.device(device)
@@ -52,7 +54,7 @@ class Predictor:
     def predict_batch(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
         """One prediction per example: the module's outputs decoded by the task objective."""
         batch = self.encode(examples)
-        return self.objective.finalize_predictions(self.objective.predict(self.module(batch), batch))
+        return self.objective.finalize_predictions(self.objective.predict(self.model_forward(batch), batch))
 
     def to_device(self, batch: Batch) -> Batch:
         return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}

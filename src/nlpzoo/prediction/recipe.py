@@ -61,7 +61,8 @@ def predictor_for(
     if generation is not None and generation.given() and kind not in generating:
         raise ConfigError(f"generation options {sorted(generation.given())} apply to seq2seq and language models, not {kind.value}")
     if kind in TextPredictor.kinds:
-        return TextPredictor(module, tokenizer, columns(data, "text_column", ["text"]), batch_size, device)
+        text_columns = columns(data, "text_column", ["text"])
+        return TextPredictor(module, tokenizer, text_columns, batch_size, device, int(data.get("max_word_chars") or 0))
     if kind in QuestionAnsweringPredictor.kinds:
         question, context = data.get("question_column", "question"), data.get("context_column", "context")
         return QuestionAnsweringPredictor(module, tokenizer, question, context, batch_size, device)

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from nlpzoo.data.collate import PaddingCollator
+from nlpzoo.data.token_classification import word_code_points
 from nlpzoo.errors import DataError
 from nlpzoo.models.base import ZooModule
 from nlpzoo.prediction.base import Example, Predictor
@@ -30,9 +31,11 @@ class TextPredictor(Predictor):
         text_columns: Sequence[str] = ("text",),
         batch_size: int = 32,
         device: str | torch.device = "cpu",
+        max_word_chars: int = 0,
     ) -> None:
         super().__init__(module, tokenizer, batch_size, device)
         self.text_columns = list(text_columns)
+        self.max_word_chars = max_word_chars  # > 0: char_ids for a tagger's character features, as in training
         pad = tokenizer.pad_token_id or 0
         self.collate = PaddingCollator({"input_ids": pad, "input_ids_b": pad}, passthrough=["words"])
 
@@ -82,12 +85,14 @@ class TextPredictor(Predictor):
         for i, row_words in enumerate(words):
             word_ids = features.word_ids(i)
             first = [int(w is not None and (t == 0 or word_ids[t - 1] != w)) for t, w in enumerate(word_ids)]
-            rows.append(
-                {
-                    "input_ids": features["input_ids"][i],
-                    "attention_mask": features["attention_mask"][i],
-                    "first_subword_mask": first,
-                    "words": row_words[: sum(first)],  # words cut off by max_length get no tag
-                }
-            )
+            row = {
+                "input_ids": features["input_ids"][i],
+                "attention_mask": features["attention_mask"][i],
+                "first_subword_mask": first,
+                "words": row_words[: sum(first)],  # words cut off by max_length get no tag
+            }
+            if self.max_word_chars:  # (T, max_word_chars): each token's word as code points, as the DataModule
+                row["char_ids"] = [word_code_points(row_words[w] if w is not None else "", self.max_word_chars)
+                                   for w in word_ids]
+            rows.append(row)
         return rows
