@@ -1,4 +1,7 @@
-"""Serve a checkpoint over HTTP: `python serve.py ckpt_path=... [backend=torch|onnx|onnx_int8]`."""
+"""Serve a checkpoint over HTTP: `python serve.py ckpt_path=... [backend=torch|onnx|onnx_int8]`.
+
+Classifiers, taggers and QA models on any backend; seq2seq and language models with backend=torch.
+"""
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -19,6 +22,7 @@ def main(cfg: DictConfig) -> None:
         threads=cfg.threads,
         drift=OmegaConf.to_container(cfg.drift, resolve=True),
         timeout=cfg.timeout,
+        generation=OmegaConf.to_container(cfg.generation, resolve=True) if cfg.get("generation") else None,
     )
     server.run(host=cfg.host, port=cfg.port, generate_client_file=False, num_api_servers=1, api_server_worker_type="thread")
 

@@ -134,3 +134,33 @@ def exported_lstm(tiny_lstm_checkpoint: Path, tmp_path_factory: pytest.TempPathF
 
     overrides = [f"ckpt_path={tiny_lstm_checkpoint}", "split=test", "+data_overrides.max_test_samples=600"]
     return run_export(compose_config(overrides, tmp_path_factory.mktemp("export"), config_name="export"))
+
+
+@pytest.fixture(scope="session")
+def task_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Callable[[str], dict[str, Any]]:
+    """`task_run("tag_bilstm_crf")`: the summary of a tiny recipe of tests/task_checkpoints.py, trained once per session."""
+    from tests.task_checkpoints import train_recipe
+
+    summaries: dict[str, dict[str, Any]] = {}
+
+    def get(name: str) -> dict[str, Any]:
+        if name not in summaries:
+            summaries[name] = train_recipe(name, tmp_path_factory.mktemp(name), shared_data)
+        return summaries[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def task_export(task_run: Callable[[str], dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, Any]]:
+    """`task_export("qa_encoder")`: export.py's report on that recipe's checkpoint, once per session."""
+    from tests.task_checkpoints import export_checkpoint
+
+    reports: dict[str, dict[str, Any]] = {}
+
+    def get(name: str) -> dict[str, Any]:
+        if name not in reports:
+            reports[name] = export_checkpoint(task_run(name)["best_checkpoint"], tmp_path_factory.mktemp(f"{name}_export"))
+        return reports[name]
+
+    return get
