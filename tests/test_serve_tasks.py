@@ -33,22 +33,24 @@ def serve(checkpoint: str, backend: str, run_dir: Path, *extra: str) -> Any:
     return running_server(overrides, run_dir / "server.log")
 
 
+def served_export(recipe: str, backend: str, task_run, task_export, folder: Path) -> Iterator[tuple[str, str]]:
+    """A recipe's checkpoint exported and served on `backend`: the URL and the checkpoint."""
+    checkpoint = task_run(recipe)["best_checkpoint"]
+    task_export(recipe)
+    with serve(checkpoint, backend, folder) as url:
+        yield url, checkpoint
+
+
 @pytest.fixture(scope="module")
 def tagger(task_run, task_export, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """The BiLSTM-CRF served on its ONNX export (Viterbi in PyTorch), and its checkpoint."""
-    checkpoint = task_run("tag_bilstm_crf")["best_checkpoint"]
-    task_export("tag_bilstm_crf")
-    with serve(checkpoint, "onnx", tmp_path_factory.mktemp("serve_tagger")) as url:
-        yield url, checkpoint
+    """The BiLSTM-CRF served on its ONNX export (Viterbi in PyTorch)."""
+    yield from served_export("tag_bilstm_crf", "onnx", task_run, task_export, tmp_path_factory.mktemp("serve_tagger"))
 
 
 @pytest.fixture(scope="module")
 def reader(task_run, task_export, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """The tiny pretrained-encoder QA model served on its ONNX export."""
-    checkpoint = task_run("qa_encoder")["best_checkpoint"]
-    task_export("qa_encoder")
-    with serve(checkpoint, "onnx", tmp_path_factory.mktemp("serve_qa")) as url:
-        yield url, checkpoint
+    yield from served_export("qa_encoder", "onnx", task_run, task_export, tmp_path_factory.mktemp("serve_qa"))
 
 
 def test_tagger_answers_concurrent_requests_as_the_predictor_does(tagger, shared_data: Path) -> None:

@@ -80,23 +80,15 @@ class QuestionRequest(BaseModel):
         return bounded_text(info.field_name, text, cls.max_chars)
 
 
-class ClassifierAPI(ls.LitAPI):
-    """Loads the checkpoint on the chosen backend in the worker; texts in, labels with scores out."""
+class ServedAPI(ls.LitAPI):
+    """What every served kind shares: the checkpoint and backend, worker threads and logging, batch statistics."""
 
     def __init__(
-        self,
-        ckpt_path: str,
-        backend: str,
-        export_dir: str | None,
-        drift: dict[str, Any],
-        shared: Any,
-        max_batch_size: int,
-        batch_timeout: float,
-        threads: int = 0,
+        self, ckpt_path: str, backend: str, export_dir: str | None, shared: Any, max_batch_size: int,
+        batch_timeout: float, threads: int = 0,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
         self.ckpt_path, self.backend_name, self.export_dir = ckpt_path, backend, export_dir
-        self.drift_config = drift
         self.shared = shared
         self.threads = threads
 
@@ -104,32 +96,16 @@ class ClassifierAPI(ls.LitAPI):
         configure_worker_logging()
         if self.threads > 0:
             torch.set_num_threads(self.threads)
-        self.predictor: Predictor = load_predictor(self.ckpt_path, self.backend_name, self.export_dir, self.threads)
-        self.monitor = drift_monitor(self.ckpt_path, self.export_dir, self.drift_config)
-        self.batches = self.requests = self.next_log = 0
+        self.batches = self.requests = 0
         self.predict_seconds = 0.0
+        self.load()
 
-    def decode_request(self, request: PredictRequest) -> str:
-        return request.text
+    def load(self) -> None:
+        """Build the predictor in the worker process."""
+        raise NotImplementedError
 
-    def batch(self, inputs: list[str]) -> list[str]:
+    def batch(self, inputs: list[Any]) -> list[Any]:
         return inputs
-
-    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
-        started = time.perf_counter()
-        inputs = self.predictor.encode(texts)
-        outputs = self.predictor.outputs(inputs)
-        predictions = self.predictor.decode(outputs, inputs)
-        self.predict_seconds += time.perf_counter() - started
-        self.batches += 1
-        self.requests += len(texts)
-        if self.monitor is not None:
-            self.monitor.update(
-                text_statistics(inputs["input_ids"], inputs["attention_mask"], outputs["logits"],
-                                self.predictor.spec.unk_token_id)
-            )
-        self.publish()
-        return predictions
 
     def unbatch(self, outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return outputs
@@ -137,15 +113,51 @@ class ClassifierAPI(ls.LitAPI):
     def encode_response(self, output: dict[str, Any]) -> dict[str, Any]:
         return output
 
-    def publish(self) -> None:
-        """Share the statistics with the HTTP process; log drift every `log_every` requests."""
-        snapshot: dict[str, Any] = {
+    def count(self, requests: int, started: float) -> dict[str, Any]:
+        """Count a model call of `requests` begun at `started`; the statistics /metrics shows."""
+        self.predict_seconds += time.perf_counter() - started
+        self.batches += 1
+        self.requests += requests
+        return {
             "backend": self.backend_name,
             "requests": self.requests,
             "batches": self.batches,
-            "mean_batch_size": self.requests / max(self.batches, 1),
-            "mean_batch_predict_ms": 1000 * self.predict_seconds / max(self.batches, 1),
+            "mean_batch_size": self.requests / self.batches,
+            "mean_batch_predict_ms": 1000 * self.predict_seconds / self.batches,
         }
+
+
+class ClassifierAPI(ServedAPI):
+    """Loads the checkpoint on the chosen backend in the worker; texts in, labels with scores out."""
+
+    def __init__(self, *common: Any, drift: dict[str, Any], **options: Any) -> None:
+        super().__init__(*common, **options)
+        self.drift_config = drift
+
+    def load(self) -> None:
+        self.predictor: Predictor = load_predictor(self.ckpt_path, self.backend_name, self.export_dir, self.threads)
+        self.monitor = drift_monitor(self.ckpt_path, self.export_dir, self.drift_config)
+        self.next_log = 0
+
+    def decode_request(self, request: PredictRequest) -> str:
+        return request.text
+
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        inputs = self.predictor.encode(texts)
+        outputs = self.predictor.outputs(inputs)
+        predictions = self.predictor.decode(outputs, inputs)
+        snapshot = self.count(len(texts), started)
+        if self.monitor is not None:
+            self.monitor.update(
+                text_statistics(inputs["input_ids"], inputs["attention_mask"], outputs["logits"],
+                                self.predictor.spec.unk_token_id)
+            )
+        self.publish(snapshot)
+        return predictions
+
+    def publish(self, snapshot: dict[str, Any]) -> None:
+        """Share the statistics with the HTTP process; log drift every `log_every` requests."""
         if self.monitor is not None:
             snapshot["drift"] = self.monitor.report()
             if self.requests >= self.next_log:
@@ -154,59 +166,23 @@ class ClassifierAPI(ls.LitAPI):
         self.shared["metrics"] = snapshot
 
 
-class TaskAPI(ls.LitAPI):
+class TaskAPI(ServedAPI):
     """Tagging, QA and generation through the prediction package's predictor, its model on the chosen backend."""
 
-    def __init__(
-        self,
-        ckpt_path: str,
-        backend: str,
-        export_dir: str | None,
-        generation: dict[str, Any] | None,
-        shared: Any,
-        max_batch_size: int,
-        batch_timeout: float,
-        threads: int = 0,
-    ) -> None:
-        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
-        self.ckpt_path, self.backend_name, self.export_dir = ckpt_path, backend, export_dir
+    def __init__(self, *common: Any, generation: dict[str, Any] | None, **options: Any) -> None:
+        super().__init__(*common, **options)
         self.generation = generation
-        self.shared = shared
-        self.threads = threads
 
-    def setup(self, device: str) -> None:
-        configure_worker_logging()
-        if self.threads > 0:
-            torch.set_num_threads(self.threads)
+    def load(self) -> None:
         self.predictor = load_task_predictor(
             self.ckpt_path, self.backend_name, self.export_dir, self.threads, self.max_batch_size, self.generation
         )
-        self.batches = self.requests = 0
-        self.predict_seconds = 0.0
-
-    def batch(self, inputs: list[Any]) -> list[Any]:
-        return inputs
 
     def predict(self, examples: list[Any]) -> list[dict[str, Any]]:
         started = time.perf_counter()
         predictions = self.predictor.predict(examples)
-        self.predict_seconds += time.perf_counter() - started
-        self.batches += 1
-        self.requests += len(examples)
-        self.shared["metrics"] = {
-            "backend": self.backend_name,
-            "requests": self.requests,
-            "batches": self.batches,
-            "mean_batch_size": self.requests / self.batches,
-            "mean_batch_predict_ms": 1000 * self.predict_seconds / self.batches,
-        }
+        self.shared["metrics"] = self.count(len(examples), started)
         return predictions
-
-    def unbatch(self, outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return outputs
-
-    def encode_response(self, output: dict[str, Any]) -> dict[str, Any]:
-        return output
 
 
 class TextTaskAPI(TaskAPI):
@@ -296,7 +272,7 @@ def build_server(
     if kind is TaskKind.TEXT_CLASSIFICATION:
         drift = dict(drift or {"enabled": False})
         drift_monitor(ckpt_path, export_dir, drift)  # fail now, not in the worker, when the profile is missing
-        api: ls.LitAPI = ClassifierAPI(ckpt_path, backend, export_dir, drift, shared, max_batch_size, batch_timeout, threads)
+        api: ServedAPI = ClassifierAPI(ckpt_path, backend, export_dir, shared, max_batch_size, batch_timeout, threads, drift=drift)
     else:
         if (drift or {}).get("enabled"):
             log.info("drift monitoring covers text_classification; serving %s without it", kind.value)
@@ -304,7 +280,7 @@ def build_server(
             onnx_file = export_dir_for(ckpt_path, export_dir) / ONNX_FILES[backend]
             if not onnx_file.is_file():
                 raise ConfigError(f"backend={backend} needs {onnx_file}: run `python export.py ckpt_path={ckpt_path}` first")
-        api = TASK_APIS[kind](ckpt_path, backend, export_dir, generation, shared, max_batch_size, batch_timeout, threads)
+        api = TASK_APIS[kind](ckpt_path, backend, export_dir, shared, max_batch_size, batch_timeout, threads, generation=generation)
     server = ls.LitServer(api, accelerator="cpu", devices=1, workers_per_device=1, timeout=timeout)
 
     async def metrics() -> dict[str, Any]:
