@@ -19,6 +19,7 @@ from torch import nn
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.huffman import huffman_paths
 from nlpzoo.models.optimization import warmup_schedule
+from nlpzoo.models.word2vec_kernel import sgd_examples
 from nlpzoo.models.word_vectors import ExportFormat, WordVectorModule
 from nlpzoo.tasks import Batch, TaskSpec
 
@@ -118,26 +119,67 @@ class Word2Vec(WordVectorModule):
 
     def sgd_pass(self, batch: Batch, alphas: list[float] | None) -> tuple[float, int]:
         """Loss summed over the batch's examples, and their count. With `alphas` (one per sub-batch,
-        see `sub_batches`) also apply word2vec's SGD update after scoring each sub-batch."""
-        words, valid, targets, noise = self.examples(batch)
-        total, size = 0.0, self.sub_batch_pairs
-        # The gathers, small bmm and index_add_ here are memory-bound: a second thread gains nothing
-        # (measured), and on a loaded machine OpenMP's spinning barriers make each op up to 100x slower.
+        see `sub_batches`) also apply word2vec's SGD update. One path per device: on CPU the
+        compiled per-example loop (`word2vec_kernel`), elsewhere the vectorized torch steps."""
         threads = torch.get_num_threads()
+        # The torch ops here are small and memory-bound: a second OpenMP thread gains nothing
+        # (measured), and on a loaded machine its spinning barriers make each op up to 100x slower.
         torch.set_num_threads(1)
         try:
             with torch.no_grad():
-                for i, begin in enumerate(range(0, len(targets), size)):
-                    part = slice(begin, begin + size)
-                    alpha = None if alphas is None else alphas[i]
-                    total += self.sgd_step(words[part], valid[part], targets[part], noise[part], alpha)
+                words, valid, targets, noise = self.examples(batch)
+                if self.input_vectors.weight.device.type == "cpu":
+                    parts = 1 if torch.are_deterministic_algorithms_enabled() else threads
+                    return self.compiled_sgd(words, valid, targets, noise, alphas, parts), len(targets)
+                return self.vectorized_sgd(words, valid, targets, noise, alphas), len(targets)
         finally:
             torch.set_num_threads(threads)
-        return total, len(targets)
+
+    def compiled_sgd(
+        self,
+        words: torch.Tensor,
+        valid: torch.Tensor,
+        targets: torch.Tensor,
+        noise: torch.Tensor,
+        alphas: list[float] | None,
+        threads: int = 1,
+    ) -> float:
+        """word2vec.c's loop over examples (CPU tensors), Hogwild over `threads`; returns the summed loss."""
+        rows, weights = self.input_rows(words, valid)  # (B, R)
+        if self.hierarchical_softmax:
+            nodes, hs = self.node_vectors.weight.detach().numpy(), (self.hs_points, self.hs_labels, self.hs_mask)
+        else:
+            nodes, hs = np.zeros((0, 0), np.float32), (torch.zeros(0, 0, dtype=torch.long), torch.zeros(0, 0), torch.zeros(0, 0, dtype=torch.bool))
+        return sgd_examples(
+            self.input_vectors.weight.detach().numpy(),
+            rows.numpy(),
+            weights.float().numpy(),
+            targets.numpy(),
+            noise.numpy(),
+            self.output_vectors.weight.detach().numpy(),
+            nodes,
+            *(x.numpy() for x in hs),
+            np.asarray(alphas or [0.0], np.float32),
+            self.sub_batch_pairs,
+            self.negative,
+            alphas is not None,
+            max(1, threads),
+        )
 
     def sub_batches(self, batch: Batch) -> int:
         examples = len(batch["negative_ids"]) if self.architecture == "skipgram" else len(batch["input_ids"])
         return -(-examples // self.sub_batch_pairs)
+
+    def vectorized_sgd(
+        self, words: torch.Tensor, valid: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor, alphas: list[float] | None
+    ) -> float:
+        """The batch in sub-batches of `sub_batch_pairs` examples, each scored (and updated) at once; returns the summed loss."""
+        total, size = 0.0, self.sub_batch_pairs
+        for i, begin in enumerate(range(0, len(targets), size)):
+            part = slice(begin, begin + size)
+            alpha = None if alphas is None else alphas[i]
+            total += self.sgd_step(words[part], valid[part], targets[part], noise[part], alpha)
+        return total
 
     def sgd_step(
         self, words: torch.Tensor, valid: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor, alpha: float | None
@@ -163,7 +205,9 @@ class Word2Vec(WordVectorModule):
             loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
         if self.hierarchical_softmax:
             points, labels, mask = self.hs_points[targets], self.hs_labels[targets], self.hs_mask[targets]  # (B, depth)
-            part, grad = self.binary_decisions(self.node_vectors.weight, inputs, points, labels, mask, alpha)
+            # Every example's path starts at the root (and shares the top nodes): summing their steps
+            # would move the root by sub_batch_pairs steps at once and diverge, so repeats average.
+            part, grad = self.binary_decisions(self.node_vectors.weight, inputs, points, labels, mask, alpha, average_repeats=True)
             loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
         if alpha is not None:
             # The full error goes to every input row (word, context word or n-gram), as in word2vec.c.
@@ -183,10 +227,12 @@ class Word2Vec(WordVectorModule):
         labels: torch.Tensor,
         keep: torch.Tensor,
         alpha: float | None,
+        average_repeats: bool = False,
     ) -> tuple[float, torch.Tensor | float]:
         """Logistic decisions of inputs (B, D) against table rows (B, T) with labels and keep (B, T):
         the negative-sampling targets and noise, or the Huffman path's nodes. Returns the summed
-        loss and, with alpha (after adding alpha * gradient to the rows), the inputs' (B, D) step."""
+        loss and, with alpha (after adding alpha * gradient to the rows), the inputs' (B, D) step;
+        `average_repeats` moves a row used n times by the mean of its n steps instead of their sum."""
         outputs = table.index_select(0, rows.reshape(-1)).view(*rows.shape, -1)  # (B, T, D)
         scores = torch.bmm(outputs, inputs.unsqueeze(2)).squeeze(2)  # (B, T)
         keep = keep.to(scores.dtype)
@@ -195,6 +241,9 @@ class Word2Vec(WordVectorModule):
         if alpha is not None:
             gradient = error.mul_(keep).mul_(alpha)  # (B, T)
             input_grad = torch.bmm(gradient.unsqueeze(1), outputs).squeeze(1)  # (B, D)
+            if average_repeats:
+                uses = torch.bincount(rows[keep > 0], minlength=table.shape[0]).clamp_(min=1)  # (rows of table,)
+                gradient = gradient / uses[rows]
             table.index_add_(0, rows.reshape(-1), (gradient.unsqueeze(2) * inputs.unsqueeze(1)).reshape(-1, table.shape[1]))
             return loss, input_grad
         return loss, 0.0
