@@ -25,6 +25,7 @@ from nlpzoo.tasks import Batch, TaskSpec
 
 Architecture = Literal["skipgram", "cbow"]
 SCHEDULE_RESOLUTION = 1000  # alpha steps per Lightning batch (it changes per sub-batch, not per batch)
+MAX_EXP = 6.0  # word2vec.c: a Huffman-node decision scoring beyond +-MAX_EXP makes no step
 
 
 class Word2Vec(WordVectorModule):
@@ -164,6 +165,7 @@ class Word2Vec(WordVectorModule):
             self.negative,
             alphas is not None,
             max(1, threads),
+            MAX_EXP,
         )
 
     def sub_batches(self, batch: Batch) -> int:
@@ -205,9 +207,9 @@ class Word2Vec(WordVectorModule):
             loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
         if self.hierarchical_softmax:
             points, labels, mask = self.hs_points[targets], self.hs_labels[targets], self.hs_mask[targets]  # (B, depth)
-            # Every example's path starts at the root (and shares the top nodes): summing their steps
-            # would move the root by sub_batch_pairs steps at once and diverge, so repeats average.
-            part, grad = self.binary_decisions(self.node_vectors.weight, inputs, points, labels, mask, alpha, average_repeats=True)
+            # Every path starts at the root, so a sub-batch moves it by the sum of all its examples' steps;
+            # word2vec.c's MAX_EXP rule stops a saturated node from growing without bound.
+            part, grad = self.binary_decisions(self.node_vectors.weight, inputs, points, labels, mask, alpha, MAX_EXP)
             loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
         if alpha is not None:
             # The full error goes to every input row (word, context word or n-gram), as in word2vec.c.
@@ -227,23 +229,22 @@ class Word2Vec(WordVectorModule):
         labels: torch.Tensor,
         keep: torch.Tensor,
         alpha: float | None,
-        average_repeats: bool = False,
+        max_score: float | None = None,
     ) -> tuple[float, torch.Tensor | float]:
         """Logistic decisions of inputs (B, D) against table rows (B, T) with labels and keep (B, T):
         the negative-sampling targets and noise, or the Huffman path's nodes. Returns the summed
         loss and, with alpha (after adding alpha * gradient to the rows), the inputs' (B, D) step;
-        `average_repeats` moves a row used n times by the mean of its n steps instead of their sum."""
+        decisions scoring beyond +-`max_score` make no step."""
         outputs = table.index_select(0, rows.reshape(-1)).view(*rows.shape, -1)  # (B, T, D)
         scores = torch.bmm(outputs, inputs.unsqueeze(2)).squeeze(2)  # (B, T)
         keep = keep.to(scores.dtype)
+        if max_score is not None:
+            keep = keep * (scores.abs() < max_score)
         error = labels - torch.sigmoid(scores)  # (B, T) 1 - p(correct decision), signed
         loss = -float(torch.log(error.abs().neg_().add_(1.0).clamp_(min=1e-7)).mul_(keep).sum())
         if alpha is not None:
             gradient = error.mul_(keep).mul_(alpha)  # (B, T)
             input_grad = torch.bmm(gradient.unsqueeze(1), outputs).squeeze(1)  # (B, D)
-            if average_repeats:
-                uses = torch.bincount(rows[keep > 0], minlength=table.shape[0]).clamp_(min=1)  # (rows of table,)
-                gradient = gradient / uses[rows]
             table.index_add_(0, rows.reshape(-1), (gradient.unsqueeze(2) * inputs.unsqueeze(1)).reshape(-1, table.shape[1]))
             return loss, input_grad
         return loss, 0.0

@@ -16,23 +16,35 @@ import math
 import numba
 import numpy as np
 
+# numba's OpenMP layer shares torch's OpenMP runtime and leaves its threads spinning: every torch op
+# after a kernel call ran ~40x slower (measured). The work-queue layer sleeps between calls.
+numba.config.THREADING_LAYER = "workqueue"
+NO_LIMIT = 1e30  # the max_score of negative sampling (word2vec.c clips its sigmoid there; exact here)
+
 
 @numba.njit(fastmath=True, cache=True, nogil=True)
 def _decide(
-    hidden: np.ndarray, table: np.ndarray, row: int, label: float, alpha: float, error: np.ndarray, update: bool
+    hidden: np.ndarray,
+    table: np.ndarray,
+    row: int,
+    label: float,
+    alpha: float,
+    error: np.ndarray,
+    update: bool,
+    max_score: float,
 ) -> float:
     """One logistic decision of hidden (D,) against table[row] (D,): adds its input error to `error`
-    and, with `update`, alpha * gradient to the row; returns -log p(label)."""
-    dim = hidden.shape[0]
+    and, with `update` and a score within +-max_score, alpha * gradient to the row; returns -log p(label)."""
+    dim, vector = hidden.shape[0], table[row]
     score = np.float32(0.0)
     for d in range(dim):
-        score += hidden[d] * table[row, d]
+        score += hidden[d] * vector[d]
     probability = np.float32(1.0) / (np.float32(1.0) + math.exp(-score))  # p(label = 1)
     gradient = np.float32((label - probability) * alpha)
-    if update:
+    if update and abs(score) < max_score:
         for d in range(dim):
-            error[d] += gradient * table[row, d]
-            table[row, d] += gradient * hidden[d]
+            error[d] += gradient * vector[d]
+            vector[d] += gradient * hidden[d]
     correct = probability if label > 0.5 else np.float32(1.0) - probability
     return -math.log(max(correct, np.float32(1e-7)))
 
@@ -54,13 +66,15 @@ def sgd_examples(
     negative: bool,
     update: bool,
     threads: int,
+    hs_max_score: float,
 ) -> float:
     """Train (or with update=False only score) examples; returns their summed loss.
 
     inputs (N, D) input table; rows, weights (B, R) each example's input rows and their weight;
     targets (B,); noise (B, K); outputs (V, D) negative-sampling table; nodes (V - 1, D) Huffman
     node table with hs_points, hs_labels, hs_mask (V, depth) (depth 0: no hierarchical softmax);
-    example i uses alphas[i // examples_per_alpha].
+    example i uses alphas[i // examples_per_alpha]; a node decision scoring beyond +-hs_max_score makes
+    no step (word2vec.c's MAX_EXP rule).
     """
     count, dim = rows.shape[0], inputs.shape[1]
     part_size = (count + threads - 1) // threads
@@ -74,23 +88,28 @@ def sgd_examples(
             hidden[:] = 0.0
             error[:] = 0.0
             for r in range(rows.shape[1]):
-                if weights[i, r] > 0:
+                weight = weights[i, r]
+                if weight > 0:
+                    source = inputs[rows[i, r]]
                     for d in range(dim):
-                        hidden[d] += weights[i, r] * inputs[rows[i, r], d]
+                        hidden[d] += weight * source[d]
             target = targets[i]
             if negative:
-                loss += _decide(hidden, outputs, target, 1.0, alpha, error, update)
+                loss += _decide(hidden, outputs, target, 1.0, alpha, error, update, NO_LIMIT)
                 for k in range(noise.shape[1]):
                     if noise[i, k] != target:  # word2vec skips a noise word equal to the target
-                        loss += _decide(hidden, outputs, noise[i, k], 0.0, alpha, error, update)
+                        loss += _decide(hidden, outputs, noise[i, k], 0.0, alpha, error, update, NO_LIMIT)
             for j in range(hs_points.shape[1]):
                 if hs_mask[target, j]:
-                    loss += _decide(hidden, nodes, hs_points[target, j], hs_labels[target, j], alpha, error, update)
+                    loss += _decide(
+                        hidden, nodes, hs_points[target, j], hs_labels[target, j], alpha, error, update, hs_max_score
+                    )
             if update:
                 # The full error goes to every input row (word, context word or n-gram), as in word2vec.c.
                 for r in range(rows.shape[1]):
                     if weights[i, r] > 0:
+                        row = inputs[rows[i, r]]
                         for d in range(dim):
-                            inputs[rows[i, r], d] += error[d]
+                            row[d] += error[d]
         total += loss
     return total
