@@ -2,10 +2,12 @@
 hierarchical softmax on the corpus's window batches.
 
 Training is word2vec's own SGD, done by hand (manual optimization, no autograd): each Lightning
-batch is a span of the token stream, cut into sub-batches of `sub_batch_pairs` examples; each
+batch is a span of the token stream, cut into sub-batches of `sub_batch_pairs` examples, each with
+its own alpha (decaying linearly from `optimizer.lr` to `lr * scheduler.min_lr_ratio` over all of
+training). On CPU the examples run through word2vec.c's per-example loop, compiled with numba and
+split over torch's thread count without locks (`word2vec_kernel`). On other devices each
 sub-batch gathers its rows, scores them, and adds alpha * gradient back with `index_add_` (rows
-repeated in a sub-batch add up, as with word2vec's Hogwild threads). alpha decays linearly from
-`optimizer.lr` to `lr * scheduler.min_lr_ratio` over all of training, per sub-batch.
+repeated in a sub-batch add up, as with word2vec's Hogwild threads).
 """
 
 from __future__ import annotations
