@@ -113,10 +113,12 @@ class Word2Vec(WordVectorModule):
         centers, contexts, mask = batch["input_ids"], batch["context_ids"], batch["context_mask"]
         noise = batch["negative_ids"]
         if self.architecture == "skipgram":
-            # numpy finds the pairs ~20x faster than torch's boolean indexing on one thread.
-            pairs = np.flatnonzero(mask.numpy())  # (M,) row-major, as the noise rows
-            words = torch.from_numpy(contexts.numpy().reshape(-1)[pairs]).unsqueeze(1)  # (M, 1)
-            targets = torch.from_numpy(centers.numpy()[pairs // mask.shape[1]])  # (M,)
+            if mask.device.type == "cpu":  # numpy finds the pairs ~20x faster than torch on one thread
+                pairs = torch.from_numpy(np.flatnonzero(mask.numpy()))  # (M,) row-major, as the noise rows
+            else:
+                pairs = mask.reshape(-1).nonzero().squeeze(1)
+            words = contexts.reshape(-1).index_select(0, pairs).unsqueeze(1)  # (M, 1)
+            targets = centers.index_select(0, pairs // mask.shape[1])  # (M,)
             return words, torch.ones_like(words, dtype=torch.bool), targets, noise
         return contexts, mask, centers, noise[: len(centers)]
 
@@ -150,9 +152,9 @@ class Word2Vec(WordVectorModule):
         """word2vec.c's loop over examples (CPU tensors), Hogwild over `threads`; returns the summed loss."""
         rows, weights = self.input_rows(words, valid)  # (B, R)
         if self.hierarchical_softmax:
-            nodes, hs = self.node_vectors.weight.detach().numpy(), (self.hs_points, self.hs_labels, self.hs_mask)
-        else:
-            nodes, hs = np.zeros((0, 0), np.float32), (torch.zeros(0, 0, dtype=torch.long), torch.zeros(0, 0), torch.zeros(0, 0, dtype=torch.bool))
+            hs = (self.node_vectors.weight, self.hs_points, self.hs_labels, self.hs_mask)
+        else:  # paths of depth 0: the loop makes no node decision
+            hs = (torch.zeros(0, 0), torch.zeros(0, 0, dtype=torch.long), torch.zeros(0, 0), torch.zeros(0, 0, dtype=torch.bool))
         return sgd_examples(
             self.input_vectors.weight.detach().numpy(),
             rows.numpy(),
@@ -160,8 +162,7 @@ class Word2Vec(WordVectorModule):
             targets.numpy(),
             noise.numpy(),
             self.output_vectors.weight.detach().numpy(),
-            nodes,
-            *(x.numpy() for x in hs),
+            *(table.detach().numpy() for table in hs),
             np.asarray(alphas or [0.0], np.float32),
             self.sub_batch_pairs,
             self.negative,
