@@ -28,6 +28,10 @@ from nlpzoo.tasks import Batch, TaskSpec
 Architecture = Literal["skipgram", "cbow"]
 SCHEDULE_RESOLUTION = 1000  # alpha steps per Lightning batch (it changes per sub-batch, not per batch)
 MAX_EXP = 6.0  # word2vec.c: a Huffman-node decision scoring beyond +-MAX_EXP makes no step
+# Vectorized steps: a Huffman node on n > 16 of a sub-batch's paths (the root is on all of them) moves by
+# 16 times its mean step, not by the sum of n. Summed, HS diverged; averaged, it did not learn (WordSim353
+# 0.00); capped at 16, 0.62 on head500, as the per-example loop.
+MAX_NODE_REPEATS = 16
 
 
 class Word2Vec(WordVectorModule):
@@ -154,7 +158,8 @@ class Word2Vec(WordVectorModule):
         if self.hierarchical_softmax:
             hs = (self.node_vectors.weight, self.hs_points, self.hs_labels, self.hs_mask)
         else:  # paths of depth 0: the loop makes no node decision
-            hs = (torch.zeros(0, 0), torch.zeros(0, 0, dtype=torch.long), torch.zeros(0, 0), torch.zeros(0, 0, dtype=torch.bool))
+            empty = torch.zeros(0, 0)
+            hs = (empty, empty.long(), empty, empty.bool())
         return sgd_examples(
             self.input_vectors.weight.detach().numpy(),
             rows.numpy(),
@@ -210,9 +215,10 @@ class Word2Vec(WordVectorModule):
             loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
         if self.hierarchical_softmax:
             points, labels, mask = self.hs_points[targets], self.hs_labels[targets], self.hs_mask[targets]  # (B, depth)
-            # Every path starts at the root, so a sub-batch moves it by the sum of all its examples' steps;
-            # word2vec.c's MAX_EXP rule stops a saturated node from growing without bound.
-            part, grad = self.binary_decisions(self.node_vectors.weight, inputs, points, labels, mask, alpha, MAX_EXP)
+            # Every path starts at the root: its summed step over a sub-batch is capped (MAX_NODE_REPEATS).
+            part, grad = self.binary_decisions(
+                self.node_vectors.weight, inputs, points, labels, mask, alpha, MAX_EXP, MAX_NODE_REPEATS
+            )
             loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
         if alpha is not None:
             # The full error goes to every input row (word, context word or n-gram), as in word2vec.c.
@@ -233,11 +239,13 @@ class Word2Vec(WordVectorModule):
         keep: torch.Tensor,
         alpha: float | None,
         max_score: float | None = None,
+        max_repeats: int | None = None,
     ) -> tuple[float, torch.Tensor | float]:
         """Logistic decisions of inputs (B, D) against table rows (B, T) with labels and keep (B, T):
         the negative-sampling targets and noise, or the Huffman path's nodes. Returns the summed
         loss and, with alpha (after adding alpha * gradient to the rows), the inputs' (B, D) step;
-        decisions scoring beyond +-`max_score` make no step."""
+        decisions scoring beyond +-`max_score` make no step; a row used n > `max_repeats` times moves
+        by max_repeats times its mean step."""
         outputs = table.index_select(0, rows.reshape(-1)).view(*rows.shape, -1)  # (B, T, D)
         scores = torch.bmm(outputs, inputs.unsqueeze(2)).squeeze(2)  # (B, T)
         keep = keep.to(scores.dtype)
@@ -248,6 +256,9 @@ class Word2Vec(WordVectorModule):
         if alpha is not None:
             gradient = error.mul_(keep).mul_(alpha)  # (B, T)
             input_grad = torch.bmm(gradient.unsqueeze(1), outputs).squeeze(1)  # (B, D)
+            if max_repeats is not None:
+                uses = torch.bincount(rows[keep > 0], minlength=table.shape[0]).float()  # (rows of table,)
+                gradient = gradient * (max_repeats / uses.clamp(min=max_repeats))[rows]
             table.index_add_(0, rows.reshape(-1), (gradient.unsqueeze(2) * inputs.unsqueeze(1)).reshape(-1, table.shape[1]))
             return loss, input_grad
         return loss, 0.0
