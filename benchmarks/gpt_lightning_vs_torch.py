@@ -5,6 +5,11 @@ from one DataLoader, measured in one process; prints tokens/second of each and t
 
     python benchmarks/gpt_lightning_vs_torch.py                   # CPU, nanoGPT's CPU Shakespeare size
     python benchmarks/gpt_lightning_vs_torch.py --accelerator gpu --batch-size 64 --block-size 256
+
+With `--generate`, it measures generation instead: tokens/second of sampling a whole context window
+(block size) from a one-token prompt, with the key/value cache and without it (recomputing the prefix).
+
+    OMP_NUM_THREADS=1 python benchmarks/gpt_lightning_vs_torch.py --generate --block-size 256 --batch-size 8
 """
 
 from __future__ import annotations
@@ -93,6 +98,32 @@ def lightning_loop(model: GPTModel, loader: DataLoader, steps: int, warmup: int,
     return timer.ended - timer.started
 
 
+def generation_seconds(model: GPTModel, batch_size: int, new_tokens: int, use_cache: bool, device: torch.device) -> float:
+    """Seconds to sample `new_tokens` after a one-token prompt for `batch_size` sequences."""
+    prompt = torch.zeros(batch_size, 1, dtype=torch.long, device=device)
+    model.generate(prompt, 4, use_cache=use_cache)  # warm-up: first-call allocations
+    synchronize(device)
+    started = time.perf_counter()
+    model.generate(prompt, new_tokens, use_cache=use_cache, generator=torch.Generator(device).manual_seed(0))
+    synchronize(device)
+    return time.perf_counter() - started
+
+
+def generation_benchmark(model: GPTModel, args: argparse.Namespace, device: torch.device) -> None:
+    """Print tokens/second of generation with and without the key/value cache, best of `rounds`."""
+    model = model.to(device).eval()
+    new_tokens = args.block_size - 1  # the whole context window: the cache never has to be refilled
+    generated = args.batch_size * new_tokens
+    cached, uncached = [], []
+    for _ in range(args.rounds):
+        cached.append(generated / generation_seconds(model, args.batch_size, new_tokens, True, device))
+        uncached.append(generated / generation_seconds(model, args.batch_size, new_tokens, False, device))
+    print(f"device: {device}  generating {new_tokens} tokens x batch {args.batch_size} (context {args.block_size})")
+    print(f"with key/value cache   : {max(cached):12,.0f} tokens/s  (rounds: {', '.join(f'{t:,.0f}' for t in cached)})")
+    print(f"without (recompute)    : {max(uncached):12,.0f} tokens/s  (rounds: {', '.join(f'{t:,.0f}' for t in uncached)})")
+    print(f"cache speed-up         : {max(cached) / max(uncached):.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--text", type=Path, default=DEFAULT_TEXT)
@@ -105,6 +136,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2, help="alternate the two loops this many times")
+    parser.add_argument("--generate", action="store_true", help="measure generation with/without the KV cache")
     args = parser.parse_args()
 
     examples, vocab_size = char_blocks(args.text, args.block_size, args.batch_size * args.steps, seed=0)
@@ -119,6 +151,10 @@ def main() -> None:
         return GPTModel(spec, dim=args.dim, heads=args.heads, layers=args.layers,
                         optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3, "weight_decay": 0.1})
 
+    if args.generate:
+        torch.manual_seed(0)
+        generation_benchmark(GPTModel(spec, dim=args.dim, heads=args.heads, layers=args.layers), args, device)
+        return
     plain, lightning = [], []
     for _ in range(args.rounds):  # alternating rounds even out drift in a shared machine's speed
         plain.append(tokens / plain_loop(build(), loader, args.steps, args.warmup, device))

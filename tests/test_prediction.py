@@ -13,7 +13,7 @@ import nlpzoo
 from nlpzoo.checkpoint import load_module
 from nlpzoo.errors import CheckpointError, DataError
 from nlpzoo.models.base import ZooModule
-from nlpzoo.prediction import Predictor, find_checkpoint, run_prediction
+from nlpzoo.prediction import TextPredictor, find_checkpoint, run_prediction
 from nlpzoo.tasks import TaskKind, TaskSpec
 from nlpzoo.tokenizers import PretrainedTokenizer, WordTokenizer
 from tests.conftest import TINY, compose_config
@@ -98,7 +98,7 @@ def test_tagger_predictions_are_read_at_each_words_first_subword() -> None:
             module.scores.weight[tokenizer.convert_tokens_to_ids(token), tags.index(tag)] = 5.0
     assert tokenizer.tokenize("NLP") == ["nl", "##p"]
 
-    predictor = Predictor(module, tokenizer)
+    predictor = TextPredictor(module, tokenizer)
     (prediction,) = predictor.predict("NLP moved from New York to Paris")
     assert prediction["tags"] == ["B-PER", "O", "O", "B-LOC", "I-LOC", "O", "B-LOC"]
     assert [(e["type"], e["text"]) for e in prediction["entities"]] == [("PER", "NLP"), ("LOC", "New York"), ("LOC", "Paris")]
@@ -131,9 +131,24 @@ def test_bi_encoder_scores_pairs_on_the_labels_scale() -> None:
     spec = TaskSpec(
         kind=TaskKind.SENTENCE_SIMILARITY, vocab_size=len(tokenizer), pair_encoding="bi", extra={"score_range": [0, 5]}
     )
-    predictor = Predictor(MeanEmbeddingPairs(spec, objective={"loss": "cosine"}), tokenizer)
+    predictor = TextPredictor(MeanEmbeddingPairs(spec, objective={"loss": "cosine"}), tokenizer)
     same, different = predictor.predict([("a man plays a guitar", "a man plays a guitar"), ("a man plays", "the cat sleeps on the mat")])
     assert same["score"] == pytest.approx(5.0, abs=1e-5)  # cosine 1 -> the top of the label range
     assert different["score"] < 4.0
     with pytest.raises(DataError, match="pairs"):
         predictor.predict("only one text")
+
+
+def test_generation_options_and_unserved_kinds_are_refused(trained_run) -> None:
+    from nlpzoo.checkpoint import LoadedCheckpoint
+    from nlpzoo.errors import ConfigError, UnsupportedTaskError
+    from nlpzoo.models import TransformerEncoderModel
+    from nlpzoo.prediction import predictor_for
+
+    with pytest.raises(ConfigError, match=r"generation options \['num_beams'\] apply to seq2seq and language models"):
+        nlpzoo.load(trained_run[0], generation={"num_beams": 2})
+    tokenizer = WordTokenizer().build(["a masked language model"])
+    spec = TaskSpec(kind=TaskKind.MASKED_LANGUAGE_MODELING, vocab_size=len(tokenizer), mask_token_id=4)
+    masked_lm = TransformerEncoderModel(spec, dim=8, heads=2, layers=1)
+    with pytest.raises(UnsupportedTaskError, match=r"serves: .*extractive_qa, seq2seq, language_modeling; this checkpoint is masked_"):
+        predictor_for(LoadedCheckpoint(masked_lm, tokenizer, None, None))

@@ -90,3 +90,9 @@ def test_mlflow_logger_records_params_and_metrics_in_a_local_store(train_run, tm
     assert run.data.metrics["val/acc"] == summary["metrics"]["val/acc"]
     assert run.data.params["model/hidden_size"] == "16" and len(run.data.params["git/commit"]) == 40
     assert len(client.get_metric_history(run.info.run_id, "train/loss")) == 8
+    # The run's plots are MLflow artifacts too, byte for byte the PNGs in the run directory.
+    plots_dir = Path(summary["output_dir"]) / "plots"
+    logged = {Path(item.path).name for item in client.list_artifacts(run.info.run_id, "plots")}
+    assert logged == {path.name for path in plots_dir.glob("*.png")} >= {"learning_curves.png", "confusion_matrix_val.png"}
+    copy = client.download_artifacts(run.info.run_id, "plots/learning_curves.png", str(tmp_path))
+    assert Path(copy).read_bytes() == (plots_dir / "learning_curves.png").read_bytes()

@@ -8,8 +8,11 @@ __all__ = ["CheckpointError", "ConfigError", "DataError", "NlpzooError", "Unsupp
 __version__ = "0.1.0"
 
 
-def load(ckpt_or_dir: str, batch_size: int = 32, device: str = "cpu") -> Any:
-    """A predictor for a checkpoint or run directory: `nlpzoo.load(path).predict(["a text"])`."""
+def load(ckpt_or_dir: str, batch_size: int = 32, device: str = "cpu", generation: dict[str, Any] | None = None) -> Any:
+    """A predictor for a checkpoint or run directory: `nlpzoo.load(path).predict(["a text"])`.
+
+    `generation` (seq2seq and language models): max_new_tokens, num_beams, temperature, top_k, top_p, seed, ...
+    """
     from nlpzoo.prediction import load as load_predictor  # imported here: `import nlpzoo` stays light
 
-    return load_predictor(ckpt_or_dir, batch_size=batch_size, device=device)
+    return load_predictor(ckpt_or_dir, batch_size=batch_size, device=device, generation=generation)

@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
@@ -142,7 +142,8 @@ class PlotWriter(L.Callback):
     # --- output --------------------------------------------------------------------------------
     @rank_zero_only
     def write(self, trainer: L.Trainer, name: str, figure: Figure, log: bool = True) -> Path:
-        """Save `name`.png and (`log`) log it as an image to the trainer's TensorBoard and W&B loggers."""
+        """Save `name`.png and (`log`) log it as an image to the trainer's TensorBoard and W&B loggers
+        and as an artifact (the latest version) to its MLflow loggers."""
         path = plots.save_png(figure, self.dirpath / f"{name}.png")
         self.written[name] = path
         for logger in trainer.loggers if log else []:
@@ -150,6 +151,8 @@ class PlotWriter(L.Callback):
                 logger.experiment.add_image(f"plots/{name}", plots.figure_pixels(figure), trainer.global_step, dataformats="HWC")
             elif isinstance(logger, WandbLogger):
                 logger.log_image(key=f"plots/{name}", images=[str(path)], step=trainer.global_step)
+            elif isinstance(logger, MLFlowLogger):
+                logger.experiment.log_artifact(logger.run_id, str(path), artifact_path="plots")
         return path
 
 

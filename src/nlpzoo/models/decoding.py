@@ -124,12 +124,18 @@ def sample(
     eos_id: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Continue `prompt` (B, T) by sampling from the filtered distribution; returns (B, T + new)."""
+    """Continue `prompt` (B, T) by sampling from the filtered distribution; returns (B, T + new).
+
+    `temperature=0` takes the most likely token each step (greedy), with no randomness.
+    """
     tokens = prompt
     for _ in range(max_new_tokens):
         logits, state = step(tokens, state)  # (B, V)
-        probabilities = filter_logits(logits, temperature, top_k, top_p).softmax(-1)
-        next_token = torch.multinomial(probabilities, 1, generator=generator)  # (B, 1)
+        if temperature == 0:
+            next_token = logits.argmax(-1, keepdim=True)  # (B, 1)
+        else:
+            probabilities = filter_logits(logits, temperature, top_k, top_p).softmax(-1)
+            next_token = torch.multinomial(probabilities, 1, generator=generator)  # (B, 1)
         tokens = torch.cat([tokens, next_token], dim=1)
         if eos_id is not None and bool((tokens == eos_id).any(1).all()):
             break

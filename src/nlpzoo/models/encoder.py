@@ -3,7 +3,8 @@
 Heads are the `transformers` task classes wherever one exists, so a fine-tuned model exports
 with `save_pretrained` and reloads with `AutoModelFor...`: sequence classification ([CLS]
 pooler), token classification, extractive QA, masked LM, cross-encoder pairs (NLI logits, STS
-regression). Mean pooling and bi-encoders (Sentence-BERT) are `AutoModel` plus nlpzoo's pooling.
+regression). Mean pooling and bi-encoders (Sentence-BERT: similarity and NLI) are `AutoModel`
+plus nlpzoo's pooling and heads.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from transformers import (
 )
 
 from nlpzoo.errors import ConfigError
+from nlpzoo.models.heads import SiamesePairHead
 from nlpzoo.models.hf_backbone import load_model, mean_pool
 from nlpzoo.models.pretrained import PretrainedFamily
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
@@ -47,6 +49,7 @@ class PretrainedEncoder(PretrainedFamily):
     """
 
     family = "encoder"
+    encodes_pairs_apart = True
     supported_tasks = tuple(HEAD_CLASSES)
 
     def __init__(
@@ -64,9 +67,9 @@ class PretrainedEncoder(PretrainedFamily):
         if similarity_loss not in ("objective", "contrastive"):
             raise ConfigError(f"model.similarity_loss='{similarity_loss}' is not one of: objective, contrastive")
         kind = self.spec.kind
-        self.bi_encoder = kind == TaskKind.SENTENCE_SIMILARITY and self.spec.pair_encoding == "bi"
-        if kind == TaskKind.NLI and self.spec.pair_encoding == "bi":
-            raise ConfigError("NLI with the encoder family needs a cross-encoder pair encoding (pair_encoding=cross)")
+        # Bi-encoders (Sentence-BERT): each text pooled alone; similarity is their cosine, NLI a
+        # classifier over [u, v, |u-v|, u*v].
+        self.bi_encoder = kind in (TaskKind.SENTENCE_SIMILARITY, TaskKind.NLI) and self.spec.pair_encoding == "bi"
         self.mean_pooled = self.bi_encoder or (pooling == "mean" and HEAD_CLASSES[kind] is AutoModelForSequenceClassification)
         self.pooling = pooling
         self.similarity_loss = similarity_loss
@@ -80,7 +83,10 @@ class PretrainedEncoder(PretrainedFamily):
         if self.mean_pooled:
             self.model = load_model(AutoModel, config, options["pretrained"], self.from_weights, options["trust_remote_code"])
             self.dropout = nn.Dropout(classifier_dropout)
-            self.head = None if self.bi_encoder else nn.Linear(config.hidden_size, self.spec.num_labels)
+            self.head: nn.Module | None = nn.Linear(config.hidden_size, self.spec.num_labels)
+            if self.bi_encoder:
+                nli = kind == TaskKind.NLI
+                self.head = SiamesePairHead(config.hidden_size, self.spec.num_labels, similarity=False) if nli else None
             backbone_prefix = None
         else:
             self.head = None
@@ -97,9 +103,10 @@ class PretrainedEncoder(PretrainedFamily):
         )
 
     def save_pretrained(self, folder: str | Path, tokenizer: Any = None) -> Path:
-        """Bi-encoders export their encoder (`AutoModel` loads it); a mean-pooled classifier has no
-        transformers class, so it refuses rather than silently dropping its head."""
-        if self.head is not None:
+        """Bi-encoders export their encoder (`AutoModel` loads it: the sentence embedder is what NLI
+        training of a bi-encoder is for); a mean-pooled classifier has no transformers class, so it
+        refuses rather than silently dropping its head."""
+        if self.head is not None and not self.bi_encoder:
             raise ConfigError("pooling=mean classifiers have no transformers class to export to; train with pooling=cls")
         return super().save_pretrained(folder, tokenizer)
 
@@ -123,8 +130,11 @@ class PretrainedEncoder(PretrainedFamily):
         return {"logits": outputs.logits}  # (B, C), (B, T, C) or (B, T, V)
 
     def _bi_encoder_forward(self, batch: Batch, inputs: dict[str, torch.Tensor]) -> Outputs:
-        first = F.normalize(self.encode(**inputs), dim=-1)  # (B, H)
-        second = F.normalize(self.encode(batch["input_ids_b"], batch["attention_mask_b"]), dim=-1)  # (B, H)
+        first = self.encode(**inputs)  # (B, H)
+        second = self.encode(batch["input_ids_b"], batch["attention_mask_b"])  # (B, H)
+        if self.head is not None:
+            return self.head(self.dropout(first), self.dropout(second))  # NLI logits (B, C)
+        first, second = F.normalize(first, dim=-1), F.normalize(second, dim=-1)
         outputs: Outputs = {"scores": (first * second).sum(-1)}  # cosine similarity (B,)
         if self.similarity_loss == "contrastive" and "labels" in batch:
             outputs["loss"] = in_batch_contrastive_loss(first, second, batch["labels"], self.contrastive_scale)

@@ -75,7 +75,10 @@ class PretrainedEncoderDecoder(PretrainedFamily):
             targets = [tokenizer(name)["input_ids"] for name in self.spec.label_names]
             same = [n for n, t in zip(self.spec.label_names, targets, strict=True) if targets.count(t) > 1]
             if same:
-                raise ConfigError(f"labels {same} tokenize to the same target sequence; rename them (data.label_names)")
+                raise ConfigError(
+                    f"labels {same} tokenize to the same target sequence: rename them (data.label_names) or use a "
+                    f"tokenizer that spells any word (tokenizer=bpe, tokenizer=char or a pretrained one)"
+                )
             width = max(len(t) for t in targets)
             padded = [t + [IGNORE_INDEX] * (width - len(t)) for t in targets]
             self.label_target_ids = torch.tensor(padded, dtype=torch.long, device=device)  # (C, L)

@@ -10,7 +10,7 @@ from torch import nn
 
 from nlpzoo.models.base import ZooModule
 from nlpzoo.models.decoding import State, sample
-from nlpzoo.models.transformer import Embeddings, Stack, TransformerConfig, init_weights
+from nlpzoo.models.transformer import Embeddings, KeyValueCache, Stack, TransformerConfig, init_weights
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
 
@@ -30,13 +30,36 @@ class GPT(nn.Module):
             if name.endswith(("out.weight", "down.weight")):  # scaled residual projections (GPT-2)
                 nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.layers))
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids -> (B, T, V) next-token logits; position t sees tokens 0..t only."""
-        return self.lm_head(self.stack(self.embeddings(input_ids), causal=True))
+    def forward(self, input_ids: torch.Tensor, caches: list[KeyValueCache] | None = None) -> torch.Tensor:
+        """(B, T) ids -> (B, T, V) next-token logits; position t sees tokens 0..t only.
+
+        With `caches` (one per block), input_ids are the tokens after the cached prefix.
+        """
+        start = caches[0].length if caches else 0
+        return self.lm_head(self.stack(self.embeddings(input_ids, start), caches=caches, causal=True))
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """Decoding step for `nlpzoo.models.decoding`: the last `max_length` tokens -> next logits (B, V)."""
+        """Decoding step for `nlpzoo.models.decoding`: the last `max_length` tokens -> next logits (B, V).
+
+        Recomputes the whole window each step; `cached_step` gives the same logits incrementally.
+        """
         return self(tokens[:, -self.config.max_length :])[:, -1], state
+
+    def cached_step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """`step` with a key/value cache: only the tokens not yet seen run through the blocks.
+
+        state: keys and values (B, layers, nh, S, hs) of the S tokens seen so far (empty at the start).
+        Past the context window every step re-reads the last `max_length` tokens, exactly as `step` does.
+        """
+        seen = state["keys"].shape[3] if state else 0
+        if not state or tokens.shape[1] > self.config.max_length:
+            seen, tokens = 0, tokens[:, -self.config.max_length :]  # (re)fill the cache from the window
+        layers = range(len(self.stack.blocks))
+        caches = [KeyValueCache(state["keys"][:, i], state["values"][:, i]) if seen else KeyValueCache() for i in layers]
+        logits = self(tokens[:, seen:], caches)[:, -1]  # (B, V)
+        keys = torch.stack([cache.keys for cache in caches], dim=1)  # (B, layers, nh, S + new, hs)
+        values = torch.stack([cache.values for cache in caches], dim=1)
+        return logits, {"keys": keys, "values": values}
 
 
 class GPTModel(ZooModule):
@@ -85,6 +108,11 @@ class GPTModel(ZooModule):
         top_k: int | None = None,
         top_p: float | None = None,
         generator: torch.Generator | None = None,
+        use_cache: bool = True,
     ) -> torch.Tensor:
-        """Continue prompt ids (B, T) by sampling -> (B, T + max_new_tokens)."""
-        return sample(self.net.step, {}, prompt, max_new_tokens, temperature, top_k, top_p, generator=generator)
+        """Continue prompt ids (B, T) by sampling -> (B, T + max_new_tokens); `temperature=0` is greedy.
+
+        `use_cache=False` recomputes the whole prefix every token (the reference the cache is tested against).
+        """
+        step = self.net.cached_step if use_cache else self.net.step
+        return sample(step, {}, prompt, max_new_tokens, temperature, top_k, top_p, generator=generator)

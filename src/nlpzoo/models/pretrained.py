@@ -36,6 +36,7 @@ class PretrainedFamily(ZooModule):
     """Base of the `transformers`-backed families; `self.model` is the Hugging Face model."""
 
     family = "pretrained"
+    encodes_pairs_apart = False  # True where pair_encoding=bi (each text encoded alone) is served
 
     def __init__(
         self,
@@ -56,6 +57,11 @@ class PretrainedFamily(ZooModule):
         **zoo_options: Any,
     ) -> None:
         super().__init__(spec, optimizer, scheduler, **zoo_options)
+        if self.spec.pair_encoding == "bi" and not self.encodes_pairs_apart:
+            raise ConfigError(
+                f"the {self.family} family reads a text pair as one sequence: use data.pair_encoding=cross "
+                f"(bi-encoders: model=bert and its presets, model=lstm, model=transformer_encoder)"
+            )
         if not 0.0 < layer_lr_decay <= 1.0:
             raise ConfigError(f"model.layer_lr_decay={layer_lr_decay} must be in (0, 1] (1 = no decay)")
         if freeze_layers < 0:

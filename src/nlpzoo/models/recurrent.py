@@ -15,6 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule
+from nlpzoo.models.decoding import State, sample
 from nlpzoo.models.heads import CharCNN, SentenceHead, SiamesePairHead, TokenTaggingHead
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
@@ -177,6 +178,39 @@ class RecurrentModel(ZooModule):
         if self.siamese:
             return self.head(sentence, self.encode_sentence(batch["input_ids_b"], batch["attention_mask_b"]))
         return self.head(sentence)
+
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Language-model decoding step for `nlpzoo.models.decoding`: next-token logits (B, V).
+
+        The RNN state is carried in `state` (hidden, and cell for LSTMs: (B, layers, H)), so each step
+        reads only the newest token; the first step (empty state) reads the whole prompt.
+        """
+        rnn = self.encoder.rnn
+        if state:
+            hidden = state["hidden"].transpose(0, 1).contiguous()  # (layers, B, H)
+            carried = (hidden, state["cell"].transpose(0, 1).contiguous()) if "cell" in state else hidden
+            outputs, final = rnn(self.encoder.embedding(tokens[:, -1:]), carried)  # (B, 1, H)
+        else:
+            outputs, final = rnn(self.encoder.embedding(tokens))  # (B, T, H)
+        hidden, cell = final if isinstance(final, tuple) else (final, None)
+        state = {"hidden": hidden.transpose(0, 1), **({"cell": cell.transpose(0, 1)} if cell is not None else {})}
+        return self.head(outputs[:, -1]), state
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Continue prompt ids (B, T) by sampling -> (B, T + max_new_tokens); `temperature=0` is greedy."""
+        if self.spec.kind is not TaskKind.LANGUAGE_MODELING:
+            raise ConfigError(f"generation needs the language-model head; this model serves {self.spec.kind.value}")
+        return sample(self.step, {}, prompt, max_new_tokens, temperature, top_k, top_p, generator=generator)
 
 
 class TiedLanguageModelHead(nn.Module):

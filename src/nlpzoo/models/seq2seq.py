@@ -221,11 +221,14 @@ class Seq2SeqModel(ZooModule):
         logits, state, _ = self.decoder(tokens[:, -1], state)
         return logits, state
 
-    def generate(self, batch: Batch, beam_size: int | None = None, max_length: int | None = None) -> torch.Tensor:
+    def generate(
+        self, batch: Batch, beam_size: int | None = None, max_length: int | None = None,
+        length_penalty: float | None = None,
+    ) -> torch.Tensor:
         """(B, S_src) sources -> (B, <= max_length) generated target ids (padded after end-of-sequence)."""
         return search(
             self.step, self.encode(batch), self.spec, max_length or self.max_generate_length,
-            beam_size or self.beam_size, self.length_penalty,
+            beam_size or self.beam_size, self.length_penalty if length_penalty is None else length_penalty,
         )
 
     def attention_map(self, batch: Batch, target_ids: torch.Tensor) -> torch.Tensor | None:

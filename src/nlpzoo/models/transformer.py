@@ -39,6 +39,29 @@ class TransformerConfig:
             raise ConfigError(f"model.positions='{self.positions}' is not one of sinusoidal, learned")
 
 
+@dataclass
+class KeyValueCache:
+    """One attention layer's keys and values of the tokens already decoded, (B, nh, S, hs) each.
+
+    Incremental decoding feeds only the new tokens; their keys and values are appended here, so a
+    step attends to the whole prefix without recomputing it (O(prefix) work per token, not O(prefix^2)).
+    """
+
+    keys: torch.Tensor | None = None
+    values: torch.Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[2]
+
+    def extend(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append the new tokens' (B, nh, T, hs) keys and values; the whole prefix's come back."""
+        if self.keys is not None:
+            keys, values = torch.cat([self.keys, keys], dim=2), torch.cat([self.values, values], dim=2)
+        self.keys, self.values = keys, values
+        return keys, values
+
+
 class MultiHeadAttention(nn.Module):
     """Scaled dot-product attention over `heads` subspaces, self- or cross- (queries x, keys/values context)."""
 
@@ -56,16 +79,26 @@ class MultiHeadAttention(nn.Module):
         context: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
         causal: bool = False,
+        cache: KeyValueCache | None = None,
     ) -> torch.Tensor:
-        """x (B, T, D), context (B, S, D) or None (self-attention), mask (B, 1, 1 or T, S) True = attend."""
+        """x (B, T, D), context (B, S, D) or None (self-attention), mask (B, 1, 1 or T, S) True = attend.
+
+        With a `cache` (causal self-attention only), x holds the tokens after the cached prefix.
+        """
         batch, steps, dim = x.shape
         context = x if context is None else context
         q = self.query(x).view(batch, steps, self.heads, -1).transpose(1, 2)  # (B, nh, T, hs)
         k, v = self.key_value(context).split(dim, dim=-1)
         k = k.view(batch, context.shape[1], self.heads, -1).transpose(1, 2)  # (B, nh, S, hs)
         v = v.view(batch, context.shape[1], self.heads, -1).transpose(1, 2)  # (B, nh, S, hs)
-        if causal and mask is not None:
-            mask = mask & torch.ones(steps, steps, dtype=torch.bool, device=x.device).tril()
+        past = 0
+        if cache is not None:
+            past = cache.length
+            k, v = cache.extend(k, v)  # (B, nh, past + T, hs)
+        if causal and (mask is not None or past):
+            # Query i sits at position past + i and sees keys 0..past + i (SDPA's is_causal assumes past = 0).
+            causal_mask = torch.ones(steps, past + steps, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            mask = causal_mask if mask is None else mask & causal_mask
             causal = False
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=causal
@@ -111,9 +144,10 @@ class Block(nn.Module):
         causal: bool = False,
         memory: torch.Tensor | None = None,
         memory_mask: torch.Tensor | None = None,
+        cache: KeyValueCache | None = None,
     ) -> torch.Tensor:
-        """x (B, T, D) -> (B, T, D); memory (B, S, D) for cross-attention."""
-        x = self.residual(x, self.attention_norm, self.attention, mask=mask, causal=causal)
+        """x (B, T, D) -> (B, T, D); memory (B, S, D) for cross-attention; `cache` for incremental decoding."""
+        x = self.residual(x, self.attention_norm, self.attention, mask=mask, causal=causal, cache=cache)
         if self.cross_attention is not None:
             x = self.residual(x, self.cross_norm, self.cross_attention, context=memory, mask=memory_mask)
         return self.residual(x, self.feed_forward_norm, self.feed_forward)
@@ -143,12 +177,12 @@ class Embeddings(nn.Module):
             self.register_buffer("positions", sinusoidal_table(config.max_length, config.dim), persistent=False)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids -> (B, T, D)."""
-        steps = input_ids.shape[1]
-        if steps > self.max_length:
-            raise ConfigError(f"sequence of {steps} tokens exceeds the model's max_length={self.max_length}")
-        return self.dropout(self.tokens(input_ids) * self.scale + self.positions[:steps])
+    def forward(self, input_ids: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """(B, T) ids at positions start .. start + T - 1 -> (B, T, D)."""
+        end = start + input_ids.shape[1]
+        if end > self.max_length:
+            raise ConfigError(f"sequence of {end} tokens exceeds the model's max_length={self.max_length}")
+        return self.dropout(self.tokens(input_ids) * self.scale + self.positions[start:end])
 
 
 class Stack(nn.Module):
@@ -159,9 +193,10 @@ class Stack(nn.Module):
         self.blocks = nn.ModuleList(Block(config, cross_attention) for _ in range(config.layers))
         self.final_norm = nn.LayerNorm(config.dim) if config.pre_norm else nn.Identity()
 
-    def forward(self, x: torch.Tensor, **kwargs: object) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x, **kwargs)
+    def forward(self, x: torch.Tensor, caches: list[KeyValueCache] | None = None, **kwargs: object) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D); `caches` holds one `KeyValueCache` per block for incremental decoding."""
+        for index, block in enumerate(self.blocks):
+            x = block(x, cache=caches[index] if caches is not None else None, **kwargs)
         return self.final_norm(x)
 
 

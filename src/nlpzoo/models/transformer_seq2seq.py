@@ -83,12 +83,15 @@ class TransformerSeq2SeqModel(ZooModule):
         shared_vocabulary = bool(self.spec.extra.get("shared_vocabulary", self.spec.target_vocab_size is None))
         self.net = EncoderDecoderTransformer(source, target, shared_embeddings=shared_vocabulary)
 
-    def generate(self, batch: Batch, beam_size: int | None = None, max_length: int | None = None) -> torch.Tensor:
+    def generate(
+        self, batch: Batch, beam_size: int | None = None, max_length: int | None = None,
+        length_penalty: float | None = None,
+    ) -> torch.Tensor:
         """(B, S_src) sources -> (B, <= max_length) generated target ids (padded after end-of-sequence)."""
         state = self.net.encode(batch["input_ids"], batch["attention_mask"])
         return search(
             self.net.step, state, self.spec, max_length or self.max_generate_length,
-            beam_size or self.beam_size, self.length_penalty,
+            beam_size or self.beam_size, self.length_penalty if length_penalty is None else length_penalty,
         )
 
     def forward(self, batch: Batch) -> Outputs:
