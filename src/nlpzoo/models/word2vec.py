@@ -2,10 +2,12 @@
 hierarchical softmax on the corpus's window batches.
 
 Training is word2vec's own SGD, done by hand (manual optimization, no autograd): each Lightning
-batch is a span of the token stream, cut into sub-batches of `sub_batch_pairs` examples; each
+batch is a span of the token stream, cut into sub-batches of `sub_batch_pairs` examples, each with
+its own alpha (decaying linearly from `optimizer.lr` to `lr * scheduler.min_lr_ratio` over all of
+training). On CPU the examples run through word2vec.c's per-example loop, compiled with numba and
+split over torch's thread count without locks (`word2vec_kernel`). On other devices each
 sub-batch gathers its rows, scores them, and adds alpha * gradient back with `index_add_` (rows
-repeated in a sub-batch add up, as with word2vec's Hogwild threads). alpha decays linearly from
-`optimizer.lr` to `lr * scheduler.min_lr_ratio` over all of training, per sub-batch.
+repeated in a sub-batch add up, as with word2vec's Hogwild threads).
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ from torch import nn
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.huffman import huffman_paths
 from nlpzoo.models.optimization import warmup_schedule
+from nlpzoo.models.word2vec_kernel import sgd_examples
 from nlpzoo.models.word_vectors import ExportFormat, WordVectorModule
 from nlpzoo.tasks import Batch, TaskSpec
 
 Architecture = Literal["skipgram", "cbow"]
 SCHEDULE_RESOLUTION = 1000  # alpha steps per Lightning batch (it changes per sub-batch, not per batch)
+MAX_EXP = 6.0  # word2vec.c: a Huffman-node decision scoring beyond +-MAX_EXP makes no step
+# Vectorized steps: a Huffman node on n > 16 of a sub-batch's paths (the root is on all of them) moves by
+# 16 times its mean step, not by the sum of n. Summed, HS diverged; averaged, it did not learn (WordSim353
+# 0.00); capped at 16, 0.62 on head500, as the per-example loop.
+MAX_NODE_REPEATS = 16
 
 
 class Word2Vec(WordVectorModule):
@@ -109,35 +117,79 @@ class Word2Vec(WordVectorModule):
         centers, contexts, mask = batch["input_ids"], batch["context_ids"], batch["context_mask"]
         noise = batch["negative_ids"]
         if self.architecture == "skipgram":
-            # numpy finds the pairs ~20x faster than torch's boolean indexing on one thread.
-            pairs = np.flatnonzero(mask.numpy())  # (M,) row-major, as the noise rows
-            words = torch.from_numpy(contexts.numpy().reshape(-1)[pairs]).unsqueeze(1)  # (M, 1)
-            targets = torch.from_numpy(centers.numpy()[pairs // mask.shape[1]])  # (M,)
+            if mask.device.type == "cpu":  # numpy finds the pairs ~20x faster than torch on one thread
+                pairs = torch.from_numpy(np.flatnonzero(mask.numpy()))  # (M,) row-major, as the noise rows
+            else:
+                pairs = mask.reshape(-1).nonzero().squeeze(1)
+            words = contexts.reshape(-1).index_select(0, pairs).unsqueeze(1)  # (M, 1)
+            targets = centers.index_select(0, pairs // mask.shape[1])  # (M,)
             return words, torch.ones_like(words, dtype=torch.bool), targets, noise
         return contexts, mask, centers, noise[: len(centers)]
 
     def sgd_pass(self, batch: Batch, alphas: list[float] | None) -> tuple[float, int]:
         """Loss summed over the batch's examples, and their count. With `alphas` (one per sub-batch,
-        see `sub_batches`) also apply word2vec's SGD update after scoring each sub-batch."""
-        words, valid, targets, noise = self.examples(batch)
-        total, size = 0.0, self.sub_batch_pairs
-        # The gathers, small bmm and index_add_ here are memory-bound: a second thread gains nothing
-        # (measured), and on a loaded machine OpenMP's spinning barriers make each op up to 100x slower.
+        see `sub_batches`) also apply word2vec's SGD update. One path per device: on CPU the
+        compiled per-example loop (`word2vec_kernel`), elsewhere the vectorized torch steps."""
         threads = torch.get_num_threads()
+        # The torch ops here are small and memory-bound: a second OpenMP thread gains nothing
+        # (measured), and on a loaded machine its spinning barriers make each op up to 100x slower.
         torch.set_num_threads(1)
         try:
             with torch.no_grad():
-                for i, begin in enumerate(range(0, len(targets), size)):
-                    part = slice(begin, begin + size)
-                    alpha = None if alphas is None else alphas[i]
-                    total += self.sgd_step(words[part], valid[part], targets[part], noise[part], alpha)
+                words, valid, targets, noise = self.examples(batch)
+                if self.input_vectors.weight.device.type == "cpu":
+                    parts = 1 if torch.are_deterministic_algorithms_enabled() else threads
+                    return self.compiled_sgd(words, valid, targets, noise, alphas, parts), len(targets)
+                return self.vectorized_sgd(words, valid, targets, noise, alphas), len(targets)
         finally:
             torch.set_num_threads(threads)
-        return total, len(targets)
+
+    def compiled_sgd(
+        self,
+        words: torch.Tensor,
+        valid: torch.Tensor,
+        targets: torch.Tensor,
+        noise: torch.Tensor,
+        alphas: list[float] | None,
+        threads: int = 1,
+    ) -> float:
+        """word2vec.c's loop over examples (CPU tensors), Hogwild over `threads`; returns the summed loss."""
+        rows, weights = self.input_rows(words, valid)  # (B, R)
+        if self.hierarchical_softmax:
+            hs = (self.node_vectors.weight, self.hs_points, self.hs_labels, self.hs_mask)
+        else:  # paths of depth 0: the loop makes no node decision
+            empty = torch.zeros(0, 0)
+            hs = (empty, empty.long(), empty, empty.bool())
+        return sgd_examples(
+            self.input_vectors.weight.detach().numpy(),
+            rows.numpy(),
+            weights.float().numpy(),
+            targets.numpy(),
+            noise.numpy(),
+            self.output_vectors.weight.detach().numpy(),
+            *(table.detach().numpy() for table in hs),
+            np.asarray(alphas or [0.0], np.float32),
+            self.sub_batch_pairs,
+            self.negative,
+            alphas is not None,
+            max(1, threads),
+            MAX_EXP,
+        )
 
     def sub_batches(self, batch: Batch) -> int:
         examples = len(batch["negative_ids"]) if self.architecture == "skipgram" else len(batch["input_ids"])
         return -(-examples // self.sub_batch_pairs)
+
+    def vectorized_sgd(
+        self, words: torch.Tensor, valid: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor, alphas: list[float] | None
+    ) -> float:
+        """The batch in sub-batches of `sub_batch_pairs` examples, each scored (and updated) at once; returns the summed loss."""
+        total, size = 0.0, self.sub_batch_pairs
+        for i, begin in enumerate(range(0, len(targets), size)):
+            part = slice(begin, begin + size)
+            alpha = None if alphas is None else alphas[i]
+            total += self.sgd_step(words[part], valid[part], targets[part], noise[part], alpha)
+        return total
 
     def sgd_step(
         self, words: torch.Tensor, valid: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor, alpha: float | None
@@ -163,7 +215,10 @@ class Word2Vec(WordVectorModule):
             loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
         if self.hierarchical_softmax:
             points, labels, mask = self.hs_points[targets], self.hs_labels[targets], self.hs_mask[targets]  # (B, depth)
-            part, grad = self.binary_decisions(self.node_vectors.weight, inputs, points, labels, mask, alpha)
+            # Every path starts at the root: its summed step over a sub-batch is capped (MAX_NODE_REPEATS).
+            part, grad = self.binary_decisions(
+                self.node_vectors.weight, inputs, points, labels, mask, alpha, MAX_EXP, MAX_NODE_REPEATS
+            )
             loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
         if alpha is not None:
             # The full error goes to every input row (word, context word or n-gram), as in word2vec.c.
@@ -183,18 +238,27 @@ class Word2Vec(WordVectorModule):
         labels: torch.Tensor,
         keep: torch.Tensor,
         alpha: float | None,
+        max_score: float | None = None,
+        max_repeats: int | None = None,
     ) -> tuple[float, torch.Tensor | float]:
         """Logistic decisions of inputs (B, D) against table rows (B, T) with labels and keep (B, T):
         the negative-sampling targets and noise, or the Huffman path's nodes. Returns the summed
-        loss and, with alpha (after adding alpha * gradient to the rows), the inputs' (B, D) step."""
+        loss and, with alpha (after adding alpha * gradient to the rows), the inputs' (B, D) step;
+        decisions scoring beyond +-`max_score` make no step; a row used n > `max_repeats` times moves
+        by max_repeats times its mean step."""
         outputs = table.index_select(0, rows.reshape(-1)).view(*rows.shape, -1)  # (B, T, D)
         scores = torch.bmm(outputs, inputs.unsqueeze(2)).squeeze(2)  # (B, T)
         keep = keep.to(scores.dtype)
+        if max_score is not None:
+            keep = keep * (scores.abs() < max_score)
         error = labels - torch.sigmoid(scores)  # (B, T) 1 - p(correct decision), signed
         loss = -float(torch.log(error.abs().neg_().add_(1.0).clamp_(min=1e-7)).mul_(keep).sum())
         if alpha is not None:
             gradient = error.mul_(keep).mul_(alpha)  # (B, T)
             input_grad = torch.bmm(gradient.unsqueeze(1), outputs).squeeze(1)  # (B, D)
+            if max_repeats is not None:
+                uses = torch.bincount(rows[keep > 0], minlength=table.shape[0]).float()  # (rows of table,)
+                gradient = gradient * (max_repeats / uses.clamp(min=max_repeats))[rows]
             table.index_add_(0, rows.reshape(-1), (gradient.unsqueeze(2) * inputs.unsqueeze(1)).reshape(-1, table.shape[1]))
             return loss, input_grad
         return loss, 0.0
