@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.progress import track
 
 from nlpzoo.checkpoint import read_checkpoint
 from nlpzoo.data.base import TaskDataModule
@@ -40,7 +41,7 @@ def teacher_logits(teacher: Predictor, texts: list[str], batch_size: int) -> np.
     """(texts, num_labels) logits; texts are batched by length so little time goes to padding."""
     order = np.argsort([len(t) for t in texts], kind="stable")
     logits = np.zeros((len(texts), teacher.spec.num_labels), dtype=np.float32)
-    for start in range(0, len(texts), batch_size):
+    for start in track(range(0, len(texts), batch_size), description="teacher labelling the training texts"):
         chosen = order[start : start + batch_size]
         logits[chosen] = teacher.outputs(teacher.encode([texts[i] for i in chosen]))["logits"]
     return logits
