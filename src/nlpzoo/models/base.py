@@ -8,6 +8,7 @@ metric logging per split, optimizer and schedule from config, and a self-describ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import lightning as L
@@ -16,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchmetrics import MetricCollection
 
 from nlpzoo.errors import UnsupportedTaskError
-from nlpzoo.models.optimization import build_optimizer, build_scheduler
+from nlpzoo.models.optimization import build_optimizer, build_scheduler, unfused_when_clipping
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec, build_objective
 
 CHECKPOINT_KEY = "nlpzoo"
@@ -139,8 +140,15 @@ class ZooModule(L.LightningModule):
         return None
 
     # --- optimization --------------------------------------------------------------------------
+    def lr_scale(self) -> Callable[[str], float] | None:
+        """Learning-rate multiplier per parameter name (e.g. layer-wise decay); None: one rate for all."""
+        return None
+
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.optimizer_config, self.named_parameters())
+        trainer = self._trainer  # None when called outside a Trainer (tools, tests)
+        precision, clip = (trainer.precision, trainer.gradient_clip_val) if trainer else ("32-true", None)
+        config = unfused_when_clipping(self.optimizer_config, precision, clip)
+        optimizer = build_optimizer(config, self.named_parameters(), lr_scale=self.lr_scale())
         if not self.scheduler_config:
             return optimizer
         scheduler = build_scheduler(self.scheduler_config, optimizer, self.trainer.estimated_stepping_batches)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -13,6 +14,17 @@ from torch.optim.lr_scheduler import LambdaLR
 from nlpzoo.errors import ConfigError
 
 NO_DECAY_MARKERS = ("bias", "norm", "LayerNorm", "layer_norm", "embedding_norm")
+
+log = logging.getLogger(__name__)
+
+
+def unfused_when_clipping(config: dict[str, Any], precision: str, gradient_clip_val: float | None) -> dict[str, Any]:
+    """Lightning refuses to clip the gradients of a fused optimizer under mixed precision (the fused
+    step unscales them itself): such a run gets the unfused kernel and a log line, not a crash."""
+    if config.get("fused") and gradient_clip_val and "mixed" in str(precision):
+        log.info("optimizer fused=false: Lightning cannot clip a fused optimizer's gradients under %s", precision)
+        return {**config, "fused": False}
+    return config
 
 
 def parameter_groups(

@@ -9,6 +9,7 @@ with `save_pretrained`, so `transformers` loads the fine-tuned model without nlp
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ from nlpzoo.models.hf_backbone import (
     layerwise_lr_scale,
     num_layers_of,
 )
-from nlpzoo.models.optimization import build_optimizer, build_scheduler
 from nlpzoo.tasks import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -149,14 +149,9 @@ class PretrainedFamily(ZooModule):
         return {k: batch[k] for k in keys if isinstance(batch.get(k), torch.Tensor)}
 
     # --- optimization ------------------------------------------------------------------------------
-    def configure_optimizers(self) -> Any:
+    def lr_scale(self) -> Callable[[str], float] | None:
         decay = self.options["layer_lr_decay"]
-        scale = layerwise_lr_scale(decay, num_layers_of(self.model.config)) if decay < 1.0 else None
-        optimizer = build_optimizer(self.optimizer_config, self.named_parameters(), lr_scale=scale)
-        if not self.scheduler_config:
-            return optimizer
-        scheduler = build_scheduler(self.scheduler_config, optimizer, self.trainer.estimated_stepping_batches)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return layerwise_lr_scale(decay, num_layers_of(self.model.config)) if decay < 1.0 else None
 
     # --- export ------------------------------------------------------------------------------------
     def save_pretrained(self, folder: str | Path, tokenizer: Any = None) -> Path:
