@@ -21,7 +21,6 @@ from torch import nn
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.huffman import huffman_paths
 from nlpzoo.models.optimization import warmup_schedule
-from nlpzoo.models.word2vec_kernel import sgd_examples
 from nlpzoo.models.word_vectors import ExportFormat, WordVectorModule
 from nlpzoo.tasks import Batch, TaskSpec
 
@@ -154,6 +153,9 @@ class Word2Vec(WordVectorModule):
         threads: int = 1,
     ) -> float:
         """word2vec.c's loop over examples (CPU tensors), Hogwild over `threads`; returns the summed loss."""
+        # Imported here: numba and its process-wide threading layer only where word2vec trains on CPU.
+        from nlpzoo.models.word2vec_kernel import sgd_examples
+
         rows, weights = self.input_rows(words, valid)  # (B, R)
         if self.hierarchical_softmax:
             hs = (self.node_vectors.weight, self.hs_points, self.hs_labels, self.hs_mask)
