@@ -28,7 +28,9 @@ def lora_options(peft: str | None, lora: dict[str, Any] | None) -> dict[str, Any
     if peft is None:
         return None
     if peft not in PEFT_METHODS:
-        raise ConfigError(f"model.peft={peft} is not one of: {', '.join(PEFT_METHODS)} (or null: full fine-tuning)")
+        raise ConfigError(
+            f"model.peft={peft} is not one of: {', '.join(PEFT_METHODS)} (or null: full fine-tuning)"
+        )
     unknown = sorted(set(lora or {}) - set(LORA_DEFAULTS))
     if unknown:
         raise ConfigError(f"model.lora has unknown key(s) {unknown}; valid: {sorted(LORA_DEFAULTS)}")

