@@ -102,3 +102,15 @@ def test_gguf_weights_need_their_package(tmp_path: Path, monkeypatch: pytest.Mon
         gguf_model_path("no_such_package", "model.gguf")
     with pytest.raises(ConfigError, match=r"has no file missing\.gguf"):
         gguf_model_path("nlpzoo", "missing.gguf")
+
+
+def test_chat_prompts_are_refused_where_no_decoder_reads_them() -> None:
+    from nlpzoo.models import PretrainedEncoderDecoder
+    from nlpzoo.prediction import GenerationOptions
+    from nlpzoo.prediction.seq2seq import Seq2SeqPredictor
+    from nlpzoo.tasks import TaskKind
+    from tests.tiny_transformers import spec, tiny
+
+    module = PretrainedEncoderDecoder(spec(TaskKind.SEQ2SEQ), **tiny("t5"))
+    with pytest.raises(ConfigError, match=r"generation option\(s\) \['chat'\] do not apply"):
+        Seq2SeqPredictor(module, object(), ["source"], GenerationOptions(chat=True))
