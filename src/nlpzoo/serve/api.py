@@ -18,7 +18,6 @@ JSON with `?format=json`).
 import logging
 import multiprocessing
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,9 @@ import litserve as ls
 import torch
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
-from litserve.loops import BatchedLoop
-from litserve.utils import LitAPIStatus, PickleableHTTPException
 
 from nlpzoo.checkpoint import read_checkpoint
-from nlpzoo.errors import ConfigError, NlpzooError, UnsupportedTaskError
+from nlpzoo.errors import ConfigError, UnsupportedTaskError
 from nlpzoo.export.runtime import (
     BACKENDS,
     ONNX_FILES,
@@ -43,6 +40,7 @@ from nlpzoo.export.runtime import (
 from nlpzoo.models.base import CHECKPOINT_KEY
 from nlpzoo.prediction import GenerationOptions
 from nlpzoo.prediction.generation import GenerationPredictor
+from nlpzoo.serve.batching import IsolatingLoop, Refusal
 from nlpzoo.serve.drift import DriftMonitor, ReferenceProfile, text_statistics
 from nlpzoo.serve.http import (
     BATCH_BUCKETS,
@@ -60,45 +58,6 @@ from nlpzoo.tasks import TaskKind
 
 log = logging.getLogger("nlpzoo.serve")
 INT8_BACKENDS = ("torch_int8", "onnx_int8")
-
-
-@dataclass
-class Refusal:
-    """A request's answer when the predictor could not take it: its own HTTP status and why, never its input."""
-
-    status: int
-    detail: str
-
-    @classmethod
-    def of(cls, error: Exception) -> "Refusal":
-        """422 for an input the model cannot take (the project's own errors), 500 for anything else."""
-        message = str(error)
-        message = message if len(message) <= MAX_DETAIL else message[:MAX_DETAIL] + "..."
-        if isinstance(error, NlpzooError):
-            return cls(422, message)
-        return cls(500, f"the model failed on this request: {type(error).__name__}: {message}")
-
-
-MAX_DETAIL = 300  # characters of an error message sent back (a message may quote part of the input)
-
-
-class IsolatingLoop(BatchedLoop):
-    """LitServe's batched loop, where a `Refusal` in place of an answer goes back to its own request only,
-    as an HTTP error; the requests batched with it get their answers (LitServe would fail them all)."""
-
-    def put_response(
-        self,
-        transport: Any,
-        response_queue_id: int,
-        uid: str,
-        response_data: Any,
-        status: LitAPIStatus,
-        response_type: Any,
-    ) -> None:
-        if isinstance(response_data, Refusal):
-            response_data = PickleableHTTPException(response_data.status, response_data.detail)
-            status = LitAPIStatus.ERROR
-        super().put_response(transport, response_queue_id, uid, response_data, status, response_type)
 
 
 class ServedAPI(ls.LitAPI):
