@@ -117,7 +117,7 @@ class ServedAPI(ls.LitAPI):
 
     def predict(self, examples: list[Any]) -> list[Any]:
         started = time.perf_counter()
-        answers: list[Any] = [self.refusal(example) for example in examples]
+        answers: list[Any] = [self.checked(example) for example in examples]
         ready = [index for index, answer in enumerate(answers) if answer is None]
         groups = [ready] if self.batch_independent else [[index] for index in ready]
         for group in groups:
@@ -129,6 +129,13 @@ class ServedAPI(ls.LitAPI):
         self.publish()
         return answers
 
+    def checked(self, example: Any) -> Refusal | None:
+        """`refusal(example)`, a failure of the check itself being that request's own error too."""
+        try:
+            return self.refusal(example)
+        except Exception as error:
+            return self.failed(error)
+
     def isolated(self, examples: list[Any]) -> list[Any]:
         """The examples' answers; if the model call fails, each example alone, so only the culprit gets a `Refusal`."""
         try:
@@ -136,12 +143,16 @@ class ServedAPI(ls.LitAPI):
         except Exception as error:
             if len(examples) > 1:
                 return [answer for example in examples for answer in self.isolated([example])]
-            refusal = Refusal.of(error)
-            if refusal.status >= 500:
-                log.exception("the model failed on one request (answered %d)", refusal.status)
-            else:
-                log.warning("refused one request (%d): %s", refusal.status, refusal.detail)
-            return [refusal]
+            return [self.failed(error)]
+
+    def failed(self, error: Exception) -> Refusal:
+        """The answer for the one request `error` was raised on, logged (with the traceback for a 5xx)."""
+        refusal = Refusal.of(error)
+        if refusal.status >= 500:
+            log.exception("the model failed on one request (answered %d)", refusal.status)
+        else:
+            log.warning("refused one request (%d): %s", refusal.status, refusal.detail)
+        return refusal
 
     def snapshot(self) -> dict[str, Any]:
         """The statistics /metrics shows: requests, batches and their sizes, time in the model."""
