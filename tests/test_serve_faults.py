@@ -43,15 +43,22 @@ def accent_stripping_lm(tmp_path_factory: pytest.TempPathFactory, shared_data: P
         f"data.path={shared_data / 'tinyshakespeare' / 'input.txt'}",
         *FAMILIES["gpt"],
     ]
-    return run_training(compose_config(overrides, tmp_path_factory.mktemp("lm_bpe") / "run"))["best_checkpoint"]
+    return run_training(compose_config(overrides, tmp_path_factory.mktemp("lm_bpe") / "run"))[
+        "best_checkpoint"
+    ]
 
 
 @pytest.fixture(scope="module")
 def lm_server(accent_stripping_lm: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The LM served with sampling on (its default) and a long batch timeout, so concurrent requests batch."""
     run_dir = tmp_path_factory.mktemp("serve_lm")
-    overrides = [f"ckpt_path={accent_stripping_lm}", "max_batch_size=8", "batch_timeout=2",
-                 f"generation.max_new_tokens={NEW_TOKENS}", f"hydra.run.dir={run_dir}"]
+    overrides = [
+        f"ckpt_path={accent_stripping_lm}",
+        "max_batch_size=8",
+        "batch_timeout=2",
+        f"generation.max_new_tokens={NEW_TOKENS}",
+        f"hydra.run.dir={run_dir}",
+    ]
     with running_server(overrides, run_dir / "server.log") as url:
         yield url
 
@@ -66,7 +73,9 @@ def test_a_request_failing_in_the_model_fails_alone_and_sampling_ignores_batch_m
     responses = post_all(lm_server, payloads, concurrency=len(payloads))
     metrics = httpx.get(f"{lm_server}/metrics", params={"format": "json"}).json()
     batches = metrics["batch_sizes"]
-    assert metrics["requests"] == len(payloads) and batches["counts"][0] == 0  # no request was alone in its batch
+    assert (
+        metrics["requests"] == len(payloads) and batches["counts"][0] == 0
+    )  # no request was alone in its batch
 
     poisoned = responses.pop(3)
     assert poisoned.status_code == 422 and "encode to no token" in poisoned.json()["detail"]
@@ -119,15 +128,24 @@ def test_a_stop_signal_ends_every_process_of_the_server_and_frees_the_port(
     signum: signal.Signals, accent_stripping_lm: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    command = [sys.executable, str(ROOT / "serve.py"), f"ckpt_path={accent_stripping_lm}", f"port={port}",
-               f"hydra.run.dir={tmp_path}"]
+    command = [
+        sys.executable,
+        str(ROOT / "serve.py"),
+        f"ckpt_path={accent_stripping_lm}",
+        f"port={port}",
+        f"hydra.run.dir={tmp_path}",
+    ]
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         wait_until_healthy(f"http://127.0.0.1:{port}", process, log_path, 240)
         children = descendants(process.pid)
-        assert len(children) >= 3  # the HTTP process, the inference worker, the managers, the resource tracker
+        assert (
+            len(children) >= 3
+        )  # the HTTP process, the inference worker, the managers, the resource tracker
 
         process.send_signal(signum)  # to serve.py alone, as `kill PID` does
         process.wait(timeout=15)
