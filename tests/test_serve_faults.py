@@ -27,6 +27,7 @@ from tests.test_prediction_language_model import FAMILIES, RUN
 POISON = "\u0301"
 PROMPTS = ["ROMEO:\nWhat ", "First Citizen:\n", "KING", "JULIET:\n", "Good morrow", "O, ", "MENENIUS:\n"]
 NEW_TOKENS = 12
+SEED = 7
 
 
 @pytest.fixture(scope="module")
@@ -69,22 +70,24 @@ def test_a_request_failing_in_the_model_fails_alone_and_sampling_ignores_batch_m
     with pytest.raises(DataError, match="encode to no token"):
         nlpzoo.load(accent_stripping_lm).predict([POISON])  # the poison fails inside the predictor
 
-    payloads = [{"text": p} for p in [*PROMPTS[:3], POISON, *PROMPTS[3:]]]
+    payloads: list[dict] = [{"text": p} for p in [*PROMPTS[:3], POISON, *PROMPTS[3:]]]
+    payloads[1]["seed"] = SEED  # a request's own seed, instead of the server's
     responses = post_all(lm_server, payloads, concurrency=len(payloads))
     metrics = httpx.get(f"{lm_server}/metrics", params={"format": "json"}).json()
-    batches = metrics["batch_sizes"]
-    assert (
-        metrics["requests"] == len(payloads) and batches["counts"][0] == 0
-    )  # no request was alone in its batch
+    alone_in_a_batch = metrics["batch_sizes"]["counts"][0]
+    assert metrics["requests"] == len(payloads) and alone_in_a_batch == 0  # the poison shared its batch
 
     poisoned = responses.pop(3)
     assert poisoned.status_code == 422 and "encode to no token" in poisoned.json()["detail"]
     assert [r.status_code for r in responses] == [200] * len(PROMPTS)
-    # Each sampled answer is the text the predictor gives that prompt alone under the server's seed.
+    # Each sampled answer is the text the predictor gives that prompt alone under the request's seed.
     predictor = nlpzoo.load(accent_stripping_lm, generation={"max_new_tokens": NEW_TOKENS})
     alone = [predictor.predict([prompt])[0] for prompt in PROMPTS]
+    seeded = nlpzoo.load(accent_stripping_lm, generation={"max_new_tokens": NEW_TOKENS, "seed": SEED})
+    alone[1] = seeded.predict([PROMPTS[1]])[0]
     assert [r.json() for r in responses] == alone
     assert httpx.post(f"{lm_server}/predict", json={"text": PROMPTS[0]}, timeout=60).json() == alone[0]
+    assert httpx.post(f"{lm_server}/predict", json=payloads[1], timeout=60).json() == alone[1]
     assert httpx.get(f"{lm_server}/health").text == "ok"  # the worker is still up
 
 

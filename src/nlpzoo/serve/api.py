@@ -39,12 +39,12 @@ from nlpzoo.export.runtime import (
 )
 from nlpzoo.models.base import CHECKPOINT_KEY
 from nlpzoo.prediction import GenerationOptions
-from nlpzoo.prediction.generation import GenerationPredictor
 from nlpzoo.serve.batching import IsolatingLoop, Refusal
 from nlpzoo.serve.drift import DriftMonitor, ReferenceProfile, text_statistics
 from nlpzoo.serve.http import (
     BATCH_BUCKETS,
     BodyLimit,
+    GenerationRequest,
     Histogram,
     PredictRequest,
     QuestionRequest,
@@ -236,25 +236,19 @@ class TaskAPI(ServedAPI):
             self.max_batch_size,
             self.generation,
         )
-        if isinstance(self.predictor, GenerationPredictor) and samples(self.kind, self.predictor.options):
-            # A sampled answer depends on the random draws its batch-mates consume: each request is generated
-            # alone under the seed, so it gets the text `predict([request])` gives, batched or not.
-            self.batch_independent = False
 
     def answer(self, examples: list[Any]) -> list[dict[str, Any]]:
         return self.predictor.predict(examples)
 
 
-class TextTaskAPI(TaskAPI):
-    """`{"text"}` in: tags and entities (tagging), or `{"generated"}` (seq2seq, language models)."""
+class TaggingAPI(TaskAPI):
+    """`{"text"}` in, `{"tags", "tokens", "entities"}` out; a text longer than the tagger reads is refused."""
 
     def decode_request(self, request: PredictRequest) -> str:
         return request.text
 
     def refusal(self, text: str) -> Refusal | None:
-        """A tagger refuses a text longer than its max_length tokens: it would tag only the words that fit."""
-        if self.kind is not TaskKind.TOKEN_CLASSIFICATION:
-            return None
+        """A text over max_length tokens would get tags for its first words only: refused, never cut silently."""
         words = text.split()
         tokens = len(self.predictor.tokenizer(words, is_split_into_words=True)["input_ids"])
         limit = self.predictor.module.spec.max_length
@@ -265,6 +259,32 @@ class TextTaskAPI(TaskAPI):
             f"text has {len(words)} words ({tokens} tokens); this tagger reads at most {limit} tokens "
             "and would tag only the first words: send it in shorter pieces (a sentence per request)",
         )
+
+
+class GenerationAPI(TaskAPI):
+    """`{"text", "seed"?}` in, `{"generated"}` out (seq2seq, language models); `seed` overrides the server's."""
+
+    def load(self) -> None:
+        super().load()
+        if samples(self.kind, self.predictor.options):
+            # A sampled answer depends on the random draws its batch-mates consume: each request is generated
+            # alone under its seed, so it gets the text `predict([request])` gives, batched or not.
+            self.batch_independent = False
+
+    def decode_request(self, request: GenerationRequest) -> tuple[str, int | None]:
+        return request.text, request.seed
+
+    def answer(self, examples: list[tuple[str, int | None]]) -> list[dict[str, Any]]:
+        texts = [text for text, _ in examples]
+        seed = examples[0][1] if len(examples) == 1 else None  # batched only when greedy: no seed to apply
+        options = self.predictor.options
+        server_seed = options.seed
+        if seed is not None:
+            options.seed = seed
+        try:
+            return self.predictor.predict(texts)
+        finally:
+            options.seed = server_seed
 
 
 class QuestionAnsweringAPI(TaskAPI):
@@ -281,10 +301,10 @@ def samples(kind: TaskKind, options: GenerationOptions) -> bool:
 
 
 TASK_APIS = {
-    TaskKind.TOKEN_CLASSIFICATION: TextTaskAPI,
+    TaskKind.TOKEN_CLASSIFICATION: TaggingAPI,
     TaskKind.EXTRACTIVE_QA: QuestionAnsweringAPI,
-    TaskKind.SEQ2SEQ: TextTaskAPI,
-    TaskKind.LANGUAGE_MODELING: TextTaskAPI,
+    TaskKind.SEQ2SEQ: GenerationAPI,
+    TaskKind.LANGUAGE_MODELING: GenerationAPI,
 }
 GENERATING = (TaskKind.SEQ2SEQ, TaskKind.LANGUAGE_MODELING)
 

@@ -40,6 +40,12 @@ class PredictRequest(BaseModel):
         return bounded_text("text", text, cls.max_chars)
 
 
+class GenerationRequest(PredictRequest):
+    """`{"text": "...", "seed": 7}`: a prompt or source text, and optionally the seed its sampling starts from."""
+
+    seed: int | None = None
+
+
 def bounded_text(field: str, text: str, max_chars: int) -> str:
     """`text` when it has a non-space character and at most `max_chars` characters; else why not."""
     if not text.strip():
