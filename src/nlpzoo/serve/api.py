@@ -2,7 +2,7 @@
 
 Text classification: `{"text"}` -> label and score, on any backend, with drift monitoring. Tagging:
 `{"text"}` -> tags and entity spans; extractive QA: `{"question", "context"}` -> answer span (any
-backend); seq2seq and language models: `{"text"}` -> generated text (PyTorch). These run through the
+backend); seq2seq and language models: `{"text", "seed"?}` -> generated text (PyTorch). These run through the
 prediction package (`nlpzoo.load`), so a served answer is what `predict()` gives for that input.
 
 Requests are validated by FastAPI in the HTTP process (`PredictRequest`), after a body-size check
