@@ -1,0 +1,92 @@
+"""The recurrent recipes' options (word dropout, digits read as 0) and their carrying over to a user's data:
+the SST-2 recipe, pointed at a small 4-class file with other column names, trains until early stopping."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from nlpzoo.models.recurrent import RecurrentEncoder
+from nlpzoo.tokenizers import WordTokenizer
+from nlpzoo.training import run_training
+from tests.conftest import compose_config
+
+UNK, PAD = 1, 0
+
+
+def encoder(word_dropout: float) -> RecurrentEncoder:
+    return RecurrentEncoder(50, PAD, "lstm", 8, 8, 1, True, 0.0, word_dropout=word_dropout, unk_token_id=UNK)
+
+
+def test_word_dropout_reads_real_words_as_unknown_while_training_only() -> None:
+    model = encoder(word_dropout=1.0)
+    ids = torch.tensor([[5, 6, 7], [8, 9, PAD]])
+    mask = (ids != PAD).long()
+    seen = []
+    model.embedding.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].clone()))
+    model.train()
+    model(ids, mask)
+    assert seen[-1].tolist() == [[UNK, UNK, UNK], [UNK, UNK, PAD]]  # padding stays padding
+    model.eval()
+    model(ids, mask)
+    assert torch.equal(seen[-1], ids)
+
+
+def test_word_dropout_needs_an_unknown_token() -> None:
+    from nlpzoo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="word_dropout"):
+        RecurrentEncoder(50, PAD, "lstm", 8, 8, 1, True, 0.0, word_dropout=0.1, unk_token_id=None)
+
+
+def test_zero_digits_give_numbers_of_one_shape_one_id() -> None:
+    tokenizer = WordTokenizer(lowercase=False, zero_digits=True).build(["in 1996 and 2003 , 12 : 7"])
+    ids = tokenizer(["1996", "2003", "1850", "37"], is_split_into_words=True)["input_ids"]
+    assert ids[0] == ids[1] == ids[2] != ids[3]
+    assert tokenizer.unk_token_id not in ids
+
+
+def four_class_copy(sst2: Path, folder: Path, train_rows: int = 2400, eval_rows: int = 400) -> Path:
+    """SST-2 sentences relabelled into 4 classes (sentiment x short/long) under other column names."""
+    folder.mkdir()
+    sources = {
+        "train.tsv": (sst2 / "train.tsv", train_rows),
+        "dev.tsv": (sst2 / "dev.tsv", eval_rows),
+        "test.tsv": (sst2 / "test.tsv", eval_rows),
+    }
+    for name, (source, rows) in sources.items():
+        with source.open(encoding="utf-8") as handle:
+            reader = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+        kept = [(label, text) for label, text in reader if len(text.split()) >= 4][:rows]
+        with (folder / name).open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+            writer.writerow(["review", "rating"])
+            for label, text in kept:
+                size = "long" if len(text.split()) > 12 else "short"
+                writer.writerow([text, f"{'positive' if label == '1' else 'negative'}-{size}"])
+    return folder
+
+
+@pytest.mark.slow
+def test_sst2_recipe_carries_over_to_a_small_four_class_dataset(tmp_path: Path, shared_data: Path) -> None:
+    """Only the data's place and columns change; the recipe trains past a fixed small epoch count and stops
+    on its own when validation accuracy stops improving, well above the 25% of guessing."""
+    data = four_class_copy(shared_data / "sst2", tmp_path / "reviews")
+    overrides = [
+        "experiment=sst2_lstm",
+        f"data.path={data}",
+        "data.text_column=review",
+        "data.label_column=rating",
+        "data.label_names=null",
+        "trainer.enable_progress_bar=false",
+        "callbacks.rich_progress_bar=null",
+    ]
+    cfg = compose_config(overrides, tmp_path / "run")
+    summary = run_training(cfg)
+    cap = cfg.trainer.max_epochs
+    assert summary["config"]["model"]["embedding_dim"] == 300  # the recipe itself, not a shrunk copy
+    assert 3 < summary["epochs"] < cap - 1, summary["epochs"]  # early stopping ended it, not the cap
+    assert summary["metrics"]["val/acc"] > 0.4
