@@ -4,11 +4,14 @@ the SST-2 recipe, pointed at a small 4-class file with other column names, train
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from nlpzoo.data.readers import read_conll
+from nlpzoo.data.tagging import convert_tags
 from nlpzoo.models.recurrent import RecurrentEncoder
 from nlpzoo.tokenizers import WordTokenizer
 from nlpzoo.training import run_training
@@ -90,3 +93,40 @@ def test_sst2_recipe_carries_over_to_a_small_four_class_dataset(tmp_path: Path, 
     assert summary["config"]["model"]["embedding_dim"] == 300  # the recipe itself, not a shrunk copy
     assert 3 < summary["epochs"] < cap - 1, summary["epochs"]  # early stopping ended it, not the cap
     assert summary["metrics"]["val/acc"] > 0.4
+
+
+def iob2_jsonl_copy(conll: Path, folder: Path, train_rows: int = 600, eval_rows: int = 200) -> Path:
+    """A slice of CoNLL-2003 as JSON Lines with other column names and the IOB2 scheme (the files are IOBES)."""
+    folder.mkdir()
+    for name, source, rows in (
+        ("train", "eng.train", train_rows),
+        ("validation", "eng.testa", eval_rows),
+        ("test", "eng.testb", eval_rows),
+    ):
+        sentences = read_conll(conll / source).select(range(rows))
+        with (folder / f"{name}.jsonl").open("w", encoding="utf-8") as handle:
+            for row in sentences:
+                handle.write(
+                    json.dumps({"words": row["tokens"], "labels": convert_tags(row["tags"], "iob2")}) + "\n"
+                )
+    return folder
+
+
+@pytest.mark.slow
+def test_conll_recipe_carries_over_to_a_small_iob2_jsonl_dataset(tmp_path: Path, shared_data: Path) -> None:
+    """A twentieth of CoNLL-2003 in another format, scheme and column names: the BiLSTM-CRF recipe trains
+    until validation F1 stops improving (not to its epoch cap) and finds entities."""
+    data = iob2_jsonl_copy(shared_data / "conll2003", tmp_path / "ner")
+    overrides = [
+        "experiment=conll_bilstm_crf",
+        f"data.path={data}",
+        "data.tokens_column=words",
+        "data.tags_column=labels",
+        "trainer.enable_progress_bar=false",
+        "callbacks.rich_progress_bar=null",
+    ]
+    cfg = compose_config(overrides, tmp_path / "run")
+    summary = run_training(cfg)
+    assert summary["config"]["model"]["char_features"] and summary["config"]["tokenizer"]["zero_digits"]
+    assert 5 < summary["epochs"] < cfg.trainer.max_epochs - 1, summary["epochs"]
+    assert summary["metrics"]["test/f1"] > 0.3
