@@ -130,3 +130,20 @@ def test_conll_recipe_carries_over_to_a_small_iob2_jsonl_dataset(tmp_path: Path,
     assert summary["config"]["model"]["char_features"] and summary["config"]["tokenizer"]["zero_digits"]
     assert 5 < summary["epochs"] < cfg.trainer.max_epochs - 1, summary["epochs"]
     assert summary["metrics"]["test/f1"] > 0.3
+
+
+def test_step_profile_splits_a_recipe_step_into_its_phases(shared_data: Path) -> None:
+    from benchmarks.step_profile import PHASES, profile_steps
+
+    overrides = [
+        "experiment=sst2_lstm",
+        f"data.path={shared_data / 'sst2'}",
+        "data.max_train_samples=64",
+        "data.max_val_samples=16",
+        "data.max_test_samples=16",
+        "model.embedding_dim=8",
+        "model.hidden_size=8",
+    ]
+    report = profile_steps(overrides, steps=3, warmup=1)
+    assert set(report["ms_per_step"]) == set(PHASES) and report["ms_per_step"]["backward"] > 0
+    assert report["steps_per_epoch"] == 1 and 0 <= report["padding_fraction"] < 1
