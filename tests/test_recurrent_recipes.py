@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -52,6 +53,15 @@ def test_zero_digits_give_numbers_of_one_shape_one_id() -> None:
     assert tokenizer.unk_token_id not in ids
 
 
+def run_recipe(experiment: str, data: Path, columns: list[str], tmp_path: Path) -> tuple[dict[str, Any], int]:
+    """The experiment as a user points it at their data (place and columns only): its summary and epoch cap."""
+    quiet = ["trainer.enable_progress_bar=false", "callbacks.rich_progress_bar=null"]
+    cfg = compose_config(
+        [f"experiment={experiment}", f"data.path={data}", *columns, *quiet], tmp_path / "run"
+    )
+    return run_training(cfg), cfg.trainer.max_epochs
+
+
 def four_class_copy(sst2: Path, folder: Path, train_rows: int = 2400, eval_rows: int = 400) -> Path:
     """SST-2 sentences relabelled into 4 classes (sentiment x short/long) under other column names."""
     folder.mkdir()
@@ -78,18 +88,8 @@ def test_sst2_recipe_carries_over_to_a_small_four_class_dataset(tmp_path: Path, 
     """Only the data's place and columns change; the recipe trains past a fixed small epoch count and stops
     on its own when validation accuracy stops improving, well above the 25% of guessing."""
     data = four_class_copy(shared_data / "sst2", tmp_path / "reviews")
-    overrides = [
-        "experiment=sst2_lstm",
-        f"data.path={data}",
-        "data.text_column=review",
-        "data.label_column=rating",
-        "data.label_names=null",
-        "trainer.enable_progress_bar=false",
-        "callbacks.rich_progress_bar=null",
-    ]
-    cfg = compose_config(overrides, tmp_path / "run")
-    summary = run_training(cfg)
-    cap = cfg.trainer.max_epochs
+    columns = ["data.text_column=review", "data.label_column=rating", "data.label_names=null"]
+    summary, cap = run_recipe("sst2_lstm", data, columns, tmp_path)
     assert summary["config"]["model"]["embedding_dim"] == 300  # the recipe itself, not a shrunk copy
     assert 3 < summary["epochs"] < cap - 1, summary["epochs"]  # early stopping ended it, not the cap
     assert summary["metrics"]["val/acc"] > 0.4
@@ -117,18 +117,11 @@ def test_conll_recipe_carries_over_to_a_small_iob2_jsonl_dataset(tmp_path: Path,
     """A twentieth of CoNLL-2003 in another format, scheme and column names: the BiLSTM-CRF recipe trains
     until validation F1 stops improving (not to its epoch cap) and finds entities."""
     data = iob2_jsonl_copy(shared_data / "conll2003", tmp_path / "ner")
-    overrides = [
-        "experiment=conll_bilstm_crf",
-        f"data.path={data}",
-        "data.tokens_column=words",
-        "data.tags_column=labels",
-        "trainer.enable_progress_bar=false",
-        "callbacks.rich_progress_bar=null",
-    ]
-    cfg = compose_config(overrides, tmp_path / "run")
-    summary = run_training(cfg)
+    summary, cap = run_recipe(
+        "conll_bilstm_crf", data, ["data.tokens_column=words", "data.tags_column=labels"], tmp_path
+    )
     assert summary["config"]["model"]["char_features"] and summary["config"]["tokenizer"]["zero_digits"]
-    assert 5 < summary["epochs"] < cfg.trainer.max_epochs - 1, summary["epochs"]
+    assert 5 < summary["epochs"] < cap - 1, summary["epochs"]
     assert summary["metrics"]["test/f1"] > 0.3
 
 
