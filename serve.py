@@ -13,7 +13,8 @@ from nlpzoo.errors import exit_on_user_error
 @hydra.main(version_base="1.3", config_path="conf", config_name="serve")
 def main(cfg: DictConfig) -> None:
     with exit_on_user_error(cfg):
-        from nlpzoo.prediction import find_checkpoint  # imported here: `--help` needs neither torch nor litserve
+        # imported here: `--help` needs neither torch nor litserve
+        from nlpzoo.prediction import find_checkpoint
         from nlpzoo.serve.api import build_server
 
         server = build_server(
@@ -26,9 +27,17 @@ def main(cfg: DictConfig) -> None:
             threads=cfg.threads,
             drift=OmegaConf.to_container(cfg.drift, resolve=True),
             timeout=cfg.timeout,
-            generation=OmegaConf.to_container(cfg.generation, resolve=True) if cfg.get("generation") else None,
+            generation=OmegaConf.to_container(cfg.generation, resolve=True)
+            if cfg.get("generation")
+            else None,
         )
-    server.run(host=cfg.host, port=cfg.port, generate_client_file=False, num_api_servers=1, api_server_worker_type="thread")
+    server.run(
+        host=cfg.host,
+        port=cfg.port,
+        generate_client_file=False,
+        num_api_servers=1,
+        api_server_worker_type="thread",
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,10 @@ def exit_on_user_error(cfg: DictConfig) -> Iterator[None]:
     try:
         missing = sorted(OmegaConf.missing_keys(cfg))
         if missing:
-            raise ConfigError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required: "
-                              f"add {' '.join(f'{key}=...' for key in missing)}")
+            raise ConfigError(
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required: "
+                f"add {' '.join(f'{key}=...' for key in missing)}"
+            )
         yield
     except NlpzooError as error:
         print(f"nlpzoo: error: {error}", file=sys.stderr)

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from nlpzoo.checkpoint import LoadedCheckpoint, load_module
 from nlpzoo.data.sources import SPLITS
 from nlpzoo.errors import ConfigError, UnsupportedTaskError
+from nlpzoo.evaluation import evaluation_data_config
 from nlpzoo.export.onnx import check_parity, export_onnx, quantize_onnx_dynamic
 from nlpzoo.export.runtime import (
     MODEL_INPUTS,
@@ -34,7 +35,6 @@ from nlpzoo.export.runtime import (
     module_size_bytes,
     quantize_torch_dynamic,
 )
-from nlpzoo.evaluation import evaluation_data_config
 from nlpzoo.models.base import ZooModule
 from nlpzoo.prediction import find_checkpoint
 from nlpzoo.serve.drift import ReferenceProfile, text_statistics
