@@ -21,7 +21,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 setup: $(VENV)/.installed  ## create .venv and install nlpzoo with its dev extras
 
 train: setup  ## run the default experiment (ARGS="..." passes overrides)
-	HF_HUB_OFFLINE=1 $(BIN)/python train.py $(ARGS)
+	HF_HUB_OFFLINE=1 $(BIN)/python train.py experiment=default_run $(ARGS)
 
 test: setup  ## ruff and the test suite (PYTEST_ARGS="...")
 	$(BIN)/ruff check .
