@@ -71,9 +71,8 @@ def test_a_missing_required_value_is_one_error_line_before_any_heavy_import(scri
 def test_a_pretrained_tokenizer_without_a_name_asks_for_tokenizer_name_or_path() -> None:
     result = run("train.py", "tokenizer=pretrained")
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        "nlpzoo: error: tokenizer.name_or_path is required: add tokenizer.name_or_path=..."
-    ]
+    (line,) = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("nlpzoo: error: tokenizer=pretrained needs tokenizer.name_or_path=NAME_OR_DIR")
 
 
 @pytest.mark.parametrize("script", ["predict.py", "export.py", "serve.py"])
