@@ -137,3 +137,20 @@ def test_a_clean_run_prints_none_of_the_known_noise(overrides: list[str], train_
     output = result.stdout + result.stderr
     assert "Trainable params:" in output and "summary:" in output
     assert [noise for noise in NOISE if noise in output] == [], result.log
+
+
+def test_make_help_lists_the_targets() -> None:
+    result = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[1] for line in result.stdout.splitlines() if line.strip().startswith("make ")]
+    assert listed == ["help", "setup", "train", "test", "clean", "results"]
+
+
+def test_package_metadata_builds_without_the_license_deprecation(tmp_path: Path) -> None:
+    """pyproject's `license` is an SPDX string: setuptools' "TOML table is deprecated" warning is gone."""
+    build = "import sys; from setuptools import build_meta; build_meta.prepare_metadata_for_build_wheel(sys.argv[1])"
+    result = run("-W", "always", "-c", build, str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "project.license` as a TOML table is deprecated" not in result.stderr
+    (metadata,) = tmp_path.glob("*.dist-info/METADATA")
+    assert "License-Expression: Apache-2.0" in metadata.read_text()
