@@ -16,7 +16,9 @@ def main(cfg: DictConfig) -> None:
         # imported here: `--help` needs neither torch nor litserve
         from nlpzoo.prediction import find_checkpoint
         from nlpzoo.serve.api import build_server
+        from nlpzoo.serve.lifecycle import serve_until_stopped
 
+        # a run directory stands for its best checkpoint, beside which export.py wrote
         server = build_server(
             str(find_checkpoint(cfg.ckpt_path)),
             backend=cfg.backend,
@@ -24,20 +26,13 @@ def main(cfg: DictConfig) -> None:
             max_batch_size=cfg.max_batch_size,
             batch_timeout=cfg.batch_timeout,
             max_chars=cfg.max_chars,
+            max_request_bytes=cfg.max_request_bytes,
             threads=cfg.threads,
             drift=OmegaConf.to_container(cfg.drift, resolve=True),
             timeout=cfg.timeout,
-            generation=OmegaConf.to_container(cfg.generation, resolve=True)
-            if cfg.get("generation")
-            else None,
+            generation=OmegaConf.to_container(cfg.generation, resolve=True) if cfg.get("generation") else None,
         )
-    server.run(
-        host=cfg.host,
-        port=cfg.port,
-        generate_client_file=False,
-        num_api_servers=1,
-        api_server_worker_type="thread",
-    )
+    serve_until_stopped(server, cfg.host, cfg.port)  # SIGTERM/SIGINT stop every process it started
 
 
 if __name__ == "__main__":
