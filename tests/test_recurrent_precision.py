@@ -37,7 +37,12 @@ def policy(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
 
 def cpuinfo_flags() -> set[str]:
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    return {
+        flag
+        for line in text.splitlines()
+        if line.startswith("flags")
+        for flag in line.split(":", 1)[1].split()
+    }
 
 
 def test_detection_follows_the_cpu_flags_the_onednn_cap_and_the_override(policy: pytest.MonkeyPatch) -> None:
@@ -72,11 +77,18 @@ def test_detection_follows_the_cpu_flags_the_onednn_cap_and_the_override(policy:
         recurrent_runs_in_fp32(torch.bfloat16)
 
 
-def test_the_decision_is_taken_and_logged_once(policy: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_decision_is_taken_and_logged_once(
+    policy: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     policy.setenv(FORCE_VARIABLE, "1")
-    module = RecurrentModel(make_spec(TaskKind.TEXT_CLASSIFICATION, label_names=["no", "yes"]), **TINY_RECURRENT)
+    module = RecurrentModel(
+        make_spec(TaskKind.TEXT_CLASSIFICATION, label_names=["no", "yes"]), **TINY_RECURRENT
+    )
     batch = classification_batch(torch.Generator().manual_seed(0))
-    with caplog.at_level("INFO", logger=precision_policy.__name__), torch.autocast("cpu", dtype=torch.bfloat16):
+    with (
+        caplog.at_level("INFO", logger=precision_policy.__name__),
+        torch.autocast("cpu", dtype=torch.bfloat16),
+    ):
         for _ in range(3):
             module(batch)
     assert [r.getMessage() for r in caplog.records] == [
@@ -99,7 +111,9 @@ def rnn_input_dtypes(module: nn.Module) -> list[tuple[torch.dtype, bool]]:
 
 
 @pytest.mark.parametrize("case", RECURRENT_CASES)
-def test_forced_fp32_recurrent_path_trains_and_decodes_under_bf16_autocast(policy: pytest.MonkeyPatch, case: str) -> None:
+def test_forced_fp32_recurrent_path_trains_and_decodes_under_bf16_autocast(
+    policy: pytest.MonkeyPatch, case: str
+) -> None:
     """Each recurrent family: a bf16-autocast training step and an evaluation forward (decoding included)."""
     policy.setenv(FORCE_VARIABLE, "1")
     build, make_batch = CASES[case]
@@ -124,17 +138,31 @@ def test_forced_fp32_recurrent_path_trains_and_decodes_under_bf16_autocast(polic
 
 def test_native_path_keeps_autocast_for_the_lstm(policy: pytest.MonkeyPatch) -> None:
     policy.setenv(FORCE_VARIABLE, "0")
-    module = RecurrentModel(make_spec(TaskKind.TEXT_CLASSIFICATION, label_names=["no", "yes"]), **TINY_RECURRENT)
+    module = RecurrentModel(
+        make_spec(TaskKind.TEXT_CLASSIFICATION, label_names=["no", "yes"]), **TINY_RECURRENT
+    )
     seen = rnn_input_dtypes(module)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         module(classification_batch(torch.Generator().manual_seed(0)))
     assert seen == [(torch.float32, True)]  # autocast itself casts oneDNN's LSTM layer to bf16
 
 
-CHAR_LSTM = ["data=tinyshakespeare", "tokenizer=char", "data.block_size=32", "data.max_train_samples=300",
-             "data.max_val_samples=50", "data.max_test_samples=50", "model=lstm", "model.bidirectional=false",
-             "model.embedding_dim=16", "model.hidden_size=16", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-             "callbacks.rich_progress_bar=null", "logger=csv"]
+CHAR_LSTM = [
+    "data=tinyshakespeare",
+    "tokenizer=char",
+    "data.block_size=32",
+    "data.max_train_samples=300",
+    "data.max_val_samples=50",
+    "data.max_test_samples=50",
+    "model=lstm",
+    "model.bidirectional=false",
+    "model.embedding_dim=16",
+    "model.hidden_size=16",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks.rich_progress_bar=null",
+    "logger=csv",
+]
 
 
 def test_bf16_mixed_trains_the_lstm_where_onednn_has_no_bf16(tmp_path: Path, shared_data: Path) -> None:
@@ -148,9 +176,19 @@ def test_bf16_mixed_trains_the_lstm_where_onednn_has_no_bf16(tmp_path: Path, sha
     environment = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "PYTHONPATH": str(ROOT / "src")}
     environment.pop(FORCE_VARIABLE, None)
     result = subprocess.run(
-        [sys.executable, "train.py", *CHAR_LSTM, f"data.path={shared_data / 'tinyshakespeare' / 'input.txt'}",
-         "trainer.precision=bf16-mixed", f"hydra.run.dir={run_dir}"],
-        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "train.py",
+            *CHAR_LSTM,
+            f"data.path={shared_data / 'tinyshakespeare' / 'input.txt'}",
+            "trainer.precision=bf16-mixed",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]

@@ -33,8 +33,17 @@ NATIVE_INSTRUCTIONS = {
 # ONEDNN_MAX_CPU_ISA values that leave oneDNN without any bf16 / fp16 instructions.
 ONEDNN_ISAS_WITHOUT = {
     torch.bfloat16: {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"},
-    torch.float16: {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
-                    "AVX512_CORE_BF16", "AVX512_CORE_AMX"},
+    torch.float16: {
+        "SSE41",
+        "AVX",
+        "AVX2",
+        "AVX2_VNNI",
+        "AVX2_VNNI_2",
+        "AVX512_CORE",
+        "AVX512_CORE_VNNI",
+        "AVX512_CORE_BF16",
+        "AVX512_CORE_AMX",
+    },
 }
 
 RecurrentState = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
@@ -56,13 +65,21 @@ def recurrent_runs_in_fp32(dtype: torch.dtype) -> bool:
         raise ConfigError(f"{FORCE_VARIABLE}={forced!r}: use 1 (fp32), 0 (autocast's dtype) or auto")
     if forced != "auto":
         fp32 = forced == "1"
-        log.info("%s=%s: recurrent layers run in %s under %s autocast", FORCE_VARIABLE, forced,
-                 "fp32" if fp32 else "that dtype", dtype)
+        log.info(
+            "%s=%s: recurrent layers run in %s under %s autocast",
+            FORCE_VARIABLE,
+            forced,
+            "fp32" if fp32 else "that dtype",
+            dtype,
+        )
         return fp32
     if cpu_computes_natively(dtype):
         return False
-    log.info("this CPU has no native %s instructions (%s): recurrent layers run in fp32 under autocast",
-             dtype, "/".join(NATIVE_INSTRUCTIONS.get(dtype, ("none known",))))
+    log.info(
+        "this CPU has no native %s instructions (%s): recurrent layers run in fp32 under autocast",
+        dtype,
+        "/".join(NATIVE_INSTRUCTIONS.get(dtype, ("none known",))),
+    )
     return True
 
 
