@@ -65,6 +65,8 @@ def test_detection_follows_the_cpu_flags_the_onednn_cap_and_the_override(policy:
     policy.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
     recurrent_runs_in_fp32.cache_clear()
     assert recurrent_runs_in_fp32(torch.bfloat16)
+    policy.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")  # a cap above bf16 leaves it
+    assert cpu_computes_natively(torch.bfloat16)
 
     # Forced either way, whatever the CPU.
     for value, fp32 in (("1", True), ("0", False)):

@@ -30,21 +30,11 @@ NATIVE_INSTRUCTIONS = {
     torch.bfloat16: ("avx512_bf16", "amx_tile"),
     torch.float16: ("amx_fp16",),
 }
-# ONEDNN_MAX_CPU_ISA values that leave oneDNN without any bf16 / fp16 instructions.
-ONEDNN_ISAS_WITHOUT = {
-    torch.bfloat16: {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"},
-    torch.float16: {
-        "SSE41",
-        "AVX",
-        "AVX2",
-        "AVX2_VNNI",
-        "AVX2_VNNI_2",
-        "AVX512_CORE",
-        "AVX512_CORE_VNNI",
-        "AVX512_CORE_BF16",
-        "AVX512_CORE_AMX",
-    },
-}
+# oneDNN's ISA names (for ONEDNN_MAX_CPU_ISA) in increasing order, and the first with each dtype's instructions.
+ONEDNN_ISAS = ["SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
+               "AVX512_CORE_BF16", "AVX10_1_512", "AVX512_CORE_FP16", "AVX10_1_512_AMX", "AVX512_CORE_AMX",
+               "AVX10_1_512_AMX_FP16", "AVX512_CORE_AMX_FP16"]  # fmt: skip
+FIRST_ONEDNN_ISA = {torch.bfloat16: "AVX512_CORE_BF16", torch.float16: "AVX512_CORE_FP16"}
 
 RecurrentState = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
 
@@ -52,9 +42,10 @@ RecurrentState = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
 def cpu_computes_natively(dtype: torch.dtype) -> bool:
     """Whether this CPU has instructions for `dtype` (bf16: AVX512-BF16 or AMX; fp16: AMX-FP16) that oneDNN may use."""
     flags = NATIVE_INSTRUCTIONS.get(dtype, ())
-    has_flag = any(getattr(torch.cpu, f"_is_{flag}_supported", lambda: False)() for flag in flags)
-    capped = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in ONEDNN_ISAS_WITHOUT.get(dtype, set())
-    return has_flag and not capped
+    if not any(getattr(torch.cpu, f"_is_{flag}_supported", lambda: False)() for flag in flags):
+        return False
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    return cap not in ONEDNN_ISAS or ONEDNN_ISAS.index(cap) >= ONEDNN_ISAS.index(FIRST_ONEDNN_ISA[dtype])
 
 
 @functools.cache
