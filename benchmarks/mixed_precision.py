@@ -23,13 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 QUIET = ["trainer.enable_progress_bar=false", "callbacks.rich_progress_bar=null", "logger=csv"]
-SST2 = [f"data.path={DATA / 'sst2'}", "data.max_train_samples=6000", "trainer.max_epochs=1"]
+SST2 = [f"data.path={DATA / 'sst2'}", "data.max_train_samples=12000", "trainer.max_epochs=1"]
 MULTI30K = [
     f"data.path={DATA / 'multi30k'}",
-    "data.max_train_samples=6000",
-    "data.max_val_samples=200",
-    "data.max_test_samples=300",
-    "trainer.max_epochs=2",
+    "data.max_train_samples=2560",
+    "data.max_val_samples=100",
+    "data.max_test_samples=200",
+    "data.batch_size=64",
+    "trainer.max_epochs=1",
 ]
 RECIPES: dict[str, tuple[list[str], str]] = {  # name: (overrides, test metric)
     "lstm": (["experiment=sst2_lstm", *SST2], "test/acc"),
