@@ -67,7 +67,9 @@ def recurrent_runs_in_fp32(dtype: torch.dtype) -> bool:
     if cpu_computes_natively(dtype):
         return False
     log.info(
-        "this CPU has no native %s instructions (%s): recurrent layers run in fp32 under autocast",
+        # With oneDNN capped at AVX2, a bf16 Linear (64x256 @ 256x6000) ran 11x slower than fp32 (688 vs 61 ms).
+        "this CPU has no native %s instructions (%s): recurrent layers run in fp32 under autocast "
+        "(the other layers' bf16 matrix products are emulated, often slower than 32-true)",
         dtype,
         "/".join(NATIVE_INSTRUCTIONS.get(dtype, ("none known",))),
     )
