@@ -167,6 +167,7 @@ CHAR_LSTM = [
 ]
 
 
+@pytest.mark.slow  # a train.py subprocess: ~20 s alone, longer on a loaded machine
 def test_bf16_mixed_trains_the_lstm_where_onednn_has_no_bf16(tmp_path: Path, shared_data: Path) -> None:
     """train.py as on an AVX2-only CPU: oneDNN capped at AVX2 cannot build a bf16 LSTM, on any x86 machine.
 
