@@ -17,10 +17,11 @@ validation loss, for 32-true | bf16 fallback as on AVX2 | bf16 native):
     gru   seed 0   acc 0.653 / 0.6261 | 0.655 / 0.6258 | 0.655 / 0.6267
           seed 1   acc 0.645 / 0.6252 | 0.648 / 0.6251 | 0.646 / 0.6258
     seq2seq        BLEU 4.90 / 4.9771 | 4.82 / 4.9769 | 4.90 / 4.9771   (training 75 s | 497 s | 72 s)
-    transformer    BLEU 1.43 / 4.4795 |       -        | 1.49 / 4.4796
+    transformer    BLEU 1.43 / 4.4795 | 1.49 / 4.4795 | 1.49 / 4.4796   (training 92 s | 1143 s | 16-63 s)
 
 The same within seed noise everywhere. On AVX2, bf16 matrix products have no fast kernel: the seq2seq
-fallback trained 6.6x slower than fp32, so 32-true is the faster choice on such CPUs.
+and Transformer runs trained 7x and 12x slower than fp32 there, so 32-true is the faster choice on
+such CPUs (timings on a shared machine: inflated and noisy).
 """
 
 from __future__ import annotations
