@@ -24,6 +24,13 @@ def encode_lines(rows: dict[str, list[Any]], tokenizer: Any, text_column: str, e
     return {"input_ids": [[*ids, eos_id] if eos_id is not None else ids for ids in encoded]}
 
 
+def is_character_level(tokenizer: Any) -> bool:
+    """Whether each token is one character (every non-special vocabulary entry has length 1), as `tokenizer=char`
+    makes: then the LM's per-token NLL is per character, and bits per character are reported."""
+    special = set(tokenizer.all_special_tokens)
+    return all(len(token) == 1 for token in tokenizer.get_vocab() if token not in special)
+
+
 def cut_blocks(rows: dict[str, list[Any]], block_size: int) -> dict[str, list[Any]]:
     """Concatenate the lines' ids and cut them into blocks of `block_size`; labels = input_ids (the objective shifts)."""
     stream = [token for ids in rows["input_ids"] for token in ids]
@@ -83,7 +90,10 @@ class LanguageModelingData(TaskDataModule):
         return encoded
 
     def build_spec(self) -> TaskSpec:
-        return self.make_spec(max_length=self.block_size, extra={"block_size": self.block_size})
+        return self.make_spec(
+            max_length=self.block_size,
+            extra={"block_size": self.block_size, "char_level": is_character_level(self.tokenizer)},
+        )
 
 
 class MaskingCollator(PaddingCollator):

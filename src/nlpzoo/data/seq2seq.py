@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import datasets
 
@@ -72,7 +72,8 @@ class Seq2SeqData(TaskDataModule):
     `parallel_files`) line-aligned files per language named by those columns, gzipped or not.
 
     One tokenizer for both sides by default; `target_tokenizer` trains (or loads) a separate one
-    for the target, whose size is then `TaskSpec.target_vocab_size`.
+    for the target, whose size is then `TaskSpec.target_vocab_size`. `task` (translation or
+    summarization) decides the metrics: summarization adds ROUGE to BLEU and chrF.
     """
 
     task_kind = TaskKind.SEQ2SEQ
@@ -84,9 +85,12 @@ class Seq2SeqData(TaskDataModule):
         parallel_files: bool = False,
         target_tokenizer: TokenizerRecipe | None = None,
         max_target_length: int = 128,
+        task: Literal["translation", "summarization"] = "translation",
         **common: Any,
     ) -> None:
         super().__init__(**common)
+        if task not in ("translation", "summarization"):
+            raise DataError(f"task={task!r}; valid: translation, summarization")
         if parallel_files and not (isinstance(source_column, str) and isinstance(target_column, str)):
             raise DataError("parallel_files needs one language name each in source_column and target_column")
         self.source_column = source_column
@@ -95,6 +99,7 @@ class Seq2SeqData(TaskDataModule):
         self.target_tokenizer_recipe = target_tokenizer
         self.target_tokenizer: Any = None
         self.max_target_length = max_target_length
+        self.task = task
 
     def read_splits(self) -> dict[str, datasets.Dataset]:
         if not (self.path and self.parallel_files and Path(self.path).is_dir()):
@@ -178,5 +183,6 @@ class Seq2SeqData(TaskDataModule):
                 "decoder_start_token_id": self.decoder_start_id(),
                 "target_pad_token_id": self.target_pad_id(),
                 "shared_vocabulary": not separate,
+                "seq2seq_task": self.task,
             },
         )

@@ -17,6 +17,7 @@ from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule
 from nlpzoo.models.decoding import State, sample
 from nlpzoo.models.heads import CharCNN, SentenceHead, SiamesePairHead, TokenTaggingHead
+from nlpzoo.models.precision import run_recurrent
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -75,7 +76,7 @@ class RecurrentEncoder(nn.Module):
         embedded = self.dropout(embedded)
         lengths = attention_mask.sum(-1).clamp(min=1).cpu()
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        packed_states, final = self.rnn(packed)
+        packed_states, final = run_recurrent(self.rnn, packed)
         states, _ = pad_packed_sequence(packed_states, batch_first=True, total_length=input_ids.shape[1])
         hidden = final[0] if isinstance(final, tuple) else final  # LSTM returns (h_n, c_n)
         # The last layer's final state; both directions when bidirectional.
@@ -205,9 +206,9 @@ class RecurrentModel(ZooModule):
         if state:
             hidden = state["hidden"].transpose(0, 1).contiguous()  # (layers, B, H)
             carried = (hidden, state["cell"].transpose(0, 1).contiguous()) if "cell" in state else hidden
-            outputs, final = rnn(self.encoder.embedding(tokens[:, -1:]), carried)  # (B, 1, H)
+            outputs, final = run_recurrent(rnn, self.encoder.embedding(tokens[:, -1:]), carried)  # (B, 1, H)
         else:
-            outputs, final = rnn(self.encoder.embedding(tokens))  # (B, T, H)
+            outputs, final = run_recurrent(rnn, self.encoder.embedding(tokens))  # (B, T, H)
         hidden, cell = final if isinstance(final, tuple) else (final, None)
         state = {"hidden": hidden.transpose(0, 1), **({"cell": cell.transpose(0, 1)} if cell is not None else {})}
         return self.head(outputs[:, -1]), state

@@ -13,6 +13,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule
 from nlpzoo.models.decoding import State, decoder_start_id, search, target_pad_id
+from nlpzoo.models.precision import run_recurrent
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -66,7 +67,7 @@ class Encoder(nn.Module):
         embedded = self.dropout(self.embedding(input_ids))
         lengths = attention_mask.sum(-1).clamp(min=1).cpu()
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        outputs, final = self.rnn(packed)
+        outputs, final = run_recurrent(self.rnn, packed)
         memory, _ = pad_packed_sequence(outputs, batch_first=True, total_length=input_ids.shape[1])
         hidden = final[0] if isinstance(final, tuple) else final  # (layers*2, B, H)
         layers = hidden.shape[0] // 2
@@ -128,7 +129,7 @@ class Decoder(nn.Module):
             rnn_input = torch.cat([embedded, state["feed"]], dim=-1)
         else:
             rnn_input = embedded
-        output, new = self.rnn(rnn_input.unsqueeze(1), recurrent)
+        output, new = run_recurrent(self.rnn, rnn_input.unsqueeze(1), recurrent)
         output = output.squeeze(1)  # (N, H)
         new_hidden = new[0] if self.cell == "lstm" else new
         next_state = {**state, "hidden": new_hidden.transpose(0, 1)}

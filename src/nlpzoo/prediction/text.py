@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from nlpzoo.data.collate import PaddingCollator
+from nlpzoo.data.sentence_pairs import encode_pairs
 from nlpzoo.data.token_classification import word_code_points
 from nlpzoo.errors import DataError
 from nlpzoo.models.base import ZooModule
@@ -15,7 +16,8 @@ from nlpzoo.prediction.base import Example, Predictor
 from nlpzoo.tasks import Batch, TaskKind
 
 # One text (or a text pair) per example.
-TEXT_KINDS = (TaskKind.TEXT_CLASSIFICATION, TaskKind.NLI, TaskKind.SENTENCE_SIMILARITY)
+PAIR_KINDS = (TaskKind.NLI, TaskKind.SENTENCE_SIMILARITY)  # encoded as data.sentence_pairs encodes them
+TEXT_KINDS = (TaskKind.TEXT_CLASSIFICATION, *PAIR_KINDS)
 WORD_KINDS = (TaskKind.TOKEN_CLASSIFICATION,)  # a text split at whitespace into words, a tag per word
 
 
@@ -58,24 +60,21 @@ class TextPredictor(Predictor):
         return self.to_device(self.collate(rows))
 
     def encode_texts(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
+        """Rows with exactly the keys the task's DataModule gives its batches, so scores equal evaluation's."""
         texts, pairs = zip(*(self.split_example(e) for e in examples), strict=True)
-        has_pairs = any(p is not None for p in pairs)
-        pairs = [p or "" for p in pairs] if has_pairs else None
-        separate = self.module.spec.pair_encoding == "bi"  # bi-encoders read the two texts apart
-        if separate and pairs is None:
-            raise DataError("this bi-encoder compares two texts: give (text, text_pair) pairs")
-        rows = self._token_rows(texts, None if separate else pairs)
-        if separate:
-            for row, second in zip(rows, self._token_rows(pairs, None), strict=True):
-                row.update({f"{key}_b": value for key, value in second.items()})
-        return rows
-
-    def _token_rows(self, texts: Sequence[str], pairs: Sequence[str] | None) -> list[dict[str, Any]]:
-        features = self.tokenizer(list(texts), pairs, truncation=True, max_length=self.module.spec.max_length)
-        return [
-            {"input_ids": ids, "attention_mask": mask}
-            for ids, mask in zip(features["input_ids"], features["attention_mask"], strict=True)
-        ]
+        spec = self.module.spec
+        if spec.kind in PAIR_KINDS:
+            if all(p is None for p in pairs):
+                raise DataError(f"this {spec.kind.value} model compares two texts: give (text, text_pair) pairs")
+            # One joint input with token_type_ids when the tokenizer makes them (cross), or *_b keys (bi).
+            features = encode_pairs(self.tokenizer, list(texts), list(pairs), spec.pair_encoding or "cross", spec.max_length)
+        else:  # as encode_classification_batch: the (optional) pair joins the text; ids and mask only
+            has_pairs = any(p is not None for p in pairs)
+            encoded = self.tokenizer(
+                list(texts), [p or "" for p in pairs] if has_pairs else None, truncation=True, max_length=spec.max_length
+            )
+            features = {key: encoded[key] for key in ("input_ids", "attention_mask")}
+        return [dict(zip(features, values, strict=True)) for values in zip(*features.values(), strict=True)]
 
     def encode_words(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
         """Words (whitespace-split) to subwords; the tag of a word is read at its first subword."""

@@ -23,7 +23,8 @@ class Seq2SeqObjective(TaskObjective):
     references (`batch["target_text"]`, else the decoded labels).
 
     `metrics` defaults to BLEU and chrF, plus ROUGE when `spec.extra["seq2seq_task"]` is
-    "summarization"; BLEU is always computed, since it is the default checkpoint monitor.
+    "summarization" (the data config's `task`); BLEU is always computed, since it is the default
+    checkpoint monitor.
     Label smoothing applies when the family leaves the loss to the objective (no `loss` output).
     """
 
