@@ -87,7 +87,7 @@ class PretrainedFamily(ZooModule):
         if not self.from_weights and backbone_config is None:
             overrides = {**self.vocabulary_overrides(), **overrides}
         self.hf_config: PretrainedConfig = build_config(
-            pretrained, model_type, overrides, trust_remote_code, backbone_config
+            pretrained, model_type, overrides, trust_remote_code, backbone_config, from_config
         )
         self.tokenizer: Any = None
         self.model: Any = None
