@@ -57,15 +57,7 @@ class PretrainedFamily(ZooModule):
         **zoo_options: Any,
     ) -> None:
         super().__init__(spec, optimizer, scheduler, **zoo_options)
-        if self.spec.pair_encoding == "bi" and not self.encodes_pairs_apart:
-            raise ConfigError(
-                f"the {self.family} family reads a text pair as one sequence: use data.pair_encoding=cross "
-                f"(bi-encoders: model=bert and its presets, model=lstm, model=transformer_encoder)"
-            )
-        if not 0.0 < layer_lr_decay <= 1.0:
-            raise ConfigError(f"model.layer_lr_decay={layer_lr_decay} must be in (0, 1] (1 = no decay)")
-        if freeze_layers < 0:
-            raise ConfigError(f"model.freeze_layers={freeze_layers} must be >= 0")
+        self.check_options(self.spec.pair_encoding, layer_lr_decay, freeze_layers)
         self.options = {
             "pretrained": pretrained,
             "from_config": from_config,
@@ -94,8 +86,24 @@ class PretrainedFamily(ZooModule):
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        """Before data is read: a pretrained vocabulary needs the pretrained tokenizer of the same name."""
-        check_tokenizer_config(cfg.model, cfg.get("tokenizer"))
+        """Before data is read: the options below, and a pretrained vocabulary needs the pretrained
+        tokenizer of the same name."""
+        model = cfg.model
+        cls.check_options(cfg.data.get("pair_encoding"), model.get("layer_lr_decay", 1.0), model.get("freeze_layers", 0))
+        check_tokenizer_config(model, cfg.get("tokenizer"))
+
+    @classmethod
+    def check_options(cls, pair_encoding: str | None, layer_lr_decay: float, freeze_layers: int) -> None:
+        """What the family's options allow, checked from the config (preflight) and at construction."""
+        if pair_encoding == "bi" and not cls.encodes_pairs_apart:
+            raise ConfigError(
+                f"the {cls.family} family reads a text pair as one sequence: use data.pair_encoding=cross "
+                f"(bi-encoders: model=bert and its presets, model=lstm, model=transformer_encoder)"
+            )
+        if not 0.0 < layer_lr_decay <= 1.0:
+            raise ConfigError(f"model.layer_lr_decay={layer_lr_decay} must be in (0, 1] (1 = no decay)")
+        if freeze_layers < 0:
+            raise ConfigError(f"model.freeze_layers={freeze_layers} must be >= 0")
 
     def vocabulary_overrides(self) -> dict[str, Any]:
         """Config values a randomly initialised model takes from the data's tokenizer."""
