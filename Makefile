@@ -18,7 +18,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 setup: $(VENV)/.installed
 
 train: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python train.py $(ARGS)
+	HF_HUB_OFFLINE=1 $(BIN)/python train.py experiment=default_run $(ARGS)
 
 test: setup
 	$(BIN)/ruff check .

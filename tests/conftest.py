@@ -60,10 +60,7 @@ def compose_config(overrides: list[str], output_dir: Path, config_name: str = "t
 # Tiny, fast settings every end-to-end test starts from: a slice of SST-2, one short epoch,
 # no rich progress bar (it fights pytest's output capture).
 TINY = [
-    # The SST-2 BiLSTM, chosen here: the default run is skip-gram on text8.
-    "data=sst2_local",
-    "tokenizer=word",
-    "model=lstm",
+    # train.py's own defaults: the BiLSTM on SST-2 (its local copy), with a trained word vocabulary.
     "data.max_train_samples=256",
     "data.max_val_samples=64",
     "data.max_test_samples=64",

@@ -61,24 +61,24 @@ FAMILIES: dict[str, Family] = {
 SLICE = ["data.max_train_samples=64", "data.max_val_samples=16", "data.max_test_samples=16", "data.batch_size=8"]
 DATA = SHARED_DATA
 DATASETS: dict[str, Dataset] = {
-    "sst2": Dataset("sst2", K.TEXT_CLASSIFICATION, [f"data.path={DATA / 'sst2'}", "tokenizer=word"]),
-    "conll2003": Dataset("conll2003", K.TOKEN_CLASSIFICATION, [f"data.path={DATA / 'conll2003'}", "tokenizer=word"]),
+    "sst2": Dataset("sst2", K.TEXT_CLASSIFICATION, [f"data.path={DATA / 'sst2'}"]),
+    "conll2003": Dataset("conll2003", K.TOKEN_CLASSIFICATION, [f"data.path={DATA / 'conll2003'}"]),
     "squad": Dataset("squad", K.EXTRACTIVE_QA,
-                     [f"data.path={DATA / 'squad' / 'dev-v1.1.json'}", "tokenizer=word", "data.max_length=128",
+                     [f"data.path={DATA / 'squad' / 'dev-v1.1.json'}", "data.max_length=128",
                       "data.stride=32"]),
-    "multi30k": Dataset("multi30k", K.SEQ2SEQ, [f"data.path={DATA / 'multi30k'}", "tokenizer=word"]),
+    "multi30k": Dataset("multi30k", K.SEQ2SEQ, [f"data.path={DATA / 'multi30k'}"]),
     "tinyshakespeare": Dataset("tinyshakespeare", K.LANGUAGE_MODELING,
                                [f"data.path={DATA / 'tinyshakespeare' / 'input.txt'}", "tokenizer=char",
                                 "data.block_size=32"]),
     "wikitext2_mlm": Dataset("wikitext2_mlm", K.MASKED_LANGUAGE_MODELING,
                              [f"data.path={DATA / 'wikitext-2'}", "data.files={train: valid.txt, test: test.txt}",
-                              "tokenizer=word", "data.block_size=32"]),
-    "stsb": Dataset("stsb", K.SENTENCE_SIMILARITY, [f"data.path={DATA / 'stsb'}", "tokenizer=word"]),
+                              "data.block_size=32"]),
+    "stsb": Dataset("stsb", K.SENTENCE_SIMILARITY, [f"data.path={DATA / 'stsb'}"]),
     "stsb_siamese": Dataset("stsb", K.SENTENCE_SIMILARITY,
-                            [f"data.path={DATA / 'stsb'}", "tokenizer=word", "data.pair_encoding=bi"]),
-    "sick": Dataset("sick", K.NLI, [f"data.path={DATA / 'sick' / 'SICK.txt'}", "tokenizer=word"]),
+                            [f"data.path={DATA / 'stsb'}", "data.pair_encoding=bi"]),
+    "sick": Dataset("sick", K.NLI, [f"data.path={DATA / 'sick' / 'SICK.txt'}"]),
     "sick_siamese": Dataset("sick", K.NLI,
-                            [f"data.path={DATA / 'sick' / 'SICK.txt'}", "tokenizer=word", "data.pair_encoding=bi"]),
+                            [f"data.path={DATA / 'sick' / 'SICK.txt'}", "data.pair_encoding=bi"]),
 }
 
 # Options a pair needs beyond the family's defaults.
@@ -100,7 +100,10 @@ def family_class(family: Family, tmp_path: Path) -> type:
 
 def overrides_for(family_name: str, dataset_name: str) -> list[str]:
     family, dataset = FAMILIES[family_name], DATASETS[dataset_name]
-    return [f"model={family.config}", f"data={dataset.config}", *dataset.overrides, *SLICE, *family.overrides,
+    # A randomly initialised pretrained architecture has no vocabulary of its own: it trains one, as
+    # from-scratch families do (a dataset's own tokenizer choice, e.g. characters, still wins).
+    trained_vocabulary = ["tokenizer=word"] if "model.from_config=true" in family.overrides else []
+    return [f"model={family.config}", *trained_vocabulary, f"data={dataset.config}", *dataset.overrides, *SLICE, *family.overrides,
             *PAIR_OVERRIDES.get((family_name, dataset_name), []), *RUN]
 
 

