@@ -40,7 +40,10 @@ class Row:
 
 
 def tiny_cnn_dailymail(folder: Path) -> None:
-    row = {"article": "The council met on Monday and approved the new park budget.", "highlights": "Park budget approved."}
+    row = {
+        "article": "The council met on Monday and approved the new park budget.",
+        "highlights": "Park budget approved.",
+    }
     for split in ("train", "validation", "test"):
         (folder / f"{split}.jsonl").write_text("\n".join(json.dumps({**row, "id": str(i)}) for i in range(8)))
 
@@ -133,7 +136,9 @@ def test_train_py_runs_as_typed(row: Row, train_script: Callable[..., object], t
     else:
         copy = SHARED_DATA / row.copy
     path = [] if row.copy == "gensim" else [f"data.path={copy}"]
-    result = train_script([f"data={row.data}", *path, f"model={row.family}", "debug=fdr", *row.extra], tiny=False)
+    result = train_script(
+        [f"data={row.data}", *path, f"model={row.family}", "debug=fdr", *row.extra], tiny=False
+    )
     assert result.returncode == 0, result.log
     summary = json.loads(Path(re.search(r"^summary: (.+)$", result.stdout, re.M).group(1)).read_text())
     assert summary["global_steps"] == 1, result.log

@@ -14,6 +14,7 @@ import transformers
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.hf_backbone import fresh_config
 from nlpzoo.tasks import TaskKind
+from nlpzoo.training import preflight
 from tests.conftest import compose_config
 from tests.tiny_transformers import spec
 
@@ -69,3 +70,26 @@ def test_given_sizes_win_and_the_rest_stay_tiny() -> None:
 def test_from_config_without_a_known_model_type_names_the_key(model_type: str | None, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         fresh_config(model_type, {})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "tokenizer"),
+    [
+        ([], "WordTokenizer"),  # the preset's own (hub) tokenizer is not fetched: it trains one
+        (["model.pretrained=null"], "WordTokenizer"),
+        (["tokenizer=bpe"], "BpeTokenizer"),  # the user's choice stays
+        (["tokenizer.name_or_path=t5-small"], "PretrainedTokenizer"),
+    ],
+)
+def test_from_config_trains_its_vocabulary_unless_a_tokenizer_is_chosen(
+    overrides: list[str], tokenizer: str, tmp_path: Path
+) -> None:
+    cfg = compose_config(["data=multi30k", "model=t5", "model.from_config=true", *overrides], tmp_path)
+    preflight(cfg)
+    assert cfg.tokenizer._target_ == f"nlpzoo.tokenizers.{tokenizer}"
+
+
+def test_with_weights_the_preset_keeps_its_own_tokenizer(tmp_path: Path) -> None:
+    cfg = compose_config(["data=sst2", "model=minilm"], tmp_path)
+    preflight(cfg)
+    assert cfg.tokenizer.name_or_path == cfg.model.pretrained

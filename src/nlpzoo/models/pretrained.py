@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 from transformers import PretrainedConfig
 
 from nlpzoo.errors import CheckpointError, ConfigError
@@ -30,6 +30,19 @@ from nlpzoo.models.hf_backbone import (
 from nlpzoo.tasks import TaskSpec
 
 log = logging.getLogger(__name__)
+
+TRAINED_TOKENIZER = {"_target_": "nlpzoo.tokenizers.WordTokenizer"}  # tokenizer=word, train.yaml's default
+
+
+def brought_tokenizer(cfg: DictConfig) -> bool:
+    """Whether the run's tokenizer is the one a pretrained preset brings (named after model.pretrained),
+    not one the user chose (`tokenizer=bpe`, `tokenizer.name_or_path=...`)."""
+    tokenizer = cfg.get("tokenizer")
+    if not tokenizer or not str(tokenizer.get("_target_", "")).endswith("PretrainedTokenizer"):
+        return False
+    if "name_or_path" not in tokenizer or not OmegaConf.is_interpolation(tokenizer, "name_or_path"):
+        return False
+    return "model.pretrained" in str(tokenizer._get_node("name_or_path")._value())
 
 
 class PretrainedFamily(ZooModule):
@@ -90,6 +103,12 @@ class PretrainedFamily(ZooModule):
         tokenizer of the same name."""
         model = cfg.model
         cls.check_options(cfg.data.get("pair_encoding"), model.get("layer_lr_decay", 1.0), model.get("freeze_layers", 0))
+        if model.get("from_config") and brought_tokenizer(cfg):
+            # The family brought its weights' tokenizer; without the weights it has no reason to (and
+            # from_config never reaches the hub), so it trains one on the data as from-scratch families do.
+            with open_dict(cfg):
+                cfg.tokenizer = OmegaConf.create(TRAINED_TOKENIZER)
+            log.info("model.from_config=true: a randomly initialised model trains its vocabulary on the data: tokenizer=word")
         check_tokenizer_config(model, cfg.get("tokenizer"))
 
     @classmethod
