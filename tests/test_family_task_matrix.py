@@ -71,8 +71,7 @@ DATASETS: dict[str, Dataset] = {
                                [f"data.path={DATA / 'tinyshakespeare' / 'input.txt'}", "tokenizer=char",
                                 "data.block_size=32"]),
     "wikitext2_mlm": Dataset("wikitext2_mlm", K.MASKED_LANGUAGE_MODELING,
-                             [f"data.path={DATA / 'wikitext-2'}", "data.files={train: valid.txt, test: test.txt}",
-                              "data.block_size=32"]),
+                             [f"data.path={DATA / 'wikitext-2'}", "data.block_size=32"]),
     "stsb": Dataset("stsb", K.SENTENCE_SIMILARITY, [f"data.path={DATA / 'stsb'}"]),
     "stsb_siamese": Dataset("stsb", K.SENTENCE_SIMILARITY,
                             [f"data.path={DATA / 'stsb'}", "data.pair_encoding=bi"]),
@@ -100,10 +99,9 @@ def family_class(family: Family, tmp_path: Path) -> type:
 
 def overrides_for(family_name: str, dataset_name: str) -> list[str]:
     family, dataset = FAMILIES[family_name], DATASETS[dataset_name]
-    # A randomly initialised pretrained architecture has no vocabulary of its own: it trains one, as
-    # from-scratch families do (a dataset's own tokenizer choice, e.g. characters, still wins).
-    trained_vocabulary = ["tokenizer=word"] if "model.from_config=true" in family.overrides else []
-    return [f"model={family.config}", *trained_vocabulary, f"data={dataset.config}", *dataset.overrides, *SLICE, *family.overrides,
+    # A randomly initialised pretrained architecture trains its vocabulary (tokenizer=word) as from-scratch
+    # families do, unless the dataset's row chooses one (characters).
+    return [f"model={family.config}", f"data={dataset.config}", *dataset.overrides, *SLICE, *family.overrides,
             *PAIR_OVERRIDES.get((family_name, dataset_name), []), *RUN]
 
 
