@@ -38,6 +38,10 @@ REFUSED = [
         ["data=sst2", "model=minilm", "model.layer_lr_decay=1.5"],
         r"model.layer_lr_decay=1.5 must be in \(0, 1\]",
     ),
+    (
+        ["data=sst2", "model=bert", "model.from_config=true", "model.model_type=bertt"],
+        "'bertt' is not a transformers",
+    ),
 ]
 
 

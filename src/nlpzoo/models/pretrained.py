@@ -24,6 +24,7 @@ from nlpzoo.models.hf_backbone import (
     check_tokenizer_config,
     check_tokenizer_matches,
     freeze,
+    fresh_config,
     layerwise_lr_scale,
     num_layers_of,
 )
@@ -110,6 +111,9 @@ class PretrainedFamily(ZooModule):
                 cfg.tokenizer = OmegaConf.create(TRAINED_TOKENIZER)
             log.info("model.from_config=true: a randomly initialised model trains its vocabulary on the data: tokenizer=word")
         check_tokenizer_config(model, cfg.get("tokenizer"))
+        if model.get("from_config") or not model.get("pretrained"):
+            overrides = model.get("config_overrides")
+            fresh_config(model.get("model_type"), OmegaConf.to_container(overrides) if overrides else {})
 
     @classmethod
     def check_options(cls, pair_encoding: str | None, layer_lr_decay: float, freeze_layers: int) -> None:
