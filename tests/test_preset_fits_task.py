@@ -25,6 +25,12 @@ FITTED = [
         "cooccurrence",
         "data.batch_format=cooccurrence",
     ),
+    (
+        ["data=text8_head500", "model=fasttext"],
+        "trainer.gradient_clip_val",
+        None,
+        "trainer.gradient_clip_val=null",
+    ),
 ]
 # (overrides, the message, which names the override that fixes it)
 REFUSED = [

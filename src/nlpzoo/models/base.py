@@ -36,7 +36,7 @@ def fit_to_task(node: DictConfig, key: str, value: Any, why: str) -> None:
     """Set `node.key` to the only value the task allows, and say so in the log."""
     with open_dict(node):
         node[key] = value
-    typed = str(value).lower() if isinstance(value, bool) else value  # as the user would type it
+    typed = "null" if value is None else str(value).lower() if isinstance(value, bool) else value  # as typed
     log.info("%s: %s=%s", why, node._get_full_key(key), typed)
 
 
