@@ -136,9 +136,10 @@ def test_train_py_runs_as_typed(row: Row, train_script: Callable[..., object], t
     else:
         copy = SHARED_DATA / row.copy
     path = [] if row.copy == "gensim" else [f"data.path={copy}"]
-    result = train_script(
-        [f"data={row.data}", *path, f"model={row.family}", "debug=fdr", *row.extra], tiny=False
-    )
+    # from_config never reaches the hub: an empty hub cache (and HF_HUB_OFFLINE=1) must do
+    env = {"HF_HUB_CACHE": str(tmp_path / "empty-hub-cache")} if row.extra == FROM_CONFIG else None
+    overrides = [f"data={row.data}", *path, f"model={row.family}", "debug=fdr", *row.extra]
+    result = train_script(overrides, tiny=False, env=env)
     assert result.returncode == 0, result.log
     summary = json.loads(Path(re.search(r"^summary: (.+)$", result.stdout, re.M).group(1)).read_text())
     assert summary["global_steps"] == 1, result.log
