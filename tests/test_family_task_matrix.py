@@ -54,6 +54,7 @@ FAMILIES: dict[str, Family] = {
     "bert": Family("bert", {K.TEXT_CLASSIFICATION, K.TOKEN_CLASSIFICATION, K.EXTRACTIVE_QA,
                             K.SENTENCE_SIMILARITY, K.NLI, K.MASKED_LANGUAGE_MODELING}, tiny_overrides("bert")),
     "gpt2": Family("gpt2", {K.LANGUAGE_MODELING, K.TEXT_CLASSIFICATION, K.NLI}, tiny_overrides("gpt2")),
+    "llama": Family("llama", {K.LANGUAGE_MODELING, K.TEXT_CLASSIFICATION, K.NLI}, tiny_overrides("llama")),
     "t5": Family("t5", {K.SEQ2SEQ, K.TEXT_CLASSIFICATION, K.NLI},
                  [*tiny_overrides("t5"), "model.generation.max_new_tokens=4", "model.generation.num_beams=1"]),
 }
@@ -86,7 +87,7 @@ PAIR_OVERRIDES: dict[tuple[str, str], list[str]] = {
     **{("t5", data): ["tokenizer=bpe"] for data in ("sst2", "sick")},
 }
 # Supported task kinds whose pair encoding a family refuses (it reads a pair as one sequence).
-CROSS_ENCODERS_ONLY = {"gpt2", "t5"}
+CROSS_ENCODERS_ONLY = {"gpt2", "llama", "t5"}
 SIAMESE = {"stsb_siamese", "sick_siamese"}
 
 RUN = ["debug=fdr", "trainer.enable_progress_bar=false", "callbacks.rich_progress_bar=null",

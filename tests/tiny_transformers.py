@@ -23,6 +23,8 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 TINY_CONFIGS["marian"] = TINY_CONFIGS["bart"]
+TINY_CONFIGS["llama"] = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                         "num_key_value_heads": 1}  # grouped-query attention, as SmolLM2
 
 
 def tiny(model_type: str, **options: Any) -> dict[str, Any]:

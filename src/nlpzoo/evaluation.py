@@ -27,8 +27,10 @@ from nlpzoo.training import instantiate_group
 def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate `cfg.ckpt_path` (a checkpoint or run directory) on `cfg.split` of the data config."""
     started = time.time()
+    if not cfg.get("ckpt_path") and cfg.get("model"):
+        return evaluate_pretrained(cfg)
     if not cfg.get("ckpt_path"):
-        raise ConfigError("eval.py needs ckpt_path=PATH_TO_CHECKPOINT_OR_RUN_DIR")
+        raise ConfigError("eval.py needs ckpt_path=PATH_TO_CHECKPOINT_OR_RUN_DIR (or model=NAME: a pretrained model as it is)")
     if cfg.split not in SPLITS:
         raise ConfigError(f"split={cfg.split} is not one of {list(SPLITS)}")
     validate_config(cfg)
@@ -55,6 +57,36 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         "split": cfg.split,
         "data": datamodule.split_sources.get(cfg.split),
         "metrics": metrics,
+        "examples": len(datamodule.splits[cfg.split]),
+        "wall_seconds": time.time() - started,
+        "hardware": describe_hardware(trainer),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    write_eval_summary(summary, Path(cfg.paths.output_dir))
+    return summary
+
+
+def evaluate_pretrained(cfg: DictConfig) -> dict[str, Any]:
+    """`eval.py model=smollm2 data=wikitext2`: a pretrained model as it is, before any fine-tuning of ours."""
+    from nlpzoo.training import build_datamodule, build_model, preflight
+
+    started = time.time()
+    if cfg.get("data") is None:
+        raise ConfigError("evaluating model=NAME without a checkpoint needs data=NAME (and data.path=...)")
+    preflight(cfg)
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("test")
+    module = build_model(cfg, datamodule)
+    module.eval()
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=instantiate_group(cfg.get("callbacks")))
+    method = trainer.validate if cfg.split == "validation" else trainer.test
+    results = method(module, dataloaders=datamodule.split_dataloader(cfg.split), verbose=True)
+    summary = {
+        "checkpoint": None,
+        "model": OmegaConf.select(cfg, "model.pretrained"),
+        "split": cfg.split,
+        "data": datamodule.split_sources.get(cfg.split),
+        "metrics": {k.replace("test/", f"{cfg.split}/", 1): float(v) for r in results for k, v in r.items()},
         "examples": len(datamodule.splits[cfg.split]),
         "wall_seconds": time.time() - started,
         "hardware": describe_hardware(trainer),

@@ -185,6 +185,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
         "throughput": throughput.summary(),
         "padding_fraction": datamodule.padding_fraction("train"),
         "num_parameters": sum(p.numel() for p in model.parameters()),
+        "num_trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "hardware": describe_hardware(trainer),
         "output_dir": str(output_dir),
         "config": resolved,

@@ -1,5 +1,6 @@
-"""GPT-style pretrained decoders (GPT-2 and friends): causal LM fine-tuning, generation, and
-sequence classification from the last real token."""
+"""GPT-style pretrained decoders (GPT-2, Llama, SmolLM2 and friends): causal LM fine-tuning,
+generation (chat-templated prompts for instruct models), and sequence classification from the
+last real token."""
 
 from __future__ import annotations
 
@@ -38,13 +39,21 @@ def generation_config(options: dict[str, Any] | None, model_config: Any) -> Gene
 
 
 class PretrainedDecoder(PretrainedFamily):
-    """Any `AutoModelForCausalLM` decoder by hub name or path, or built from a config alone."""
+    """Any `AutoModelForCausalLM` decoder by hub name or path, or built from a config alone.
+
+    `chat`: an instruct model; prompts given to `chat_prompt_ids` (predict.py, serve.py) become a user
+    turn of the tokenizer's chat template followed by the assistant's, so the model answers them.
+    """
 
     family = "decoder"
     supported_tasks = tuple(HEAD_CLASSES)
 
     def __init__(
-        self, spec: TaskSpec | dict[str, Any], generation: dict[str, Any] | None = None, **common: Any
+        self,
+        spec: TaskSpec | dict[str, Any],
+        generation: dict[str, Any] | None = None,
+        chat: bool = False,
+        **common: Any,
     ) -> None:
         super().__init__(spec, **common)
         config = self.hf_config
@@ -57,7 +66,18 @@ class PretrainedDecoder(PretrainedFamily):
         )
         self.generation_options = dict(generation or {})
         self.generation = generation_config(self.generation_options, self.model.config)  # checked now
-        self.finish_setup(self.model.base_model_prefix, generation=generation)
+        self.chat = chat
+        self.finish_setup(self.model.base_model_prefix, generation=generation, chat=chat)
+
+    def chat_prompt_ids(self, prompts: list[str], tokenizer: Any) -> list[list[int]]:
+        """Each prompt as one user turn of the tokenizer's chat template, ready for the assistant's answer."""
+        if not getattr(tokenizer, "chat_template", None):
+            raise ConfigError("this tokenizer has no chat template: predict with generation.chat=false (plain continuation)")
+        turns = [
+            tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
+            for p in prompts
+        ]
+        return tokenizer(turns, add_special_tokens=False)["input_ids"]  # the template holds the special tokens
 
     def forward(self, batch: Batch) -> Outputs:
         return {"logits": self.model(**self.model_inputs(batch, DECODER_INPUTS)).logits}  # (B, T, V) or (B, C)

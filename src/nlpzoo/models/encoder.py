@@ -102,13 +102,13 @@ class PretrainedEncoder(PretrainedFamily):
             classifier_dropout=classifier_dropout,
         )
 
-    def save_pretrained(self, folder: str | Path, tokenizer: Any = None) -> Path:
+    def save_pretrained(self, folder: str | Path, tokenizer: Any = None, merge: bool = True) -> Path:
         """Bi-encoders export their encoder (`AutoModel` loads it: the sentence embedder is what NLI
         training of a bi-encoder is for); a mean-pooled classifier has no transformers class, so it
         refuses rather than silently dropping its head."""
         if self.head is not None and not self.bi_encoder:
             raise ConfigError("pooling=mean classifiers have no transformers class to export to; train with pooling=cls")
-        return super().save_pretrained(folder, tokenizer)
+        return super().save_pretrained(folder, tokenizer, merge)
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra: torch.Tensor) -> torch.Tensor:
         """Sentence embeddings (batch, hidden): mean of the backbone's token states."""

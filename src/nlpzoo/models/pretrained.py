@@ -2,8 +2,8 @@
 
 Subclasses (encoder, decoder, encoder-decoder) build the `transformers` model their task needs
 in `self.model`; this class loads or sizes it, applies the training options users expect
-(layer-wise LR decay, freezing, gradient checkpointing, torch.compile) and writes it back out
-with `save_pretrained`, so `transformers` loads the fine-tuned model without nlpzoo.
+(layer-wise LR decay, freezing, gradient checkpointing, torch.compile, LoRA adapters) and writes
+it back out with `save_pretrained`, so `transformers` loads the fine-tuned model without nlpzoo.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from transformers import PretrainedConfig
 
 from nlpzoo.errors import CheckpointError, ConfigError
+from nlpzoo.models.adapters import add_lora, is_adapted, lora_options, merged
 from nlpzoo.models.base import ZooModule
 from nlpzoo.models.hf_backbone import (
     build_config,
@@ -65,6 +66,8 @@ class PretrainedFamily(ZooModule):
         layer_lr_decay: float = 1.0,
         gradient_checkpointing: bool = False,
         compile: bool = False,
+        peft: Literal["lora"] | None = None,
+        lora: dict[str, Any] | None = None,
         backbone_config: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
@@ -83,10 +86,14 @@ class PretrainedFamily(ZooModule):
             "layer_lr_decay": layer_lr_decay,
             "gradient_checkpointing": gradient_checkpointing,
             "compile": compile,
+            "peft": peft,
+            "lora": lora_options(peft, lora),
         }
         # Pretrained weights are loaded only on first construction; a reloaded checkpoint rebuilds
-        # from its saved config and then receives its fine-tuned weights.
-        self.from_weights = bool(pretrained) and not from_config and backbone_config is None
+        # from its saved config and then receives its fine-tuned weights. An adapted model's
+        # checkpoint holds only what trained, so its frozen base is loaded again by name.
+        self.base_by_name = bool(pretrained) and not from_config and peft is not None
+        self.from_weights = bool(pretrained) and not from_config and (backbone_config is None or self.base_by_name)
         if self.from_weights:
             check_tokenizer_matches(self.spec, str(pretrained), trust_remote_code)
         overrides = dict(config_overrides or {})
@@ -164,6 +171,10 @@ class PretrainedFamily(ZooModule):
         self.save_family_hyperparameters(
             **{k: v for k, v in options.items()}, backbone_config=self.model.config.to_dict(), **family_hparams
         )
+        if options["lora"] is not None:
+            self.model = add_lora(self.model, options["lora"])
+            if options["gradient_checkpointing"]:
+                self.model.enable_input_require_grads()  # checkpointed blocks need an input that requires grad
         if options["compile"]:
             self.model.compile()  # in place: parameter names (and checkpoints) stay the same
 
@@ -184,12 +195,42 @@ class PretrainedFamily(ZooModule):
         decay = self.options["layer_lr_decay"]
         return layerwise_lr_scale(decay, num_layers_of(self.model.config)) if decay < 1.0 else None
 
+    # --- adapter checkpoints -----------------------------------------------------------------------
+    def frozen_base_keys(self) -> set[str]:
+        """State-dict keys a checkpoint leaves out: the frozen base of an adapted model loaded by name."""
+        if not self.base_by_name:
+            return set()
+        return {name for name, p in self.named_parameters(remove_duplicate=False) if not p.requires_grad}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        frozen = self.frozen_base_keys()
+        if frozen:
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k not in frozen}
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """An adapter checkpoint lacks the frozen base weights (they came from `pretrained`); nothing else may be missing."""
+        frozen = self.frozen_base_keys()
+        if not frozen:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        result = super().load_state_dict(state_dict, strict=False, assign=assign)
+        missing = [k for k in result.missing_keys if k not in frozen]
+        if strict and (missing or result.unexpected_keys):
+            raise RuntimeError(f"adapter checkpoint does not fit: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}")
+        return result
+
     # --- export ------------------------------------------------------------------------------------
-    def save_pretrained(self, folder: str | Path, tokenizer: Any = None) -> Path:
-        """Write the fine-tuned model (and tokenizer) so `AutoModelFor...from_pretrained(folder)` loads it."""
+    def save_pretrained(self, folder: str | Path, tokenizer: Any = None, merge: bool = True) -> Path:
+        """Write the fine-tuned model (and tokenizer) so `AutoModelFor...from_pretrained(folder)` loads it.
+
+        An adapted model is written merged into its base (plain `transformers`), or with `merge=False`
+        as the adapter alone (`peft.PeftModel.from_pretrained(base, folder)` loads it).
+        """
         tokenizer = tokenizer if tokenizer is not None else self.tokenizer
         folder = Path(folder)
         model = getattr(self.model, "_orig_mod", self.model)
+        if is_adapted(model) and merge:
+            model = merged(model)
         model.save_pretrained(folder)
         if tokenizer is not None:
             tokenizer.save_pretrained(folder)
@@ -198,8 +239,11 @@ class PretrainedFamily(ZooModule):
         return folder
 
 
-def export_checkpoint(checkpoint_path: str | Path, folder: str | Path) -> Path:
-    """An nlpzoo checkpoint of a pretrained family -> a `transformers` folder (model + tokenizer)."""
+def export_checkpoint(
+    checkpoint_path: str | Path, folder: str | Path, adapter: Literal["merged", "alone"] = "merged"
+) -> Path:
+    """An nlpzoo checkpoint of a pretrained family -> a `transformers` folder (model + tokenizer);
+    a LoRA model's adapter merged into the base weights, or (`adapter="alone"`) as a peft adapter folder."""
     from nlpzoo.checkpoint import load_module
 
     loaded = load_module(checkpoint_path)
@@ -208,4 +252,6 @@ def export_checkpoint(checkpoint_path: str | Path, folder: str | Path) -> Path:
             f"{checkpoint_path} holds a '{loaded.module.family}' model; only the pretrained families "
             "(bert, gpt2, t5, ...) export to the transformers format"
         )
-    return loaded.module.save_pretrained(folder, loaded.tokenizer)
+    if adapter not in ("merged", "alone"):
+        raise ConfigError(f"adapter='{adapter}' is not one of: merged, alone")
+    return loaded.module.save_pretrained(folder, loaded.tokenizer, merge=adapter == "merged")

@@ -23,6 +23,8 @@ class GenerationOptions:
 
     `seed` makes sampling repeatable: one `predict` call with the same inputs and seed gives the same
     text. `use_cache` is the from-scratch GPT's key/value cache (False recomputes the prefix each token).
+    `chat` (pretrained decoders): each prompt becomes a user turn of the tokenizer's chat template, so an
+    instruct model answers it; None keeps the model's own `chat` setting.
     """
 
     max_new_tokens: int | None = None
@@ -34,6 +36,7 @@ class GenerationOptions:
     top_p: float | None = None
     seed: int | None = 0
     use_cache: bool | None = None
+    chat: bool | None = None
 
     def __post_init__(self) -> None:
         checks = {
@@ -89,6 +92,8 @@ class GenerationPredictor(Predictor):
         self.text_fields = list(dict.fromkeys(text_fields))
         self.options = generation or GenerationOptions()
         allowed = HF_KEYS if isinstance(module, PretrainedFamily) else self.scratch_options(module)
+        if hasattr(module, "chat_prompt_ids"):
+            allowed = (*allowed, "chat")
         self.options.require_only(allowed, module.family)
 
     def scratch_options(self, module: ZooModule) -> tuple[str, ...]:

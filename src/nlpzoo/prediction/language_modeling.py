@@ -29,8 +29,11 @@ class LanguageModelPredictor(GenerationPredictor):
         return (*allowed, "use_cache") if isinstance(module, GPTModel) else allowed
 
     def prompt_ids(self, examples: Sequence[Example]) -> list[list[int]]:
-        """Prompt token ids as the LM DataModule encodes lines (no special tokens)."""
+        """Prompt token ids as the LM DataModule encodes lines (no special tokens), or as chat turns."""
         prompts = [field_of(e, self.text_fields, "prompt") for e in examples]
+        chat = self.options.chat if self.options.chat is not None else getattr(self.module, "chat", False)
+        if chat:
+            return self.module.chat_prompt_ids(prompts, self.tokenizer)
         ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         empty = [p for p, row in zip(prompts, ids, strict=True) if not row]
         if empty:
