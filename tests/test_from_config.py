@@ -29,6 +29,7 @@ PRESETS: dict[str, tuple[str, TaskKind]] = {
     "t5": ("t5", K.SEQ2SEQ),
     "bart": ("bart", K.SEQ2SEQ),
     "marian": ("marian", K.SEQ2SEQ),
+    "llama": ("llama", K.LANGUAGE_MODELING),
 }
 SMALL = 1_000_000  # parameters; the presets' pretrained sizes are 22 M (MiniLM) to 140 M (BART base)
 

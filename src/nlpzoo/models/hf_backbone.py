@@ -124,8 +124,10 @@ def check_tokenizer_matches(spec: TaskSpec, pretrained: str, trust_remote_code: 
 
 def check_tokenizer_config(model_cfg: Any, tokenizer_cfg: Any) -> None:
     """Before any data is read: a pretrained model needs `tokenizer=pretrained` with its own name."""
+    if model_cfg.get("from_config"):  # before reading `pretrained`, which a resolver may compute (GGUF)
+        return
     pretrained = model_cfg.get("pretrained")
-    if not pretrained or model_cfg.get("from_config"):
+    if not pretrained:
         return
     target = str((tokenizer_cfg or {}).get("_target_", ""))
     name = (tokenizer_cfg or {}).get("name_or_path")
