@@ -93,6 +93,7 @@ ROWS: list[Row] = [
     Row("tinyshakespeare", "char_lstm", "tinyshakespeare", slow=True),
     Row("tinyshakespeare", "lstm", "tinyshakespeare", slow=True),  # bidirectional preset: made causal
     Row("tinyshakespeare", "gpt2", "tinyshakespeare", FROM_CONFIG, slow=True),
+    Row("tinyshakespeare", "llama", "tinyshakespeare", FROM_CONFIG, slow=True),
     Row("wikitext2", "rnn", "wikitext-2"),
     Row("wikitext2", "gru", "wikitext-2", slow=True),
     Row("wikitext2", "gpt", "wikitext-2", slow=True),
