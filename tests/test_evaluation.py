@@ -53,11 +53,13 @@ def test_eval_script_scores_a_users_tsv_file_whole(trained_run, tmp_path: Path) 
     reviews = tmp_path / "my_reviews.tsv"
     reviews.write_text("label\tsentence\n" + "".join(f"{label}\t{text}\n" for label, text in USER_ROWS))
 
-    result = eval_cli(f"ckpt_path={run_dir}", f"+data.path={reviews}", run_dir=tmp_path / "eval")
+    # data.path= as train.py takes it (no Hydra `+`): it patches the checkpoint's stored data config.
+    result = eval_cli(f"ckpt_path={run_dir}", f"data.path={reviews}", run_dir=tmp_path / "eval")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["examples"] == len(USER_ROWS)  # every row: nothing carved off for validation
     assert summary["data"] == str(reviews)
+    assert f"evaluated {len(USER_ROWS)} examples of the test split ({reviews})" in result.stdout
 
     # The accuracy counted by hand from the same checkpoint's predictions.
     predictions = nlpzoo.load(run_dir).predict([text for _, text in USER_ROWS])
@@ -66,20 +68,38 @@ def test_eval_script_scores_a_users_tsv_file_whole(trained_run, tmp_path: Path) 
     assert (tmp_path / "eval" / "plots" / "confusion_matrix_test.png").stat().st_size > 1000
 
 
+def test_evaluation_reads_whole_splits_not_the_training_runs_slices(trained_run, tmp_path: Path, capsys) -> None:
+    """The checkpoint was trained with data.max_test_samples=64: eval.py scores all 1,821 test sentences."""
+    best = trained_run[1]["best_checkpoint"]
+    whole = evaluate([f"ckpt_path={best}"], tmp_path / "test")
+    assert (whole["examples"], whole["max_samples"]) == (1821, None)
+    assert "evaluated 1821 examples of the test split" in capsys.readouterr().out
+    assert json.loads((tmp_path / "test" / "summary.json").read_text())["examples"] == 1821
+
+    sliced = evaluate([f"ckpt_path={best}", "data.max_test_samples=100"], tmp_path / "sliced")
+    assert (sliced["examples"], sliced["max_samples"]) == (100, 100)
+    out = capsys.readouterr().out
+    assert "evaluated 100 examples of the test split" in out and "limited by data.max_test_samples=100" in out
+
+
 def test_each_split_of_the_training_data_reproduces_what_training_measured(trained_run, tmp_path: Path) -> None:
     trained = trained_run[1]
     best = trained["best_checkpoint"]
-    test = evaluate([f"ckpt_path={best}"], tmp_path / "test")
+    # The slices training measured, given on the eval command line as train.py took them.
+    test = evaluate([f"ckpt_path={best}", "data.max_test_samples=64"], tmp_path / "test")
     assert test["metrics"]["test/acc"] == pytest.approx(trained["metrics"]["test/acc"])
     assert test["metrics"]["test/loss"] == pytest.approx(trained["metrics"]["test/loss"], rel=1e-5)
 
-    validation = evaluate([f"ckpt_path={best}", "split=validation"], tmp_path / "validation")
+    validation = evaluate([f"ckpt_path={best}", "split=validation", "data.max_val_samples=64"], tmp_path / "validation")
     assert validation["metrics"]["val/acc"] == pytest.approx(trained["metrics"]["val/acc"])
     assert validation["examples"] == 64
 
-    train = evaluate([f"ckpt_path={best}", "split=train"], tmp_path / "train")
+    train = evaluate([f"ckpt_path={best}", "split=train", "data.max_train_samples=512"], tmp_path / "train")
     assert train["examples"] == 512
     assert set(train["metrics"]) == {"train/acc", "train/f1_macro", "train/f1_micro", "train/loss"}
+
+    with pytest.raises(ConfigError, match=r"unknown config key 'data\.max_tset_samples'"):
+        evaluate([f"ckpt_path={best}", "data.max_tset_samples=64"], tmp_path / "typo")
 
 
 def test_another_data_config_replaces_the_checkpoints(trained_run, tmp_path: Path, shared_data: Path) -> None:
@@ -114,6 +134,6 @@ def test_a_seq2seq_checkpoint_keeps_its_target_vocabulary_on_other_data(tmp_path
     assert (tmp_path / "run" / "plots" / "attention.png").stat().st_size > 1000  # the family returns attentions
 
     # Another slice of training text would train another target vocabulary: the checkpoint's must be used.
-    evaluated = evaluate([f"ckpt_path={tmp_path / 'run'}", "+data.max_train_samples=32"], tmp_path / "eval")
+    evaluated = evaluate([f"ckpt_path={tmp_path / 'run'}", "data.max_train_samples=32", "data.max_test_samples=16"], tmp_path / "eval")
     assert evaluated["metrics"]["test/loss"] == pytest.approx(trained["metrics"]["test/loss"], rel=1e-5)
     assert evaluated["metrics"]["test/bleu"] == pytest.approx(trained["metrics"]["test/bleu"])

@@ -63,15 +63,53 @@ def test_predict_script_writes_one_jsonl_line_per_input(trained_run, tmp_path: P
         config_name="predict",
     )
     output = run_prediction(cfg)
-    assert output == tmp_path / "predict" / "predictions.jsonl"
+    assert output == run_dir / "predictions.jsonl"  # beside the checkpoints/ folder, as the README says
     lines = [json.loads(line) for line in output.read_text().splitlines()]
     assert [line["input"] for line in lines] == rows
     expected = nlpzoo.load(summary["best_checkpoint"]).predict([r.get("sentence") or r["text"] for r in rows])
     assert [line["label"] for line in lines] == [p["label"] for p in expected]
 
+
+def test_predict_script_prints_a_single_texts_prediction(trained_run, tmp_path: Path, capsys) -> None:
+    run_dir, _ = trained_run
     cfg = compose_config([f"ckpt_path={run_dir}", "input=an utterly charming film", "progress=false"], tmp_path / "one", config_name="predict")
     (line,) = run_prediction(cfg).read_text().splitlines()
     assert json.loads(line)["input"] == "an utterly charming film"
+    printed = capsys.readouterr().out.splitlines()
+    assert json.loads(printed[0]) == json.loads(line)
+
+
+def test_predict_script_reads_a_table_by_its_text_column_and_takes_lists(trained_run, tmp_path: Path, shared_data: Path) -> None:
+    run_dir, _ = trained_run
+    table = tmp_path / "some_test.tsv"  # SST-2's test file: a header, then label<TAB>content
+    table.write_text("".join((shared_data / "sst2" / "test.tsv").read_text(encoding="utf-8").splitlines(True)[:4]), encoding="utf-8")
+    _header, *rows = [line.split("\t") for line in table.read_text(encoding="utf-8").splitlines()]
+    cfg = compose_config([f"ckpt_path={run_dir}", f"input={table}", "progress=false", f"output={tmp_path / 'p.jsonl'}"],
+                         tmp_path / "table", config_name="predict")
+    lines = [json.loads(line) for line in run_prediction(cfg).read_text().splitlines()]
+    assert [line["input"] for line in lines] == [{"label": int(label), "content": text} for label, text in rows]
+    expected = nlpzoo.load(run_dir).predict([text for _, text in rows])
+    assert [(line["label"], line["score"]) for line in lines] == [(p["label"], p["score"]) for p in expected]
+
+    # A table whose text column has another name: data.text_column=NAME, as train.py takes it.
+    renamed = tmp_path / "reviews.csv"
+    renamed.write_text("review,stars\n" + "".join(f'"{text}",{label}\n' for label, text in rows), encoding="utf-8")
+    cfg = compose_config([f"ckpt_path={run_dir}", f"input={renamed}", "data.text_column=review", "progress=false",
+                          f"output={tmp_path / 'r.jsonl'}"], tmp_path / "renamed", config_name="predict")
+    assert [json.loads(line)["score"] for line in run_prediction(cfg).read_text().splitlines()] == [p["score"] for p in expected]
+
+    # A Hydra list: one example per item, not one string.
+    cfg = compose_config([f"ckpt_path={run_dir}", 'input=["a fine film","awful"]', "progress=false",
+                          f"output={tmp_path / 'l.jsonl'}"], tmp_path / "list", config_name="predict")
+    lines = [json.loads(line) for line in run_prediction(cfg).read_text().splitlines()]
+    assert [line["input"] for line in lines] == ["a fine film", "awful"]
+    assert [line["score"] for line in lines] == [p["score"] for p in nlpzoo.load(run_dir).predict(["a fine film", "awful"])]
+
+    header_only = tmp_path / "header.tsv"
+    header_only.write_text("label\tcontent\n")
+    cfg = compose_config([f"ckpt_path={run_dir}", f"input={header_only}"], tmp_path / "header", config_name="predict")
+    with pytest.raises(DataError, match=rf"data file has a header \('label\\tcontent'\) but no rows: {header_only}"):
+        run_prediction(cfg)
 
 
 def test_bad_paths_and_rows_fail_with_the_projects_errors(trained_run, tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def test_tagger_answers_concurrent_requests_as_the_predictor_does(tagger, shared
     expected = nlpzoo.load(checkpoint).predict(sentences)
     assert [r.json() for r in responses] == expected
     assert any(p["entities"] for p in expected)  # the trained tagger finds entities: spans are compared too
-    metrics = httpx.get(f"{url}/metrics").json()
+    metrics = httpx.get(f"{url}/metrics", params={"format": "json"}).json()
     assert metrics["backend"] == "onnx" and metrics["batches"] < metrics["requests"]
 
 
@@ -94,6 +94,18 @@ def test_bad_tagging_requests_get_a_4xx(tagger, payload: Any, problem: str) -> N
     response = httpx.post(f"{url}/predict", json=payload, timeout=30)
     assert 400 <= response.status_code < 500 and problem in response.text
     assert httpx.post(f"{url}/predict", json={"text": "EU rejects German call"}, timeout=30).status_code == 200
+
+
+def test_a_tagger_refuses_a_text_longer_than_it_reads_rather_than_cut_it(tagger, shared_data: Path) -> None:
+    url, checkpoint = tagger
+    words = [w for w in " ".join(conll_sentences(shared_data, 200)).split() if len(w) <= 3][:301]  # within max_chars
+    long_text = " ".join(words)
+    assert len(nlpzoo.load(checkpoint).predict([long_text])[0]["tags"]) < len(words)  # what serving refuses to return
+    response = httpx.post(f"{url}/predict", json={"text": long_text}, timeout=30)
+    assert response.status_code == 422
+    assert "text has 301 words" in response.text and "reads at most" in response.text
+    fits = httpx.post(f"{url}/predict", json={"text": " ".join(words[:40])}, timeout=30)
+    assert fits.status_code == 200 and len(fits.json()["tags"]) == 40
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from hydra.core.config_store import ConfigStore
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -82,7 +83,17 @@ def local_copy(folder: str, *, _root_: DictConfig) -> str | None:
     return str(candidate) if candidate is not None and candidate.exists() else None
 
 
+def _register_checkpoint_data_node() -> None:
+    """`checkpoint_data`: the `data` node of eval/predict/export.yaml, open (not struct) so that
+    `data.KEY=VALUE` patches the checkpoint's stored data config as `train.py` takes `data.KEY=VALUE`,
+    without the `+` Hydra asks for when a key is not declared. `data=NAME` merges a whole config over it."""
+    node = OmegaConf.create({})
+    OmegaConf.set_struct(node, False)  # the flag survives Hydra's composition (the root's struct flag is its own)
+    ConfigStore.instance().store(name="checkpoint_data", node=node)
+
+
 _register_resolvers()
+_register_checkpoint_data_node()
 
 
 def accepted_parameters(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:

@@ -1,5 +1,11 @@
 """The project's own error types: every expected failure of user input raises one of these."""
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from omegaconf import DictConfig, OmegaConf
+
 
 class NlpzooError(Exception):
     """Base class: a problem in the user's config, data or checkpoint, with a message saying what to fix."""
@@ -23,3 +29,23 @@ class CheckpointError(NlpzooError, ValueError):
 
 class TrainingDivergedError(NlpzooError, ArithmeticError):
     """The training loss became NaN or Inf."""
+
+
+@contextmanager
+def exit_on_user_error(cfg: DictConfig) -> Iterator[None]:
+    """What every entrypoint runs its recipe in: a user's mistake ends with one `nlpzoo: error:` line and
+    status 1, any other exception (a bug) keeps its traceback.
+
+    Required values left out (`ckpt_path: ???`) are reported before the recipe imports anything heavy.
+    """
+    try:
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            raise ConfigError(
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required: "
+                f"add {' '.join(f'{key}=...' for key in missing)}"
+            )
+        yield
+    except NlpzooError as error:
+        print(f"nlpzoo: error: {error}", file=sys.stderr)
+        sys.exit(1)

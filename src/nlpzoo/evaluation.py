@@ -52,12 +52,15 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     metrics = {k: float(v) for r in results for k, v in r.items()}
     if cfg.split == "train":  # measured by the test loop; named after the split it read
         metrics = {k.replace("test/", "train/", 1): v for k, v in metrics.items()}
+    limit = data_cfg.get(SAMPLE_LIMITS[cfg.split])
     summary = {
         "checkpoint": str(checkpoint),
         "split": cfg.split,
         "data": datamodule.split_sources.get(cfg.split),
         "metrics": metrics,
         "examples": len(datamodule.splits[cfg.split]),
+        # null: the whole split; else the data.max_*_samples this eval command was given
+        "max_samples": limit,
         "wall_seconds": time.time() - started,
         "hardware": describe_hardware(trainer),
         "config": OmegaConf.to_container(cfg, resolve=True),
@@ -66,12 +69,16 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
+# The training run's slices: a checkpoint is evaluated on whole splits unless the eval command line limits them.
+SAMPLE_LIMITS = {"train": "max_train_samples", "validation": "max_val_samples", "test": "max_test_samples"}
+
+
 def evaluate_pretrained(cfg: DictConfig) -> dict[str, Any]:
     """`eval.py model=smollm2 data=wikitext2`: a pretrained model as it is, before any fine-tuning of ours."""
     from nlpzoo.training import build_datamodule, build_model, preflight
 
     started = time.time()
-    if cfg.get("data") is None:
+    if "_target_" not in (cfg.get("data") or {}):  # data.KEY=VALUE alone patches a checkpoint's data config
         raise ConfigError("evaluating model=NAME without a checkpoint needs data=NAME (and data.path=...)")
     preflight(cfg)
     datamodule = build_datamodule(cfg)
@@ -88,6 +95,7 @@ def evaluate_pretrained(cfg: DictConfig) -> dict[str, Any]:
         "data": datamodule.split_sources.get(cfg.split),
         "metrics": {k.replace("test/", f"{cfg.split}/", 1): float(v) for r in results for k, v in r.items()},
         "examples": len(datamodule.splits[cfg.split]),
+        "max_samples": cfg.data.get(SAMPLE_LIMITS[cfg.split]),
         "wall_seconds": time.time() - started,
         "hardware": describe_hardware(trainer),
         "config": OmegaConf.to_container(cfg, resolve=True),
@@ -97,15 +105,17 @@ def evaluate_pretrained(cfg: DictConfig) -> dict[str, Any]:
 
 
 def evaluation_data_config(given: DictConfig | None, stored: dict[str, Any] | None) -> DictConfig:
-    """The data to evaluate on: `data=NAME` replaces the checkpoint's data config, `+data.KEY=VALUE` patches it.
+    """The data to evaluate on: `data=NAME` replaces the checkpoint's data config, `data.KEY=VALUE` patches it.
 
-    A single file given as `data.path` (a user's TSV, say) is evaluated whole: it stands for every
-    split, so nothing is carved from it or sliced off.
+    The stored config's sample limits are dropped (they sliced the training run's splits); a single
+    file given as `data.path` (a user's TSV, say) stands for every split, so it is read whole.
     """
-    if given is not None and "_target_" in given:
-        data = OmegaConf.create(OmegaConf.to_container(given, resolve=True))
+    patch = OmegaConf.to_container(given, resolve=True) if given else {}
+    if "_target_" in patch:
+        data = OmegaConf.create(patch)
     elif stored:
-        data = OmegaConf.merge(OmegaConf.create(stored), OmegaConf.to_container(given, resolve=True) if given else {})
+        unlimited = {key: None for key in SAMPLE_LIMITS.values() if key in stored}
+        data = OmegaConf.merge(OmegaConf.create(stored), unlimited, patch)
     else:
         raise ConfigError("the checkpoint has no data config: choose one with data=NAME (and data.path=...)")
     path = Path(str(data.get("path") or "")).expanduser()
@@ -114,6 +124,7 @@ def evaluation_data_config(given: DictConfig | None, stored: dict[str, Any] | No
             data.path = str(path.parent)
             data.files = dict.fromkeys(SPLITS, path.name)
             data.max_train_samples = data.max_val_samples = data.max_test_samples = None
+    validate_config(data, "data")  # a mistyped data.KEY fails here, naming it, before anything is read
     return data
 
 
@@ -138,6 +149,9 @@ def check_labels(trained: TaskSpec, data: TaskSpec) -> None:
 
 @rank_zero_only
 def write_eval_summary(summary: dict[str, Any], output_dir: Path) -> None:
+    """summary.json, and a line saying what was evaluated: how many examples of which split and source."""
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    print(f"{summary['metrics']}\nsummary: {output_dir / 'summary.json'}")
+    limited = f", limited by data.{SAMPLE_LIMITS[summary['split']]}={summary['max_samples']}" if summary["max_samples"] else ""
+    print(f"evaluated {summary['examples']} examples of the {summary['split']} split ({summary['data']}{limited})\n"
+          f"{summary['metrics']}\nsummary: {output_dir / 'summary.json'}")

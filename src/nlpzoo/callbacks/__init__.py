@@ -1,21 +1,18 @@
 """Lightning callbacks of nlpzoo."""
 
-from nlpzoo.callbacks.fault_tolerance import MidEpochResume, PreemptionCheckpoint
-from nlpzoo.callbacks.non_finite_loss import NonFiniteLossGuard
-from nlpzoo.callbacks.plots import PlotWriter
-from nlpzoo.callbacks.rng_state import RngStateCheckpoint
-from nlpzoo.callbacks.throughput import ThroughputMeter
-from nlpzoo.callbacks.tracking import BestCheckpointArtifact, PredictionTable, RunMetadata, WandbWatch
+from nlpzoo.lazy import lazy_attributes
 
-__all__ = [
-    "BestCheckpointArtifact",
-    "MidEpochResume",
-    "NonFiniteLossGuard",
-    "PlotWriter",
-    "PredictionTable",
-    "PreemptionCheckpoint",
-    "RngStateCheckpoint",
-    "RunMetadata",
-    "ThroughputMeter",
-    "WandbWatch",
-]
+_LOCATIONS = {
+    "MidEpochResume": "fault_tolerance",
+    "PreemptionCheckpoint": "fault_tolerance",
+    "NonFiniteLossGuard": "non_finite_loss",
+    "PlotWriter": "plots",
+    "RngStateCheckpoint": "rng_state",
+    "ThroughputMeter": "throughput",
+    "BestCheckpointArtifact": "tracking",
+    "PredictionTable": "tracking",
+    "RunMetadata": "tracking",
+    "WandbWatch": "tracking",
+}
+__all__ = sorted(_LOCATIONS)
+__getattr__ = lazy_attributes(__name__, _LOCATIONS)

@@ -3,7 +3,7 @@ next batch boundary, and a resumed run replays the same random numbers as one ne
 
 Lightning does the signal plumbing: its `_SignalConnector` turns SIGTERM into a flag that the loops
 check after each batch, then raise `SIGTERMException` and call every callback's `on_exception`;
-`OnExceptionCheckpoint` is the callback that saves there. The data position is kept by the train
+`PreemptionCheckpoint` saves there. The data position is kept by the train
 loader itself (a torchdata `StatefulDataLoader`, saved by Lightning's fit loop), `MidEpochResume`
 applies it, and `RngStateCheckpoint` restores the global random states.
 """
@@ -11,6 +11,7 @@ applies it, and `RngStateCheckpoint` restores the global random states.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import lightning as L
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.fabric.utilities.data import _set_sampler_epoch
-from lightning.pytorch.callbacks import OnExceptionCheckpoint
+from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
@@ -26,16 +27,24 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM (143)
 
 
-class PreemptionCheckpoint(OnExceptionCheckpoint):
+class PreemptionCheckpoint(Checkpoint):
     """On SIGTERM (and, under SLURM, its requeue signal SIGUSR1) save `dirpath/filename.ckpt` after the
     current batch, so `ckpt_path=auto` resumes there.
 
-    Unlike its parent it saves only for preemption (a crash or a NaN loss must not overwrite the last
-    good checkpoint) and keeps the file after a successful run (it is the run's `last.ckpt`).
+    Unlike Lightning's `OnExceptionCheckpoint` it saves only for preemption (a crash or a NaN loss must
+    not overwrite the last good checkpoint) and keeps the file after a successful run (it is the run's
+    `last.ckpt`). It is not one: with an `OnExceptionCheckpoint` Lightning turns `fit(ckpt_path=None)`
+    into `"last"`, warns twice on every fresh run, and would resume an old last.ckpt the user did not
+    ask for; `training.resolve_ckpt_path` decides what to resume.
     """
 
     def __init__(self, dirpath: str, filename: str = "last") -> None:
-        super().__init__(dirpath, filename)
+        super().__init__()
+        self.dirpath, self.filename = dirpath, filename
+
+    @property
+    def ckpt_path(self) -> str:
+        return os.path.join(self.dirpath, f"{self.filename}.ckpt")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning registered its handlers just before; it restores the originals after fit.
@@ -59,9 +68,6 @@ class PreemptionCheckpoint(OnExceptionCheckpoint):
             f"preempted at global step {trainer.global_step} (epoch {trainer.current_epoch}): saved "
             f"{self.ckpt_path}; run the same command with ckpt_path=auto (and the same hydra.run.dir) to resume"
         )
-
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        """Keep the checkpoint: it is the run's `last.ckpt`, not a temporary crash file."""
 
 
 @contextlib.contextmanager

@@ -1,23 +1,18 @@
 """Task DataModules: one LightningDataModule per task kind, all exposing a `TaskSpec` after setup()."""
 
-from nlpzoo.data.base import TaskDataModule
-from nlpzoo.data.embedding_corpus import WordEmbeddingCorpus
-from nlpzoo.data.language_modeling import LanguageModelingData, MaskedLanguageModelingData
-from nlpzoo.data.question_answering import QuestionAnsweringData
-from nlpzoo.data.sentence_pairs import NliData, SentenceSimilarityData
-from nlpzoo.data.seq2seq import Seq2SeqData
-from nlpzoo.data.text_classification import TextClassificationData
-from nlpzoo.data.token_classification import TokenClassificationData
+from nlpzoo.lazy import lazy_attributes
 
-__all__ = [
-    "LanguageModelingData",
-    "MaskedLanguageModelingData",
-    "NliData",
-    "QuestionAnsweringData",
-    "SentenceSimilarityData",
-    "Seq2SeqData",
-    "TaskDataModule",
-    "TextClassificationData",
-    "TokenClassificationData",
-    "WordEmbeddingCorpus",
-]
+_LOCATIONS = {
+    "TaskDataModule": "base",
+    "WordEmbeddingCorpus": "embedding_corpus",
+    "LanguageModelingData": "language_modeling",
+    "MaskedLanguageModelingData": "language_modeling",
+    "QuestionAnsweringData": "question_answering",
+    "NliData": "sentence_pairs",
+    "SentenceSimilarityData": "sentence_pairs",
+    "Seq2SeqData": "seq2seq",
+    "TextClassificationData": "text_classification",
+    "TokenClassificationData": "token_classification",
+}
+__all__ = sorted(_LOCATIONS)
+__getattr__ = lazy_attributes(__name__, _LOCATIONS)

@@ -190,8 +190,9 @@ def load_local_file(
         dataset = datasets.load_dataset(builder, data_files={"data": str(path)}, split="data", **options)
     except Exception as error:  # datasets wraps parser errors in many types; name the file either way
         if builder != "parquet":
-            for _ in read_lines(path):  # names the line if the cause is bytes that are not UTF-8
-                pass
+            lines = [line for _, line in read_lines(path) if line.strip()]  # names a line that is not UTF-8
+            if builder == "csv" and len(lines) == 1:  # datasets says 'Instruction "data" corresponds to no data!'
+                raise DataError(f"data file has a header ({lines[0]!r}) but no rows: {path}") from None
         cause = innermost_cause(error)
         raise DataError(f"could not read {path} as {builder}: {type(cause).__name__}: {cause}") from error
     if len(dataset) == 0:

@@ -5,10 +5,7 @@ Names load lazily (PEP 562): the model families import `word2vec_format` from he
 runtime modules import the families, so eager imports would be circular.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from nlpzoo.lazy import lazy_attributes
 
 _LOCATIONS = {
     "ParityReport": "onnx",
@@ -26,9 +23,4 @@ _LOCATIONS = {
 }
 
 __all__ = sorted(_LOCATIONS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LOCATIONS:
-        raise AttributeError(f"module 'nlpzoo.export' has no attribute '{name}'")
-    return getattr(importlib.import_module(f"nlpzoo.export.{_LOCATIONS[name]}"), name)
+__getattr__ = lazy_attributes(__name__, _LOCATIONS)

@@ -15,10 +15,12 @@ from typing import Any
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from nlpzoo.checkpoint import LoadedCheckpoint, load_module
+from nlpzoo.data.sources import SPLITS
 from nlpzoo.errors import ConfigError, UnsupportedTaskError
+from nlpzoo.evaluation import evaluation_data_config
 from nlpzoo.export.onnx import check_parity, export_onnx, quantize_onnx_dynamic
 from nlpzoo.export.runtime import (
     MODEL_INPUTS,
@@ -34,6 +36,7 @@ from nlpzoo.export.runtime import (
     quantize_torch_dynamic,
 )
 from nlpzoo.models.base import ZooModule
+from nlpzoo.prediction import find_checkpoint
 from nlpzoo.serve.drift import ReferenceProfile, text_statistics
 from nlpzoo.tasks import TaskKind, TaskObjective
 
@@ -47,18 +50,16 @@ REPORTED_METRICS = {
 EXPORTED_KINDS = (TaskKind.TEXT_CLASSIFICATION, *REPORTED_METRICS)
 
 
-def split_batches(loaded: LoadedCheckpoint, split: str, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The checkpoint's own data config, tokenized with its own tokenizer: the padded batches of `split`."""
-    if not loaded.data_config:
-        raise ConfigError("the checkpoint has no data config to measure accuracy and drift on")
-    data_cfg = OmegaConf.merge(OmegaConf.create(loaded.data_config), overrides or {})
+def split_batches(loaded: LoadedCheckpoint, split: str, data: DictConfig | None = None) -> list[dict[str, Any]]:
+    """The checkpoint's own data config (patched or replaced by `data`, as eval.py takes it), tokenized with
+    its own tokenizer: the padded batches of `split`."""
+    if split not in SPLITS:
+        raise ConfigError(f"split={split} is not one of {list(SPLITS)}")
+    data_cfg = evaluation_data_config(data, loaded.data_config)
     datamodule = hydra.utils.instantiate(data_cfg, tokenizer=None, _convert_="all")
     datamodule.use_tokenizer(loaded.tokenizer)
     datamodule.setup("validate")
-    loaders = {"validation": datamodule.val_dataloader, "test": datamodule.test_dataloader, "train": datamodule.train_dataloader}
-    if split not in loaders:
-        raise ConfigError(f"split={split} is not one of {sorted(loaders)}")
-    return list(loaders[split]())
+    return list(datamodule.split_dataloader(split))
 
 
 def model_inputs(batch: dict[str, Any]) -> Arrays:
@@ -108,17 +109,16 @@ def reference_profile(backend: Backend, batches: list[dict[str, Any]], unk_token
 def run_export(cfg: DictConfig) -> dict[str, Any]:
     """Export, quantize and check a classification, tagging or QA checkpoint; write artifacts and a report beside it."""
     started = time.time()
-    if not cfg.get("ckpt_path"):
-        raise ConfigError("export.py needs ckpt_path=PATH_TO_CHECKPOINT")
-    loaded = load_module(cfg.ckpt_path)
+    checkpoint = find_checkpoint(cfg.ckpt_path)  # a run directory: its best checkpoint, as eval.py and predict.py
+    loaded = load_module(checkpoint)
     module, spec = loaded.module, loaded.module.spec
     if spec.kind not in EXPORTED_KINDS:
         served = ", ".join(kind.value for kind in EXPORTED_KINDS)
         raise UnsupportedTaskError(f"export.py exports {served}; this checkpoint is {spec.kind.value}")
     classification = spec.kind is TaskKind.TEXT_CLASSIFICATION
-    folder = export_dir_for(cfg.ckpt_path, cfg.get("export_dir"))
+    folder = export_dir_for(checkpoint, cfg.get("export_dir"))
     folder.mkdir(parents=True, exist_ok=True)
-    batches = split_batches(loaded, cfg.split, cfg.get("data_overrides"))
+    batches = split_batches(loaded, cfg.split, cfg.get("data"))
 
     onnx_path = folder / ONNX_FILES["onnx"]
     export_onnx(module, model_inputs(batches[0]), onnx_path, cfg.opset)
@@ -131,7 +131,7 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
         "onnx_int8": (folder / ONNX_FILES["onnx_int8"]).stat().st_size,
     }
     parity_batches = first_examples(batches, cfg.parity_examples)
-    report: dict[str, Any] = {"checkpoint": str(cfg.ckpt_path), "split": cfg.split, "export_dir": str(folder), "backends": {}}
+    report: dict[str, Any] = {"checkpoint": str(checkpoint), "split": cfg.split, "export_dir": str(folder), "backends": {}}
     if not classification:
         report["task"] = spec.kind.value
     for name, backend in backends.items():

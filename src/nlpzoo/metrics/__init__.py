@@ -1,21 +1,20 @@
 """Metrics the field reports, computed the way the field computes them (checked against the reference packages)."""
 
-from nlpzoo.metrics.generation import RougeScore, SacreBleuScore
-from nlpzoo.metrics.language_modeling import LanguageModelScore, token_statistics
-from nlpzoo.metrics.spans import SpanF1, extract_spans, infer_scheme
-from nlpzoo.metrics.squad import SquadScore, best_spans, exact_match, normalize_answer, token_f1
+from nlpzoo.lazy import lazy_attributes
 
-__all__ = [
-    "LanguageModelScore",
-    "RougeScore",
-    "SacreBleuScore",
-    "SpanF1",
-    "SquadScore",
-    "best_spans",
-    "exact_match",
-    "extract_spans",
-    "infer_scheme",
-    "normalize_answer",
-    "token_f1",
-    "token_statistics",
-]
+_LOCATIONS = {
+    "RougeScore": "generation",
+    "SacreBleuScore": "generation",
+    "LanguageModelScore": "language_modeling",
+    "token_statistics": "language_modeling",
+    "SpanF1": "spans",
+    "extract_spans": "spans",
+    "infer_scheme": "spans",
+    "SquadScore": "squad",
+    "best_spans": "squad",
+    "exact_match": "squad",
+    "normalize_answer": "squad",
+    "token_f1": "squad",
+}
+__all__ = sorted(_LOCATIONS)
+__getattr__ = lazy_attributes(__name__, _LOCATIONS)

@@ -1,34 +1,23 @@
 """Model families: one LightningModule per family, built from a `TaskSpec` and hyper-parameters."""
 
-from nlpzoo.models.base import ZooModule
-from nlpzoo.models.decoder import PretrainedDecoder
-from nlpzoo.models.encoder import PretrainedEncoder
-from nlpzoo.models.encoder_decoder import PretrainedEncoderDecoder
-from nlpzoo.models.fasttext import FastText
-from nlpzoo.models.glove import GloVe
-from nlpzoo.models.gpt import GPTModel
-from nlpzoo.models.pretrained import PretrainedFamily, export_checkpoint
-from nlpzoo.models.recurrent import RecurrentModel
-from nlpzoo.models.seq2seq import Seq2SeqModel
-from nlpzoo.models.transformer_encoder import TransformerEncoderModel
-from nlpzoo.models.transformer_seq2seq import TransformerSeq2SeqModel
-from nlpzoo.models.word2vec import Word2Vec
-from nlpzoo.models.zero_shot import ZeroShotClassifier
+from nlpzoo.lazy import lazy_attributes
 
-__all__ = [
-    "FastText",
-    "GPTModel",
-    "GloVe",
-    "PretrainedDecoder",
-    "PretrainedEncoder",
-    "PretrainedEncoderDecoder",
-    "PretrainedFamily",
-    "RecurrentModel",
-    "Seq2SeqModel",
-    "TransformerEncoderModel",
-    "TransformerSeq2SeqModel",
-    "Word2Vec",
-    "ZeroShotClassifier",
-    "ZooModule",
-    "export_checkpoint",
-]
+_LOCATIONS = {
+    "ZooModule": "base",
+    "PretrainedDecoder": "decoder",
+    "PretrainedEncoder": "encoder",
+    "PretrainedEncoderDecoder": "encoder_decoder",
+    "FastText": "fasttext",
+    "GloVe": "glove",
+    "GPTModel": "gpt",
+    "PretrainedFamily": "pretrained",
+    "export_checkpoint": "pretrained",
+    "RecurrentModel": "recurrent",
+    "Seq2SeqModel": "seq2seq",
+    "TransformerEncoderModel": "transformer_encoder",
+    "TransformerSeq2SeqModel": "transformer_seq2seq",
+    "Word2Vec": "word2vec",
+    "ZeroShotClassifier": "zero_shot",
+}
+__all__ = sorted(_LOCATIONS)
+__getattr__ = lazy_attributes(__name__, _LOCATIONS)

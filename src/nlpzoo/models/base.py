@@ -19,10 +19,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torchmetrics import MetricCollection
 
 from nlpzoo.errors import UnsupportedTaskError
+from nlpzoo.loggers import quiet_lightning_logging
 from nlpzoo.models.optimization import build_optimizer, build_scheduler, unfused_when_clipping
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec, build_objective
 
 CHECKPOINT_KEY = "nlpzoo"
+quiet_lightning_logging()  # the entrypoints import Lightning after Hydra configured logging
 
 log = logging.getLogger(__name__)
 

@@ -41,8 +41,14 @@ class RecurrentEncoder(nn.Module):
         bidirectional: bool,
         dropout: float,
         word_feature_size: int = 0,
+        word_dropout: float = 0.0,
+        unk_token_id: int | None = None,
     ) -> None:
         super().__init__()
+        if word_dropout > 0 and unk_token_id is None:
+            raise ConfigError("model.word_dropout > 0 replaces words by the unknown token, but the tokenizer has none")
+        self.word_dropout = word_dropout
+        self.unk_token_id = unk_token_id
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_token_id)
         self.rnn = CELLS[cell](
             embedding_dim + word_feature_size,
@@ -62,6 +68,11 @@ class RecurrentEncoder(nn.Module):
 
         `word_features` (batch, seq, F), e.g. character features, are appended to the embeddings.
         """
+        if self.training and self.word_dropout > 0:
+            # Word dropout (Iyyer et al. 2015; flax examples/sst2): a random share of the real tokens reads as
+            # the unknown word, so the model leans less on single words and learns an [UNK] vector it can use.
+            dropped = (torch.rand(input_ids.shape, device=input_ids.device) < self.word_dropout) & attention_mask.bool()
+            input_ids = input_ids.masked_fill(dropped, self.unk_token_id)
         embedded = self.embedding(input_ids)  # (B, T, E)
         if word_features is not None:
             embedded = torch.cat([embedded, word_features], dim=-1)  # (B, T, E + F)
@@ -124,6 +135,7 @@ class RecurrentModel(ZooModule):
         num_layers: int = 1,
         bidirectional: bool = True,
         dropout: float = 0.3,
+        word_dropout: float = 0.0,
         pooling: Pooling = "max",
         crf: bool = False,
         char_features: bool = False,
@@ -151,6 +163,7 @@ class RecurrentModel(ZooModule):
             num_layers=num_layers,
             bidirectional=bidirectional,
             dropout=dropout,
+            word_dropout=word_dropout,
             pooling=pooling,
             crf=crf,
             char_features=char_features,
@@ -169,6 +182,8 @@ class RecurrentModel(ZooModule):
             bidirectional,
             dropout,
             word_feature_size=self.chars.output_size if self.chars else 0,
+            word_dropout=word_dropout,
+            unk_token_id=self.spec.unk_token_id,
         )
         size = self.encoder.output_size
         self.siamese = self.spec.pair_encoding == "bi"

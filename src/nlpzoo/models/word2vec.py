@@ -290,6 +290,7 @@ class Word2Vec(WordVectorModule):
     def on_fit_start(self) -> None:
         self._schedule, self._schedule_steps, self._start_alpha = self.alpha_schedule()
 
+    @torch.no_grad()  # every update is by hand: no autograd graph
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         parts = self.sub_batches(batch)
         first = self.global_step * SCHEDULE_RESOLUTION  # restored on resume, so alpha continues
@@ -304,7 +305,6 @@ class Word2Vec(WordVectorModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """A gradient-free SGD whose steps count batches (checkpoints, logging, max_steps); the
-        update itself is word2vec's, in `sgd_step`."""
-        for parameter in self.parameters():
-            parameter.requires_grad_(False)  # no autograd anywhere: every update is by hand
+        update itself is word2vec's, in `sgd_step`. The vectors stay `requires_grad` (they are trained,
+        and the model summary says so); `training_step` runs without autograd."""
         return torch.optim.SGD(self.parameters(), lr=float(self.optimizer_config["lr"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -89,52 +90,100 @@ def load(
     return predictor_for(loaded, batch_size, device, GenerationOptions.from_config(generation))
 
 
-def read_inputs(source: Any) -> list[Example]:
-    """A .jsonl file (one object per line), any other file (one text per line), a JSON object string
-    or a Hydra dict (one structured example, e.g. a question with its context), or the text itself."""
+TABULAR_SUFFIXES = (".csv", ".tsv", ".parquet")  # read by their columns, as training read its data files
+
+
+def read_inputs(source: Any, data_config: dict[str, Any] | None = None) -> list[Example]:
+    """The examples to predict on, from a file, a list, a JSON object string or Hydra dict, or one text.
+
+    Files: .jsonl (one object per line) and tables (.csv, .tsv, .parquet; read as the training data was,
+    so the header and the label column are not texts) give rows the predictor reads by the training
+    data's column names; any other file gives one text per line. A list gives one example per item
+    (a two-item list inside it is a text pair).
+    """
     if OmegaConf.is_config(source):
         source = OmegaConf.to_container(source, resolve=True)
+    if isinstance(source, (list, tuple)):
+        examples = [tuple(item) if isinstance(item, list) and len(item) == 2 else item for item in source]
+        return [with_text_pair(example, data_config) for example in examples]
     if isinstance(source, dict):
-        return [source]
+        return [with_text_pair(source, data_config)]
     source = str(source)
     if source.lstrip().startswith("{"):
         try:
-            return [json.loads(source)]
+            return [with_text_pair(json.loads(source), data_config)]
         except json.JSONDecodeError:
             pass  # a text that happens to start with a brace
     path = Path(source)
     if not path.is_file():
         return [source]
+    suffixes = [suffix.lower() for suffix in path.suffixes if suffix.lower() != ".gz"]
+    if suffixes and suffixes[-1] in TABULAR_SUFFIXES:
+        from nlpzoo.data.sources import load_local_file  # datasets' readers: imported only for a table
+
+        rows = load_local_file(path, (data_config or {}).get("reader_options")).to_list()
+        return [with_text_pair(row, data_config) for row in rows]
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if path.suffix != ".jsonl":
         return lines
     rows = []
     for number, line in enumerate(lines, start=1):
         try:
-            rows.append(json.loads(line))
+            rows.append(with_text_pair(json.loads(line), data_config))
         except json.JSONDecodeError as error:
             raise DataError(f"{path}:{number}: not a JSON object: {error}") from error
     return rows
 
 
+def with_text_pair(example: Example, data_config: dict[str, Any] | None) -> Example:
+    """A row under the training data's pair column (SICK's `sentence_B`) also as `text_pair`, the name
+    the text predictor reads a pair under."""
+    column = (data_config or {}).get("text_pair_column")
+    if isinstance(example, dict) and column and column in example and "text_pair" not in example:
+        return {**example, "text_pair": example[column]}
+    return example
+
+
 def write_predictions(
     predictor: Predictor, inputs: Sequence[Example], output: str | Path, progress: bool = True
-) -> Path:
-    """Predictions as jsonl, one line per input with the input echoed under `input`."""
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Predictions as jsonl, one line per input with the input echoed under `input`; the file and its lines."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     predictions = predictor.predict(list(inputs), progress=progress)
+    lines = [{"input": example, **prediction} for example, prediction in zip(inputs, predictions, strict=True)]
     with output.open("w", encoding="utf-8") as file:
-        for example, prediction in zip(inputs, predictions, strict=True):
-            file.write(json.dumps({"input": example, **prediction}, ensure_ascii=False) + "\n")
-    return output
+        for line in lines:
+            file.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return output, lines
+
+
+def run_directory(checkpoint: Path) -> Path:
+    """The training run a checkpoint belongs to (`RUN_DIR/checkpoints/x.ckpt` -> RUN_DIR), else its folder."""
+    folder = checkpoint.resolve().parent
+    return folder.parent if folder.name == "checkpoints" else folder
 
 
 def run_prediction(cfg: DictConfig) -> Path:
-    """The recipe behind `predict.py`: checkpoint + input file or text -> predictions.jsonl."""
-    generation = OmegaConf.to_container(cfg.generation, resolve=True) if cfg.get("generation") else None
-    predictor = load(cfg.ckpt_path, batch_size=cfg.batch_size, device=cfg.device, generation=generation)
-    output = write_predictions(predictor, read_inputs(cfg.input), cfg.output, progress=cfg.progress)
+    """The recipe behind `predict.py`: checkpoint + inputs -> predictions.jsonl in the checkpoint's run
+    directory (or `output=`); the prediction of a single input is printed too."""
+    from nlpzoo.evaluation import evaluation_data_config
+
+    generation = GenerationOptions.from_config(
+        OmegaConf.to_container(cfg.generation, resolve=True) if cfg.get("generation") else None
+    )
+    checkpoint = find_checkpoint(cfg.ckpt_path)
+    loaded = load_module(checkpoint)
+    if cfg.get("data"):  # data.KEY=VALUE (as train.py takes them): e.g. the text column of the input file
+        data = evaluation_data_config(cfg.get("data"), loaded.data_config)
+        loaded = replace(loaded, data_config=OmegaConf.to_container(data, resolve=True))
+    predictor = predictor_for(loaded, cfg.batch_size, cfg.device, generation)
+    inputs = read_inputs(cfg.input, loaded.data_config)
+    if not inputs:
+        raise DataError(f"input={cfg.input} holds no examples to predict on")
+    output = Path(cfg.output) if cfg.get("output") else run_directory(checkpoint) / "predictions.jsonl"
+    output, lines = write_predictions(predictor, inputs, output, progress=cfg.progress and len(inputs) > 1)
+    if len(lines) == 1:
+        print(json.dumps(lines[0], ensure_ascii=False))
     print(f"predictions: {output}")
     return output
-

@@ -2,13 +2,15 @@
 
 Text classification: `{"text"}` -> label and score, on any backend, with drift monitoring. Tagging:
 `{"text"}` -> tags and entity spans; extractive QA: `{"question", "context"}` -> answer span (any
-backend); seq2seq and language models: `{"text"}` -> generated text (PyTorch). These run through the
+backend); seq2seq and language models: `{"text", "seed"?}` -> generated text (PyTorch). These run through the
 prediction package (`nlpzoo.load`), so a served answer is what `predict()` gives for that input.
 
-Requests are validated by FastAPI in the HTTP process (`PredictRequest`), so a bad request gets
-its own 422 and never reaches a batch, where LitServe would fail every request batched with it.
-The inference worker keeps drift and batch statistics in a `multiprocessing.Manager` dict, which
-the HTTP process reads to answer /metrics.
+Requests are validated by FastAPI in the HTTP process (`PredictRequest`), after a body-size check
+(`serve.http.BodyLimit`), so a malformed request gets its own 4xx and never reaches a batch. One that
+passes validation but fails in the model gets its own error too (`Refusal`, `IsolatingLoop`): the
+requests batched with it get their answers. The inference worker keeps drift and batch statistics in a
+`multiprocessing.Manager` dict, which the HTTP process reads to answer /metrics (Prometheus text, or
+JSON with `?format=json`).
 """
 
 # No `from __future__ import annotations`: LitServe reads `decode_request`'s annotation as a class.
@@ -17,11 +19,12 @@ import logging
 import multiprocessing
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import litserve as ls
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse
 
 from nlpzoo.checkpoint import read_checkpoint
 from nlpzoo.errors import ConfigError, UnsupportedTaskError
@@ -36,58 +39,46 @@ from nlpzoo.export.runtime import (
 )
 from nlpzoo.models.base import CHECKPOINT_KEY
 from nlpzoo.prediction import GenerationOptions
+from nlpzoo.serve.batching import IsolatingLoop, Refusal
 from nlpzoo.serve.drift import DriftMonitor, ReferenceProfile, text_statistics
+from nlpzoo.serve.http import (
+    BATCH_BUCKETS,
+    BodyLimit,
+    GenerationRequest,
+    Histogram,
+    PredictRequest,
+    QuestionRequest,
+    RequestMetrics,
+    RequestRecord,
+    body_limit,
+    prometheus_text,
+    validation_error,
+)
 from nlpzoo.tasks import TaskKind
 
 log = logging.getLogger("nlpzoo.serve")
-
-
-class PredictRequest(BaseModel):
-    """`{"text": "..."}`: a non-empty string of at most `max_chars` characters, nothing else."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    max_chars: ClassVar[int] = 2000  # set from config by `build_server`, before the HTTP workers fork
-
-    text: str
-
-    @field_validator("text")
-    @classmethod
-    def non_empty_and_bounded(cls, text: str) -> str:
-        return bounded_text("text", text, cls.max_chars)
-
-
-def bounded_text(field: str, text: str, max_chars: int) -> str:
-    """`text` when it has a non-space character and at most `max_chars` characters; else why not."""
-    if not text.strip():
-        raise ValueError(f"{field} is empty; send at least one non-space character")
-    if len(text) > max_chars:
-        raise ValueError(f"{field} has {len(text)} characters; the limit is {max_chars}")
-    return text
-
-
-class QuestionRequest(BaseModel):
-    """`{"question": "...", "context": "..."}`: two non-empty strings of at most `max_chars` characters each."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    max_chars: ClassVar[int] = 2000
-
-    question: str
-    context: str
-
-    @field_validator("question", "context")
-    @classmethod
-    def non_empty_and_bounded(cls, text: str, info: ValidationInfo) -> str:
-        return bounded_text(info.field_name, text, cls.max_chars)
+INT8_BACKENDS = ("torch_int8", "onnx_int8")
 
 
 class ServedAPI(ls.LitAPI):
-    """What every served kind shares: the checkpoint and backend, worker threads and logging, batch statistics."""
+    """What every served kind shares: the checkpoint and backend, per-request failures, batch statistics.
+
+    `predict` gets the requests LitServe batched; the model runs them together when an answer cannot depend
+    on its batch-mates (`batch_independent`), else one by one. When a model call fails, its requests are
+    retried one by one, so the failure is pinned on the request that causes it.
+    """
 
     def __init__(
-        self, ckpt_path: str, backend: str, export_dir: str | None, shared: Any, max_batch_size: int,
-        batch_timeout: float, threads: int = 0,
+        self,
+        ckpt_path: str,
+        backend: str,
+        export_dir: str | None,
+        shared: Any,
+        max_batch_size: int,
+        batch_timeout: float,
+        threads: int = 0,
     ) -> None:
-        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
+        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout, loop=IsolatingLoop())
         self.ckpt_path, self.backend_name, self.export_dir = ckpt_path, backend, export_dir
         self.shared = shared
         self.threads = threads
@@ -96,100 +87,204 @@ class ServedAPI(ls.LitAPI):
         configure_worker_logging()
         if self.threads > 0:
             torch.set_num_threads(self.threads)
-        self.batches = self.requests = 0
+        self.batch_sizes = Histogram(BATCH_BUCKETS)
         self.predict_seconds = 0.0
+        # Dynamic int8 quantization scales activations by the range of the whole batch (padding included),
+        # so an int8 answer would depend on the requests sharing its batch: those run one request at a time.
+        self.batch_independent = self.backend_name not in INT8_BACKENDS
         self.load()
 
     def load(self) -> None:
         """Build the predictor in the worker process."""
         raise NotImplementedError
 
+    def answer(self, examples: list[Any]) -> list[dict[str, Any]]:
+        """One model call: an answer per example (raises when any example cannot be answered)."""
+        raise NotImplementedError
+
+    def refusal(self, example: Any) -> Refusal | None:
+        """Why the model would answer this request wrongly (e.g. cut it short), before running it; None if it will not."""
+        return None
+
     def batch(self, inputs: list[Any]) -> list[Any]:
         return inputs
 
-    def unbatch(self, outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def unbatch(self, outputs: list[Any]) -> list[Any]:
         return outputs
 
-    def encode_response(self, output: dict[str, Any]) -> dict[str, Any]:
+    def encode_response(self, output: Any) -> Any:
         return output
 
-    def count(self, requests: int, started: float) -> dict[str, Any]:
-        """Count a model call of `requests` begun at `started`; the statistics /metrics shows."""
+    def predict(self, examples: list[Any]) -> list[Any]:
+        started = time.perf_counter()
+        answers: list[Any] = [self.checked(example) for example in examples]
+        ready = [index for index, answer in enumerate(answers) if answer is None]
+        groups = [ready] if self.batch_independent else [[index] for index in ready]
+        for group in groups:
+            if group:
+                for index, answer in zip(group, self.isolated([examples[i] for i in group]), strict=True):
+                    answers[index] = answer
+        self.batch_sizes.observe(len(examples))
         self.predict_seconds += time.perf_counter() - started
-        self.batches += 1
-        self.requests += requests
+        self.publish()
+        return answers
+
+    def checked(self, example: Any) -> Refusal | None:
+        """`refusal(example)`, a failure of the check itself being that request's own error too."""
+        try:
+            return self.refusal(example)
+        except Exception as error:
+            return self.failed(error)
+
+    def isolated(self, examples: list[Any]) -> list[Any]:
+        """The examples' answers; if the model call fails, each example alone, so only the culprit gets a `Refusal`."""
+        try:
+            return self.answer(examples)
+        except Exception as error:
+            if len(examples) > 1:
+                return [answer for example in examples for answer in self.isolated([example])]
+            return [self.failed(error)]
+
+    def failed(self, error: Exception) -> Refusal:
+        """The answer for the one request `error` was raised on, logged (with the traceback for a 5xx)."""
+        refusal = Refusal.of(error)
+        if refusal.status >= 500:
+            log.exception("the model failed on one request (answered %d)", refusal.status)
+        else:
+            log.warning("refused one request (%d): %s", refusal.status, refusal.detail)
+        return refusal
+
+    def snapshot(self) -> dict[str, Any]:
+        """The statistics /metrics shows: requests, batches and their sizes, time in the model."""
+        batches, requests = self.batch_sizes.total, int(self.batch_sizes.sum)
         return {
             "backend": self.backend_name,
-            "requests": self.requests,
-            "batches": self.batches,
-            "mean_batch_size": self.requests / self.batches,
-            "mean_batch_predict_ms": 1000 * self.predict_seconds / self.batches,
+            "task": self.kind.value,
+            "requests": requests,
+            "batches": batches,
+            "mean_batch_size": requests / max(batches, 1),
+            "mean_batch_predict_ms": 1000 * self.predict_seconds / max(batches, 1),
+            "predict_seconds": self.predict_seconds,
+            "batch_sizes": self.batch_sizes.state(),
         }
+
+    def publish(self) -> None:
+        """Share the statistics with the HTTP process."""
+        self.shared["metrics"] = self.snapshot()
 
 
 class ClassifierAPI(ServedAPI):
     """Loads the checkpoint on the chosen backend in the worker; texts in, labels with scores out."""
+
+    kind = TaskKind.TEXT_CLASSIFICATION
 
     def __init__(self, *common: Any, drift: dict[str, Any], **options: Any) -> None:
         super().__init__(*common, **options)
         self.drift_config = drift
 
     def load(self) -> None:
-        self.predictor: Predictor = load_predictor(self.ckpt_path, self.backend_name, self.export_dir, self.threads)
+        self.predictor: Predictor = load_predictor(
+            self.ckpt_path, self.backend_name, self.export_dir, self.threads
+        )
         self.monitor = drift_monitor(self.ckpt_path, self.export_dir, self.drift_config)
         self.next_log = 0
 
     def decode_request(self, request: PredictRequest) -> str:
         return request.text
 
-    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
-        started = time.perf_counter()
+    def answer(self, texts: list[str]) -> list[dict[str, Any]]:
         inputs = self.predictor.encode(texts)
         outputs = self.predictor.outputs(inputs)
         predictions = self.predictor.decode(outputs, inputs)
-        snapshot = self.count(len(texts), started)
         if self.monitor is not None:
             self.monitor.update(
-                text_statistics(inputs["input_ids"], inputs["attention_mask"], outputs["logits"],
-                                self.predictor.spec.unk_token_id)
+                text_statistics(
+                    inputs["input_ids"],
+                    inputs["attention_mask"],
+                    outputs["logits"],
+                    self.predictor.spec.unk_token_id,
+                )
             )
-        self.publish(snapshot)
         return predictions
 
-    def publish(self, snapshot: dict[str, Any]) -> None:
+    def publish(self) -> None:
         """Share the statistics with the HTTP process; log drift every `log_every` requests."""
+        snapshot = self.snapshot()
         if self.monitor is not None:
             snapshot["drift"] = self.monitor.report()
-            if self.requests >= self.next_log:
+            if snapshot["requests"] >= self.next_log:
                 log_drift(snapshot["drift"])
-                self.next_log = self.requests + int(self.drift_config.get("log_every", 100))
+                self.next_log = snapshot["requests"] + int(self.drift_config.get("log_every", 100))
         self.shared["metrics"] = snapshot
 
 
 class TaskAPI(ServedAPI):
     """Tagging, QA and generation through the prediction package's predictor, its model on the chosen backend."""
 
-    def __init__(self, *common: Any, generation: dict[str, Any] | None, **options: Any) -> None:
+    def __init__(
+        self, *common: Any, kind: TaskKind, generation: dict[str, Any] | None, **options: Any
+    ) -> None:
         super().__init__(*common, **options)
-        self.generation = generation
+        self.kind, self.generation = kind, generation
 
     def load(self) -> None:
         self.predictor = load_task_predictor(
-            self.ckpt_path, self.backend_name, self.export_dir, self.threads, self.max_batch_size, self.generation
+            self.ckpt_path,
+            self.backend_name,
+            self.export_dir,
+            self.threads,
+            self.max_batch_size,
+            self.generation,
         )
 
-    def predict(self, examples: list[Any]) -> list[dict[str, Any]]:
-        started = time.perf_counter()
-        predictions = self.predictor.predict(examples)
-        self.shared["metrics"] = self.count(len(examples), started)
-        return predictions
+    def answer(self, examples: list[Any]) -> list[dict[str, Any]]:
+        return self.predictor.predict(examples)
 
 
-class TextTaskAPI(TaskAPI):
-    """`{"text"}` in: tags and entities (tagging), or `{"generated"}` (seq2seq, language models)."""
+class TaggingAPI(TaskAPI):
+    """`{"text"}` in, `{"tags", "tokens", "entities"}` out; a text longer than the tagger reads is refused."""
 
     def decode_request(self, request: PredictRequest) -> str:
         return request.text
+
+    def refusal(self, text: str) -> Refusal | None:
+        """A text over max_length tokens would get tags for its first words only: refused, never cut silently."""
+        words = text.split()
+        tokens = len(self.predictor.tokenizer(words, is_split_into_words=True)["input_ids"])
+        limit = self.predictor.module.spec.max_length
+        if tokens <= limit:
+            return None
+        return Refusal(
+            422,
+            f"text has {len(words)} words ({tokens} tokens); this tagger reads at most {limit} tokens "
+            "and would tag only the first words: send it in shorter pieces (a sentence per request)",
+        )
+
+
+class GenerationAPI(TaskAPI):
+    """`{"text", "seed"?}` in, `{"generated"}` out (seq2seq, language models); `seed` overrides the server's."""
+
+    def load(self) -> None:
+        super().load()
+        if samples(self.kind, self.predictor.options):
+            # A sampled answer depends on the random draws its batch-mates consume: each request is generated
+            # alone under its seed, so it gets the text `predict([request])` gives, batched or not.
+            self.batch_independent = False
+
+    def decode_request(self, request: GenerationRequest) -> tuple[str, int | None]:
+        return request.text, request.seed
+
+    def answer(self, examples: list[tuple[str, int | None]]) -> list[dict[str, Any]]:
+        texts = [text for text, _ in examples]
+        seed = examples[0][1] if len(examples) == 1 else None  # batched only when greedy: no seed to apply
+        options = self.predictor.options
+        server_seed = options.seed
+        if seed is not None:
+            options.seed = seed
+        try:
+            return self.predictor.predict(texts)
+        finally:
+            options.seed = server_seed
 
 
 class QuestionAnsweringAPI(TaskAPI):
@@ -199,11 +294,17 @@ class QuestionAnsweringAPI(TaskAPI):
         return {"question": request.question, "context": request.context}
 
 
+def samples(kind: TaskKind, options: GenerationOptions) -> bool:
+    """Whether generation draws random tokens: asked to, or a language model left at its default (from-scratch
+    LMs sample unless do_sample=false)."""
+    return options.do_sample is True or (kind is TaskKind.LANGUAGE_MODELING and options.do_sample is None)
+
+
 TASK_APIS = {
-    TaskKind.TOKEN_CLASSIFICATION: TextTaskAPI,
+    TaskKind.TOKEN_CLASSIFICATION: TaggingAPI,
     TaskKind.EXTRACTIVE_QA: QuestionAnsweringAPI,
-    TaskKind.SEQ2SEQ: TextTaskAPI,
-    TaskKind.LANGUAGE_MODELING: TextTaskAPI,
+    TaskKind.SEQ2SEQ: GenerationAPI,
+    TaskKind.LANGUAGE_MODELING: GenerationAPI,
 }
 GENERATING = (TaskKind.SEQ2SEQ, TaskKind.LANGUAGE_MODELING)
 
@@ -228,7 +329,10 @@ def drift_monitor(ckpt_path: str, export_dir: str | None, config: dict[str, Any]
             "or serve with drift.enabled=false"
         )
     return DriftMonitor(
-        ReferenceProfile.load(path), int(config["window"]), dict(config.get("thresholds") or {}), int(config["min_samples"])
+        ReferenceProfile.load(path),
+        int(config["window"]),
+        dict(config.get("thresholds") or {}),
+        int(config["min_samples"]),
     )
 
 
@@ -238,7 +342,13 @@ def log_drift(report: dict[str, Any]) -> None:
         for name, entry in report["statistics"].items()
     )
     level = logging.WARNING if report["drifted"] else logging.INFO
-    log.log(level, "drift PSI over the last %d requests: %s; drifted: %s", report["window"], scores, report["drifted"] or "none")
+    log.log(
+        level,
+        "drift PSI over the last %d requests: %s; drifted: %s",
+        report["window"],
+        scores,
+        report["drifted"] or "none",
+    )
 
 
 def build_server(
@@ -252,39 +362,79 @@ def build_server(
     drift: dict[str, Any] | None = None,
     timeout: float = 30.0,
     generation: dict[str, Any] | None = None,
+    max_request_bytes: int | None = None,
 ) -> ls.LitServer:
-    """A LitServer with /predict, /health (LitServe's) and /metrics (requests, batching, drift for classifiers)."""
+    """A LitServer with /predict, /health (LitServe's) and /metrics (requests, errors, latency, batching, drift)."""
     if not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={ckpt_path}: no such checkpoint")
     kind = checkpoint_kind(ckpt_path)
     if max_chars < 1:
         raise ConfigError(f"max_chars={max_chars} must be at least 1")
+    max_request_bytes = max_request_bytes or body_limit(max_chars)
+    if max_request_bytes < body_limit(max_chars, fields=1):
+        raise ConfigError(
+            f"max_request_bytes={max_request_bytes} is below what a text of max_chars={max_chars} "
+            f"characters can take as JSON ({body_limit(max_chars, fields=1)} bytes); raise it or leave it null"
+        )
     if backend not in BACKENDS:
         raise ConfigError(f"backend='{backend}' is not one of {list(BACKENDS)}")
     if kind in GENERATING and backend != "torch":
-        raise ConfigError(f"backend={backend}: {kind.value} checkpoints generate in PyTorch; serve them with backend=torch")
-    given = GenerationOptions.from_config(generation).given()  # unknown keys and bad values fail here, not in the worker
+        raise ConfigError(
+            f"backend={backend}: {kind.value} checkpoints generate in PyTorch; serve them with backend=torch"
+        )
+    # Unknown keys and bad values fail here, not in the worker.
+    given = GenerationOptions.from_config(generation).given()
     if given and kind not in GENERATING:
-        raise ConfigError(f"generation options {sorted(given)} apply to seq2seq and language models, not {kind.value}")
+        raise ConfigError(
+            f"generation options {sorted(given)} apply to seq2seq and language models, not {kind.value}"
+        )
     PredictRequest.max_chars = QuestionRequest.max_chars = max_chars
     shared = multiprocessing.Manager().dict()
-    shared["metrics"] = {"backend": backend, "requests": 0, "batches": 0}
+    shared["metrics"] = {"backend": backend, "task": kind.value, "requests": 0, "batches": 0}
     if kind is TaskKind.TEXT_CLASSIFICATION:
         drift = dict(drift or {"enabled": False})
-        drift_monitor(ckpt_path, export_dir, drift)  # fail now, not in the worker, when the profile is missing
-        api: ServedAPI = ClassifierAPI(ckpt_path, backend, export_dir, shared, max_batch_size, batch_timeout, threads, drift=drift)
+        drift_monitor(
+            ckpt_path, export_dir, drift
+        )  # fails now, not in the worker, when the profile is missing
+        api: ServedAPI = ClassifierAPI(
+            ckpt_path, backend, export_dir, shared, max_batch_size, batch_timeout, threads, drift=drift
+        )
     else:
         if (drift or {}).get("enabled"):
             log.info("drift monitoring covers text_classification; serving %s without it", kind.value)
         if backend in ONNX_FILES:
             onnx_file = export_dir_for(ckpt_path, export_dir) / ONNX_FILES[backend]
             if not onnx_file.is_file():
-                raise ConfigError(f"backend={backend} needs {onnx_file}: run `python export.py ckpt_path={ckpt_path}` first")
-        api = TASK_APIS[kind](ckpt_path, backend, export_dir, shared, max_batch_size, batch_timeout, threads, generation=generation)
-    server = ls.LitServer(api, accelerator="cpu", devices=1, workers_per_device=1, timeout=timeout)
+                raise ConfigError(
+                    f"backend={backend} needs {onnx_file}: run `python export.py ckpt_path={ckpt_path}` first"
+                )
+        api = TASK_APIS[kind](
+            ckpt_path,
+            backend,
+            export_dir,
+            shared,
+            max_batch_size,
+            batch_timeout,
+            threads,
+            kind=kind,
+            generation=generation,
+        )
+    record = RequestRecord()
+    # The last is outermost: RequestMetrics also counts the 413s of BodyLimit.
+    middlewares = [(BodyLimit, {"max_bytes": max_request_bytes}), (RequestMetrics, {"record": record})]
+    server = ls.LitServer(
+        api, accelerator="cpu", devices=1, workers_per_device=1, timeout=timeout, middlewares=middlewares
+    )
+    server.app.add_exception_handler(RequestValidationError, validation_error)
 
-    async def metrics() -> dict[str, Any]:
-        return dict(shared["metrics"])
+    async def metrics(format: str = "prometheus") -> Any:
+        worker = dict(shared["metrics"])
+        if format == "json":
+            return {
+                **worker,
+                "responses": {str(status): count for status, count in sorted(record.statuses.items())},
+            }
+        return PlainTextResponse(prometheus_text(record, worker), media_type="text/plain; version=0.0.4")
 
     server.app.add_api_route("/metrics", metrics, methods=["GET"])
     return server
@@ -295,5 +445,7 @@ def checkpoint_kind(ckpt_path: str) -> TaskKind:
     kind = ((read_checkpoint(ckpt_path).get(CHECKPOINT_KEY) or {}).get("spec") or {}).get("kind")
     served = [TaskKind.TEXT_CLASSIFICATION, *TASK_APIS]
     if kind not in [k.value for k in served]:
-        raise UnsupportedTaskError(f"serve.py serves {', '.join(k.value for k in served)}; {ckpt_path} is {kind}")
+        raise UnsupportedTaskError(
+            f"serve.py serves {', '.join(k.value for k in served)}; {ckpt_path} is {kind}"
+        )
     return TaskKind(kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -33,14 +34,26 @@ def running_server(overrides: Sequence[str], log_path: Path, startup_seconds: fl
     port = free_port()
     command = [sys.executable, str(ROOT / "serve.py"), *overrides, "host=127.0.0.1", f"port={port}"]
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             wait_until_healthy(url, process, log_path, startup_seconds)
             yield url
         finally:
-            os.killpg(process.pid, signal.SIGTERM)  # its own session: the server and the workers it spawned
-            process.wait(timeout=60)
+            stop(process)
+
+
+def stop(process: subprocess.Popen, seconds: float = 30) -> None:
+    """SIGTERM to serve.py, which stops its own children; then SIGKILL to its session, for whatever was left."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=seconds)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # its own session: only what serve.py started
+        process.wait(timeout=seconds)
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen, log_path: Path, seconds: float) -> None:
@@ -63,26 +76,41 @@ def post_all(url: str, payloads: Sequence[Any], concurrency: int = 8) -> list[ht
         return list(pool.map(lambda payload: client.post(f"{url}/predict", json=payload), payloads))
 
 
-def load_test(url: str, texts: Sequence[str], concurrency: int) -> dict[str, float]:
-    """End-to-end latency (p50/p95 ms) and requests/second for a fixed set of requests."""
+def load_test(
+    url: str, payloads: Sequence[str | dict[str, Any]], concurrency: int, budget_s: float | None = None
+) -> dict[str, float]:
+    """End-to-end latency (p50/p95/p99 ms), requests/second and errors for a fixed set of requests (a string is
+    `{"text": ...}`); with `budget_s`, requests not started by then are skipped (counted in `skipped`)."""
     latencies: list[float] = []
+    deadline = time.perf_counter() + budget_s if budget_s else float("inf")
 
-    def one(client: httpx.Client, text: str) -> int:
+    def one(client: httpx.Client, payload: str | dict[str, Any]) -> int | None:
+        if time.perf_counter() > deadline:
+            return None
         started = time.perf_counter()
-        status = client.post(f"{url}/predict", json={"text": text}).status_code
+        try:
+            status = client.post(
+                f"{url}/predict", json={"text": payload} if isinstance(payload, str) else payload
+            ).status_code
+        except httpx.HTTPError:
+            status = 0  # no answer at all: counts as an error
         latencies.append(time.perf_counter() - started)
         return status
 
     started = time.perf_counter()
     with httpx.Client(timeout=60) as client, ThreadPoolExecutor(concurrency) as pool:
-        statuses = list(pool.map(lambda text: one(client, text), texts))
+        statuses = list(pool.map(lambda payload: one(client, payload), payloads))
     wall = time.perf_counter() - started
-    milliseconds = 1000 * np.asarray(latencies)
+    sent = [status for status in statuses if status is not None]
+    milliseconds = 1000 * np.asarray(latencies or [float("nan")])
     return {
-        "requests": len(texts),
+        "requests": len(sent),
+        "skipped": len(statuses) - len(sent),
         "concurrency": concurrency,
-        "ok": sum(status == 200 for status in statuses),
+        "ok": sum(status == 200 for status in sent),
+        "errors": sum(status != 200 for status in sent),
         "p50_ms": float(np.percentile(milliseconds, 50)),
         "p95_ms": float(np.percentile(milliseconds, 95)),
-        "requests_per_second": len(texts) / wall,
+        "p99_ms": float(np.percentile(milliseconds, 99)),
+        "requests_per_second": len(sent) / wall,
     }

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tokenizers import Tokenizer, normalizers
+from tokenizers import Regex, Tokenizer, normalizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 PAD, UNK, BOS, EOS, MASK, CLS, SEP = "[PAD]", "[UNK]", "[BOS]", "[EOS]", "[MASK]", "[CLS]", "[SEP]"
@@ -55,11 +55,14 @@ _SPECIAL_TOKEN_ROLES = {
 }
 
 
-def text_normalizer(lowercase: bool, strip_accents: bool = False) -> normalizers.Normalizer:
-    """NFKC (one code point per visible character), then optional lowercasing and accent stripping."""
+def text_normalizer(lowercase: bool, strip_accents: bool = False, zero_digits: bool = False) -> normalizers.Normalizer:
+    """NFKC (one code point per visible character), then optional lowercasing, accent stripping and
+    digits read as 0 (Lample et al. 2016: 1996 and 2003 share one vector)."""
     steps = [normalizers.NFKC()]
     if lowercase:
         steps.append(normalizers.Lowercase())
+    if zero_digits:
+        steps.append(normalizers.Replace(Regex(r"[0-9]"), "0"))
     if strip_accents:
         steps += [normalizers.NFD(), normalizers.StripAccents(), normalizers.NFC()]
     return normalizers.Sequence(steps)

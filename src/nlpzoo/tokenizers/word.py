@@ -28,15 +28,17 @@ class WordTokenizer(TokenizerRecipe):
         max_vocab_size: int = 30_000,
         lowercase: bool = True,
         split_punctuation: bool = False,
+        zero_digits: bool = False,
     ) -> None:
         self.min_frequency = min_frequency
         self.max_vocab_size = max_vocab_size
         self.lowercase = lowercase
         self.split_punctuation = split_punctuation
+        self.zero_digits = zero_digits
 
     def build(self, texts: Iterable[str]) -> PreTrainedTokenizerFast:
         backend = Tokenizer(models.WordLevel(unk_token=UNK))
-        backend.normalizer = text_normalizer(self.lowercase)
+        backend.normalizer = text_normalizer(self.lowercase, zero_digits=self.zero_digits)
         backend.pre_tokenizer = (
             pre_tokenizers.Whitespace() if self.split_punctuation else pre_tokenizers.WhitespaceSplit()
         )
