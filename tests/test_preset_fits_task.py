@@ -31,6 +31,7 @@ FITTED = [
         None,
         "trainer.gradient_clip_val=null",
     ),
+    (["data=text8_head500", "model=glove"], "trainer.gradient_clip_val", None, "'glove' updates its vectors"),
 ]
 # (overrides, the message, which names the override that fixes it)
 REFUSED = [

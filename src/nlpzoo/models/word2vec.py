@@ -16,11 +16,9 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from torch import nn
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.models.base import fit_to_task
 from nlpzoo.models.huffman import huffman_paths
 from nlpzoo.models.optimization import warmup_schedule
 from nlpzoo.models.word_vectors import ExportFormat, WordVectorModule
@@ -41,13 +39,6 @@ class Word2Vec(WordVectorModule):
     the Huffman-tree softmax."""
 
     family = "word2vec"
-
-    @classmethod
-    def check_config(cls, cfg: DictConfig) -> None:
-        """Before the corpus is read: its own SGD steps by hand, where Lightning's clipping cannot reach."""
-        super().check_config(cfg)
-        if cfg.trainer.get("gradient_clip_val"):
-            fit_to_task(cfg.trainer, "gradient_clip_val", None, "word2vec steps by hand (no autograd), so nothing is clipped")
 
     def __init__(
         self,

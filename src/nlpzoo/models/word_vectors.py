@@ -29,9 +29,13 @@ class WordVectorModule(ZooModule):
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        """Before the corpus is read: it must serve the batches this family trains on."""
+        """Before the corpus is read: it must serve the batches this family trains on, and nothing clips
+        its updates (word2vec steps by hand, GloVe's gradients are sparse)."""
         if cfg.data.get("batch_format") != cls.batch_format:
             fit_to_task(cfg.data, "batch_format", cls.batch_format, f"model family '{cls.family}' trains on these batches")
+        if cfg.trainer.get("gradient_clip_val"):
+            why = f"model family '{cls.family}' updates its vectors by hand or sparsely, which is never clipped"
+            fit_to_task(cfg.trainer, "gradient_clip_val", None, why)
 
     def __init__(
         self,
