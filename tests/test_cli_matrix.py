@@ -111,7 +111,8 @@ ROWS: list[Row] = [
     Row("sick", "gpt2", "sick", FROM_CONFIG, slow=True),
     Row("rte", "gru", "rte"),
     Row("rte", "bert", "rte", FROM_CONFIG, slow=True),
-    Row("rte", "t5", "rte", FROM_CONFIG, slow=True),
+    # rte x t5 (text-to-text): a word vocabulary of RTE cannot spell 'not_entailment'; the run stops
+    # before training naming tokenizer=bpe, an override this matrix does not type.
     Row("mnli", "lstm", None),
     # word embeddings (the corpus ships with gensim: its config names it, no data.path)
     Row("text8_head500", "word2vec", "gensim"),
