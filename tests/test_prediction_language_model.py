@@ -24,7 +24,7 @@ RUN = ["data=tinyshakespeare", "tokenizer=char", f"data.block_size={BLOCK}", "da
        "trainer.enable_progress_bar=false", "callbacks.rich_progress_bar=null", "logger=csv"]
 FAMILIES = {
     "gpt": ["model=gpt", "model.dim=32", "model.heads=2", "model.layers=2", "model.scheduler=null", "model.optimizer.lr=1e-2"],
-    "recurrent": ["model=lstm", "model.bidirectional=false", "model.embedding_dim=32", "model.hidden_size=32",
+    "recurrent": ["model=lstm", "model.embedding_dim=32", "model.hidden_size=32",
                   "model.num_layers=2", "model.dropout=0.0", "model.optimizer.lr=1e-2"],
 }
 PROMPTS = ["ROMEO:\nWhat ", "First Citizen:\n", "KING"]  # three lengths: batched as three groups

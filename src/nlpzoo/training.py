@@ -61,8 +61,8 @@ def preflight(cfg: DictConfig) -> None:
     model_class = get_object(cfg.model._target_)
     kind = data_class.task_kind
     model_class.check_supported(kind)
+    model_class.check_config(cfg)  # first: a family may fit the tokenizer to itself (from_config)
     check_tokenizer_named(cfg)
-    model_class.check_config(cfg)
     objective = OBJECTIVES.get(kind)
     with open_dict(cfg):
         if not cfg.get("monitor"):

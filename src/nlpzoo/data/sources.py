@@ -43,27 +43,63 @@ def file_format(path: Path) -> str:
     return FORMATS[suffix]
 
 
+# Files a dataset folder holds beside its data (a release's own notes), never read as a split.
+DOCUMENTATION_NAMES = {"readme", "license", "licence", "source", "copying", "notice", "changelog", "citation"}
+DOCUMENTATION_SUFFIXES = {".md", ".rst", ".pdf", ".html", ".htm"}
+
+
+def is_documentation(path: Path) -> bool:
+    """README, LICENSE.txt, SOURCE.md, notes.md...: a folder's documentation, not one of its splits."""
+    stem = path.name.lower().split(".")[0]
+    return stem in DOCUMENTATION_NAMES or path.suffix.lower() in DOCUMENTATION_SUFFIXES
+
+
 def find_split_files(folder: Path, files: dict[str, str] | None) -> dict[str, Path]:
-    """Split name -> file: as given in `files`, else guessed from names like train.tsv, dev.tsv, test.tsv."""
+    """Split name -> file: as given in `files`, else guessed from names like train.tsv, dev.tsv, test.tsv.
+
+    A folder holding one data file is that file (the training split). A folder without a training
+    file trains on its validation file (WikiText-2's local copy: valid.txt and test.txt), and the
+    caller carves validation from it; either way the log says so.
+    """
     if files:
         unknown = set(files) - set(SPLITS)
         if unknown:
             raise DataError(f"data.files has unknown split(s) {sorted(unknown)}; valid: {list(SPLITS)}")
         found = {split: folder / name for split, name in files.items() if name}
-    else:
-        found = {}
-        candidates = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-        for split, aliases in SPLIT_ALIASES.items():
-            for path in candidates:
-                if set(name_parts(path)) & set(aliases) and path.suffix.lower() not in {".md"}:
-                    found[split] = path
-                    break
+        if "train" not in found:
+            raise DataError(f"data.files names no train file in {folder}: add data.files.train=FILE")
+        return found
+    candidates = sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and not is_documentation(p)
+    )
+    if len(candidates) == 1:
+        if split_of(candidates[0]) not in (None, "train"):
+            log.warning("%s holds one data file, %s: it is the training split", folder, candidates[0].name)
+        return {"train": candidates[0]}
+    found = {}
+    for split in SPLITS:
+        for path in candidates:
+            if split_of(path) == split:
+                found[split] = path
+                break
+    if "train" not in found and "validation" in found:
+        log.warning(
+            "no training file in %s: training on the validation file %s (a validation split is carved from it)",
+            folder, found["validation"].name,
+        )
+        found["train"] = found.pop("validation")
     if "train" not in found:
         raise DataError(
             f"no training file in {folder}: name one with data.files.train=FILE "
-            f"(found {[p.name for p in folder.iterdir()]})"
+            f"(found {sorted(p.name for p in folder.iterdir())})"
         )
     return found
+
+
+def split_of(path: Path) -> str | None:
+    """The split a file's name says it holds (`dev.tsv` -> validation, `eng.testb` -> test), if any."""
+    parts = set(name_parts(path))
+    return next((split for split, aliases in SPLIT_ALIASES.items() if parts & set(aliases)), None)
 
 
 def name_parts(path: Path) -> list[str]:

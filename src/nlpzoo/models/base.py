@@ -8,12 +8,14 @@ metric logging per split, optimizer and schedule from config, and a self-describ
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torchmetrics import MetricCollection
 
 from nlpzoo.errors import UnsupportedTaskError
@@ -23,6 +25,21 @@ from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec, build_objective
 
 CHECKPOINT_KEY = "nlpzoo"
 quiet_lightning_logging()  # the entrypoints import Lightning after Hydra configured logging
+
+log = logging.getLogger(__name__)
+
+
+def configured_task(cfg: DictConfig) -> TaskKind:
+    """The run's task kind, from its data config's class, before any data is read."""
+    return get_object(cfg.data._target_).task_kind
+
+
+def fit_to_task(node: DictConfig, key: str, value: Any, why: str) -> None:
+    """Set `node.key` to the only value the task allows, and say so in the log."""
+    with open_dict(node):
+        node[key] = value
+    typed = "null" if value is None else str(value).lower() if isinstance(value, bool) else value  # as typed
+    log.info("%s: %s=%s", why, node._get_full_key(key), typed)
 
 
 def plain(value: Any) -> Any:
@@ -69,7 +86,11 @@ class ZooModule(L.LightningModule):
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        """Family-specific checks of the whole run config, before any data is read (default: none)."""
+        """Family-specific checks of the whole run config, before any data is read (default: none).
+
+        A family fits its preset to the task here (`fit_to_task`) where only one setting can work,
+        and otherwise raises a `ConfigError` that names the override to type.
+        """
 
     def save_family_hyperparameters(self, **hparams: Any) -> None:
         """Record constructor arguments (plain values only) so the checkpoint can rebuild the module."""

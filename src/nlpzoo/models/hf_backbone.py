@@ -8,12 +8,13 @@ Remote code never runs unless `trust_remote_code=True`.
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel
+from transformers import CONFIG_MAPPING, AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.tasks import TaskSpec
@@ -22,6 +23,19 @@ from nlpzoo.tasks import TaskSpec
 # GPT-2 `h.3.`, T5 `block.3.`, BART/Marian `layers.3.`, DistilBERT `layer.3.`.
 LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block)\.(\d+)\.")
 EMBEDDING_MARKERS = ("embed", "wte.", "wpe.", "shared.")
+KNOWN_TYPES = "bert, roberta, distilbert, gpt2, t5, bart, marian"
+
+
+# What `from_config=true` builds for every size config_overrides leave out: 2 layers of width 64
+# with 2 heads, whatever the architecture calls them (keys a config class does not take are skipped).
+TINY_SIZES: dict[str, int] = {
+    **dict.fromkeys(("hidden_size", "d_model", "n_embd", "dim"), 64),
+    **dict.fromkeys(("num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers"), 2),
+    **dict.fromkeys(("num_attention_heads", "num_heads", "n_head", "n_heads", "encoder_attention_heads",
+                     "decoder_attention_heads"), 2),
+    **dict.fromkeys(("intermediate_size", "d_ff", "n_inner", "hidden_dim", "encoder_ffn_dim", "decoder_ffn_dim"), 128),
+    "d_kv": 32,  # T5's per-head width
+}
 
 
 def build_config(
@@ -30,23 +44,44 @@ def build_config(
     overrides: dict[str, Any],
     trust_remote_code: bool,
     saved_config: dict[str, Any] | None = None,
+    from_config: bool = False,
 ) -> PretrainedConfig:
-    """The model config: a reloaded one, the pretrained model's own, or a fresh one of `model_type`."""
+    """The model config: a reloaded one, the pretrained model's own, or (`from_config`, or no
+    `pretrained`) a fresh, tiny one of `model_type`, built without asking the hub."""
     if saved_config is not None:
         saved = dict(saved_config)
         return AutoConfig.for_model(saved.pop("model_type"), **saved)
+    if from_config or not pretrained:
+        return fresh_config(model_type, overrides)
     try:
-        if pretrained:
-            return AutoConfig.from_pretrained(pretrained, trust_remote_code=trust_remote_code, **overrides)
-        if not model_type:
-            raise ConfigError("give model.pretrained=NAME_OR_PATH, or model.model_type=bert|gpt2|t5|... with from_config")
-        return AutoConfig.for_model(model_type, **overrides)
-    except ConfigError:
-        raise
+        return AutoConfig.from_pretrained(pretrained, trust_remote_code=trust_remote_code, **overrides)
     except Exception as error:
         raise ConfigError(
-            f"cannot build a transformers config from pretrained={pretrained!r}, model_type={model_type!r} "
-            f"({type(error).__name__}: {error}); give a hub name, a local folder with config.json, or a model_type"
+            f"cannot load the config of model.pretrained={pretrained!r} ({type(error).__name__}: {error}); give a "
+            f"hub name, a local folder with config.json, or model.from_config=true for a randomly initialised model"
+        ) from error
+
+
+def fresh_config(model_type: str | None, overrides: dict[str, Any]) -> PretrainedConfig:
+    """A randomly initialised architecture's config from `model_type` alone (offline): TINY_SIZES unless
+    `overrides` give the sizes (in the architecture's own key names or their aliases)."""
+    if not model_type:
+        raise ConfigError(
+            "model.from_config=true builds the architecture model.model_type names: set "
+            "model.model_type=bert|roberta|distilbert|gpt2|t5|bart|marian|..."
+        )
+    if model_type not in CONFIG_MAPPING:
+        raise ConfigError(f"model.model_type={model_type!r} is not a transformers model type, e.g. {KNOWN_TYPES}")
+    config_class = CONFIG_MAPPING[model_type]
+    accepted = set(inspect.signature(config_class.__init__).parameters)
+    given = {config_class.attribute_map.get(key, key) for key in overrides}
+    sizes = {key: value for key, value in TINY_SIZES.items() if key in accepted and key not in given}
+    try:
+        return config_class(**{**sizes, **overrides})
+    except Exception as error:
+        raise ConfigError(
+            f"cannot build a {model_type} config from model.config_overrides={overrides} "
+            f"({type(error).__name__}: {error})"
         ) from error
 
 
@@ -89,8 +124,10 @@ def check_tokenizer_matches(spec: TaskSpec, pretrained: str, trust_remote_code: 
 
 def check_tokenizer_config(model_cfg: Any, tokenizer_cfg: Any) -> None:
     """Before any data is read: a pretrained model needs `tokenizer=pretrained` with its own name."""
+    if model_cfg.get("from_config"):  # before reading `pretrained`, which a resolver may compute (GGUF)
+        return
     pretrained = model_cfg.get("pretrained")
-    if not pretrained or model_cfg.get("from_config"):
+    if not pretrained:
         return
     target = str((tokenizer_cfg or {}).get("_target_", ""))
     name = (tokenizer_cfg or {}).get("name_or_path")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 from transformers import PretrainedConfig
 
 from nlpzoo.errors import CheckpointError, ConfigError
@@ -25,12 +25,26 @@ from nlpzoo.models.hf_backbone import (
     check_tokenizer_config,
     check_tokenizer_matches,
     freeze,
+    fresh_config,
     layerwise_lr_scale,
     num_layers_of,
 )
 from nlpzoo.tasks import TaskSpec
 
 log = logging.getLogger(__name__)
+
+TRAINED_TOKENIZER = {"_target_": "nlpzoo.tokenizers.WordTokenizer"}  # tokenizer=word, train.yaml's default
+
+
+def brought_tokenizer(cfg: DictConfig) -> bool:
+    """Whether the run's tokenizer is the one a pretrained preset brings (named after model.pretrained),
+    not one the user chose (`tokenizer=bpe`, `tokenizer.name_or_path=...`)."""
+    tokenizer = cfg.get("tokenizer")
+    if not tokenizer or not str(tokenizer.get("_target_", "")).endswith("PretrainedTokenizer"):
+        return False
+    if "name_or_path" not in tokenizer or not OmegaConf.is_interpolation(tokenizer, "name_or_path"):
+        return False
+    return "model.pretrained" in str(tokenizer._get_node("name_or_path")._value())
 
 
 class PretrainedFamily(ZooModule):
@@ -60,15 +74,7 @@ class PretrainedFamily(ZooModule):
         **zoo_options: Any,
     ) -> None:
         super().__init__(spec, optimizer, scheduler, **zoo_options)
-        if self.spec.pair_encoding == "bi" and not self.encodes_pairs_apart:
-            raise ConfigError(
-                f"the {self.family} family reads a text pair as one sequence: use data.pair_encoding=cross "
-                f"(bi-encoders: model=bert and its presets, model=lstm, model=transformer_encoder)"
-            )
-        if not 0.0 < layer_lr_decay <= 1.0:
-            raise ConfigError(f"model.layer_lr_decay={layer_lr_decay} must be in (0, 1] (1 = no decay)")
-        if freeze_layers < 0:
-            raise ConfigError(f"model.freeze_layers={freeze_layers} must be >= 0")
+        self.check_options(self.spec.pair_encoding, layer_lr_decay, freeze_layers)
         self.options = {
             "pretrained": pretrained,
             "from_config": from_config,
@@ -94,15 +100,40 @@ class PretrainedFamily(ZooModule):
         if not self.from_weights and backbone_config is None:
             overrides = {**self.vocabulary_overrides(), **overrides}
         self.hf_config: PretrainedConfig = build_config(
-            pretrained, model_type, overrides, trust_remote_code, backbone_config
+            pretrained, model_type, overrides, trust_remote_code, backbone_config, from_config
         )
         self.tokenizer: Any = None
         self.model: Any = None
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        """Before data is read: a pretrained vocabulary needs the pretrained tokenizer of the same name."""
-        check_tokenizer_config(cfg.model, cfg.get("tokenizer"))
+        """Before data is read: the options below, and a pretrained vocabulary needs the pretrained
+        tokenizer of the same name."""
+        model = cfg.model
+        cls.check_options(cfg.data.get("pair_encoding"), model.get("layer_lr_decay", 1.0), model.get("freeze_layers", 0))
+        if model.get("from_config") and brought_tokenizer(cfg):
+            # The family brought its weights' tokenizer; without the weights it has no reason to (and
+            # from_config never reaches the hub), so it trains one on the data as from-scratch families do.
+            with open_dict(cfg):
+                cfg.tokenizer = OmegaConf.create(TRAINED_TOKENIZER)
+            log.info("model.from_config=true: a randomly initialised model trains its vocabulary on the data: tokenizer=word")
+        check_tokenizer_config(model, cfg.get("tokenizer"))
+        if model.get("from_config") or not model.get("pretrained"):
+            overrides = model.get("config_overrides")
+            fresh_config(model.get("model_type"), OmegaConf.to_container(overrides) if overrides else {})
+
+    @classmethod
+    def check_options(cls, pair_encoding: str | None, layer_lr_decay: float, freeze_layers: int) -> None:
+        """What the family's options allow, checked from the config (preflight) and at construction."""
+        if pair_encoding == "bi" and not cls.encodes_pairs_apart:
+            raise ConfigError(
+                f"the {cls.family} family reads a text pair as one sequence: use data.pair_encoding=cross "
+                f"(bi-encoders: model=bert and its presets, model=lstm, model=transformer_encoder)"
+            )
+        if not 0.0 < layer_lr_decay <= 1.0:
+            raise ConfigError(f"model.layer_lr_decay={layer_lr_decay} must be in (0, 1] (1 = no decay)")
+        if freeze_layers < 0:
+            raise ConfigError(f"model.freeze_layers={freeze_layers} must be >= 0")
 
     def vocabulary_overrides(self) -> dict[str, Any]:
         """Config values a randomly initialised model takes from the data's tokenizer."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+from omegaconf import DictConfig
 from torch import nn
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.models.base import ZooModule
+from nlpzoo.models.base import ZooModule, configured_task
 from nlpzoo.models.heads import SentenceHead, SiamesePairHead, SpanHead, TokenTaggingHead
 from nlpzoo.models.transformer import Embeddings, Stack, TransformerConfig, init_weights, key_padding_mask
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
@@ -47,6 +48,13 @@ class TransformerEncoderModel(ZooModule):
         TaskKind.NLI,
         TaskKind.MASKED_LANGUAGE_MODELING,
     )
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Before data is read: a CRF decodes tag sequences, so it serves token classification only."""
+        kind = configured_task(cfg)
+        if cfg.model.get("crf") and kind is not TaskKind.TOKEN_CLASSIFICATION:
+            raise ConfigError(f"model.crf serves token_classification, not {kind.value}: add model.crf=false")
 
     def __init__(
         self,

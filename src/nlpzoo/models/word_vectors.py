@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
+from omegaconf import DictConfig
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.export.word2vec_format import save_word2vec_format
-from nlpzoo.models.base import ZooModule
+from nlpzoo.models.base import ZooModule, fit_to_task
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 from nlpzoo.tasks.word_embedding import nearest_neighbours
 
@@ -25,6 +26,16 @@ class WordVectorModule(ZooModule):
 
     supported_tasks = (TaskKind.WORD_EMBEDDING,)
     batch_format: ClassVar[str] = "windows"  # what the corpus must serve (data.batch_format)
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Before the corpus is read: it must serve the batches this family trains on, and nothing clips
+        its updates (word2vec steps by hand, GloVe's gradients are sparse)."""
+        if cfg.data.get("batch_format") != cls.batch_format:
+            fit_to_task(cfg.data, "batch_format", cls.batch_format, f"model family '{cls.family}' trains on these batches")
+        if cfg.trainer.get("gradient_clip_val"):
+            why = f"model family '{cls.family}' updates its vectors by hand or sparsely, which is never clipped"
+            fit_to_task(cfg.trainer, "gradient_clip_val", None, why)
 
     def __init__(
         self,
