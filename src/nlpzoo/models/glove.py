@@ -43,7 +43,10 @@ class GloVe(WordVectorModule):
     ) -> None:
         optimizer = optimizer or {"_target_": "torch.optim.Adagrad", "lr": 0.05}
         super().__init__(spec, probe_words, export_format, optimizer, scheduler)
-        if self.optimizer_config.get("_target_") != "torch.optim.Adagrad" or "lr" not in self.optimizer_config:
+        if (
+            self.optimizer_config.get("_target_") != "torch.optim.Adagrad"
+            or "lr" not in self.optimizer_config
+        ):
             raise ConfigError(
                 f"GloVe trains with its own AdaGrad: model.optimizer must be torch.optim.Adagrad with an lr, "
                 f"not {self.optimizer_config}"
@@ -72,7 +75,9 @@ class GloVe(WordVectorModule):
 
     def tables(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """The four parameter tables (word, context, their biases) and their squared-gradient sums."""
-        return [getattr(self, name).weight for name in TABLES], [getattr(self, f"{name}_squares") for name in TABLES]
+        return [getattr(self, name).weight for name in TABLES], [
+            getattr(self, f"{name}_squares") for name in TABLES
+        ]
 
     def training_loss(self, batch: Batch) -> torch.Tensor:
         """Mean weighted squared error of the batch's cells, without updating anything."""
