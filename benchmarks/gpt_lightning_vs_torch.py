@@ -1,7 +1,10 @@
 """GPT training speed: nlpzoo's Lightning module against a plain PyTorch loop of the same model.
 
 Same network, same optimizer groups, same loss (the language-modeling objective), same batches
-from one DataLoader, measured in one process; prints tokens/second of each and their ratio.
+from one DataLoader, measured in one process; prints tokens/second of each and their ratio, and each
+loop's model FLOPs utilisation (MFU): its training FLOPs per second (6N + 12 L T d per token, as
+nanoGPT's `estimate_mfu`) over the machine's matmul peak, measured in the same run with a large
+`torch.matmul` (so MFU is against what this machine, threads and load can do, not a datasheet).
 
     python benchmarks/gpt_lightning_vs_torch.py                   # CPU, nanoGPT's CPU Shakespeare size
     python benchmarks/gpt_lightning_vs_torch.py --accelerator gpu --batch-size 64 --block-size 256
@@ -58,6 +61,30 @@ class StepTimer(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: object) -> None:
         synchronize(module.device)
         self.ended = time.perf_counter()
+
+
+def training_flops_per_token(model: GPTModel) -> float:
+    """6N + 12 L T d: forward and backward of N weights (position embeddings excluded, the tied
+    head counted once) plus attention over the context T (PaLM appendix B, nanoGPT `estimate_mfu`)."""
+    config = model.net.config
+    positions = sum(p.numel() for name, p in model.net.named_parameters() if "position" in name)
+    weights = sum(p.numel() for p in model.net.parameters()) - positions
+    return 6 * weights + 12 * config.layers * config.max_length * config.dim
+
+
+def matmul_peak(device: torch.device, size: int, repeats: int = 5) -> float:
+    """FLOP/s of the best of `repeats` (size x size) @ (size x size) float32 matmuls on `device`."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    torch.matmul(a, b)  # warm-up: first-call allocation, kernel choice
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        started = time.perf_counter()
+        torch.matmul(a, b)
+        synchronize(device)
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best
 
 
 def synchronize(device: torch.device) -> None:
@@ -137,6 +164,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2, help="alternate the two loops this many times")
     parser.add_argument("--generate", action="store_true", help="measure generation with/without the KV cache")
+    parser.add_argument("--peak-size", type=int, default=2048, help="side of the square matmul that measures the peak")
     args = parser.parse_args()
 
     examples, vocab_size = char_blocks(args.text, args.block_size, args.batch_size * args.steps, seed=0)
@@ -160,9 +188,15 @@ def main() -> None:
         plain.append(tokens / plain_loop(build(), loader, args.steps, args.warmup, device))
         lightning.append(tokens / lightning_loop(build(), loader, args.steps, args.warmup, args.accelerator))
     best_plain, best_lightning = max(plain), max(lightning)
+    peak = matmul_peak(device, args.peak_size)  # measured after the loops: the same threads, the same load
+    per_token = training_flops_per_token(build())
     print(f"device: {device}  batch {args.batch_size} x block {args.block_size}, {args.steps - args.warmup} timed steps")
-    print(f"plain PyTorch loop : {best_plain:12,.0f} tokens/s  (rounds: {', '.join(f'{t:,.0f}' for t in plain)})")
-    print(f"Lightning module   : {best_lightning:12,.0f} tokens/s  (rounds: {', '.join(f'{t:,.0f}' for t in lightning)})")
+    print(f"matmul peak        : {peak / 1e9:12,.1f} GFLOP/s  ({args.peak_size} x {args.peak_size} float32 torch.matmul, "
+          f"{torch.get_num_threads()} threads)")
+    print(f"model FLOPs        : {per_token / 1e6:12,.2f} MFLOP per trained token (6N + 12 L T d)")
+    for name, best, rounds in (("plain PyTorch loop", best_plain, plain), ("Lightning module  ", best_lightning, lightning)):
+        print(f"{name} : {best:12,.0f} tokens/s  MFU {100 * best * per_token / peak:5.1f}%  "
+              f"(rounds: {', '.join(f'{t:,.0f}' for t in rounds)})")
     print(f"Lightning / plain  : {best_lightning / best_plain:.3f}  (target >= 0.95)")
 
 

@@ -5,7 +5,10 @@
     python benchmarks/results.py --from-runs logs     # no training: the table from existing summary.json files
     python benchmarks/results.py --from-runs logs --print   # show the table, leave README.md alone
 
-Experiments, their budgets, metrics and published references are listed in benchmarks/experiments.yaml.
+Experiments, their budgets, metrics, targets and published references are listed in
+benchmarks/experiments.yaml. Every run goes to completion (its recipe's own stopping rule, never a
+time cut); the table shows its wall time against the budget and whether it meets its reference:
+the target reached within the budget.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import operator
 import os
 import shutil
 import subprocess
@@ -31,27 +35,48 @@ ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = Path(__file__).with_name("experiments.yaml")
 RUNS_DIR = ROOT / "logs" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-SETUP_ALLOWANCE_S = 600  # data preparation, validating and testing the best checkpoint, beyond the budget
+SAFETY_FACTOR, SAFETY_MARGIN_S = 3, 600  # a run still going after 3x its budget + 10 min is stopped (a hang): no row
+COMPARISONS = {">=": operator.ge, "<=": operator.le}
 
 
 @dataclass
 class Experiment:
-    """One row of the table: what to run, for how long, what to report and what to compare it with."""
+    """One row of the table: what to run, its budget, what to report, the target and the reference."""
 
     name: str
     data: str
     metric: str
     budget_minutes: float
     reference: dict[str, str]
+    target: str | None = None  # ">= 0.85", "<= 1.88": what the metric must reach (None: no target)
     overrides: list[str] = field(default_factory=list)
     percent: bool = False
 
-    def budget_overrides(self) -> list[str]:
-        """Lightning's `max_time` (DD:HH:MM:SS), allowed to cut the first epoch: training stops at the
-        budget, validates the weights it has (Lightning validates on an early stop), and the run still tests."""
-        seconds = max(1, round(self.budget_minutes * 60))
-        duration = f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-        return [f"+trainer.max_time={duration}", "trainer.min_epochs=0"]
+    def comparison(self) -> tuple[str, float] | None:
+        """The target as (operator, value), or None; a malformed target is a ConfigError naming it."""
+        if self.target is None:
+            return None
+        parts = str(self.target).split()
+        if len(parts) != 2 or parts[0] not in COMPARISONS:
+            raise ConfigError(f"experiment {self.name}: target '{self.target}' must read '>= VALUE' or '<= VALUE'")
+        try:
+            return parts[0], float(parts[1])
+        except ValueError:
+            raise ConfigError(f"experiment {self.name}: target '{self.target}': '{parts[1]}' is not a number") from None
+
+    def verdict(self, value: float | None, wall_seconds: float | None) -> str:
+        """'yes' when the metric reaches the target within the budget, else 'no' and what missed; '-' without a target."""
+        comparison = self.comparison()
+        if comparison is None:
+            return "-"
+        symbol, target = comparison
+        misses = []
+        if value is None or not math.isfinite(value) or not COMPARISONS[symbol](value, target):
+            shown = format_value(value, self.percent)
+            misses.append(f"{shown} vs {symbol} {format_value(target, self.percent)}")
+        if wall_seconds is None or wall_seconds > self.budget_minutes * 60:
+            misses.append(f"{format_duration(wall_seconds)} > budget")
+        return "yes" if not misses else "no (" + "; ".join(misses) + ")"
 
 
 def load_registry(path: Path = REGISTRY) -> list[Experiment]:
@@ -68,27 +93,29 @@ def load_registry(path: Path = REGISTRY) -> list[Experiment]:
             raise ConfigError(f"{where}: missing key(s) {sorted(missing)}")
         if not {"value", "source"} <= set(entry["reference"]):
             raise ConfigError(f"{where}: reference needs a value and a source")
-        experiments.append(Experiment(**entry))
+        experiment = Experiment(**entry)
+        experiment.comparison()  # a malformed target fails here, before any run
+        experiments.append(experiment)
     return experiments
 
 
 def run_experiment(experiment: Experiment, runs_dir: Path, extra: list[str]) -> bool:
-    """`train.py experiment=NAME` into runs_dir/NAME within its budget; True when it wrote a summary."""
+    """`train.py experiment=NAME` into runs_dir/NAME, to completion; True when it wrote a summary."""
     run_dir = runs_dir / experiment.name
     if run_dir.exists():
         shutil.rmtree(run_dir)  # never report a previous run's summary as this one's
     command = [
-        sys.executable, "train.py", f"experiment={experiment.name}", *experiment.overrides,
-        *experiment.budget_overrides(), *extra, f"hydra.run.dir={run_dir}",
+        sys.executable, "train.py", f"experiment={experiment.name}", *experiment.overrides, *extra,
+        f"hydra.run.dir={run_dir}",
     ]
     environment = {"HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", **os.environ}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), environment.get("PYTHONPATH")]))
     print(f"\n== {experiment.name} (budget {experiment.budget_minutes} min): {' '.join(command[1:])}", flush=True)
-    limit = experiment.budget_minutes * 60 + SETUP_ALLOWANCE_S
+    limit = SAFETY_FACTOR * experiment.budget_minutes * 60 + SAFETY_MARGIN_S
     try:
         completed = subprocess.run(command, cwd=ROOT, env=environment, timeout=limit, check=False)
     except subprocess.TimeoutExpired:
-        print(f"!! {experiment.name}: still running after {limit / 60:.0f} min; stopped", file=sys.stderr)
+        print(f"!! {experiment.name}: still running after {limit / 60:.0f} min; stopped as hung", file=sys.stderr)
         return False
     if completed.returncode != 0 or not (run_dir / "summary.json").is_file():
         print(f"!! {experiment.name}: failed (exit code {completed.returncode})", file=sys.stderr)
@@ -124,25 +151,38 @@ def format_duration(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def format_target(experiment: Experiment) -> str:
+    comparison = experiment.comparison()
+    if comparison is None:
+        return "-"
+    return f"{comparison[0]} {format_value(comparison[1], experiment.percent)}"
+
+
+HEADER = ["experiment", "data", "metric", "ours", "target", "meets reference", "published", "wall time", "budget", "hardware"]
+
+
 def table_row(experiment: Experiment, summary: dict[str, Any]) -> list[str]:
-    """experiment, data, metric, ours, published, wall time, hardware."""
+    """One row of HEADER: the run's value against its target, its wall time against its budget."""
     value = summary.get("metrics", {}).get(experiment.metric)
     metric = f"{experiment.metric} (x100)" if experiment.percent else experiment.metric
+    wall = summary.get("wall_seconds")
     return [
         f"`{experiment.name}`",
         experiment.data,
         metric,
         format_value(value, experiment.percent),
+        format_target(experiment),
+        experiment.verdict(value, wall),
         f"{experiment.reference['value']} ({experiment.reference['source']})",
-        f"{format_duration(summary.get('wall_seconds'))} (budget {format_duration(experiment.budget_minutes * 60)})",
+        format_duration(wall),
+        format_duration(experiment.budget_minutes * 60),
         hardware_label(summary.get("hardware")),
     ]
 
 
 def render_table(experiments: list[Experiment], runs_dir: Path) -> str:
     """The markdown table of every registered experiment that has a run under runs_dir."""
-    header = ["experiment", "data", "metric", "ours", "published", "wall time", "hardware"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     missing = []
     for experiment in experiments:
         summary = find_summary(experiment, runs_dir)
@@ -154,8 +194,9 @@ def render_table(experiments: list[Experiment], runs_dir: Path) -> str:
         print(f"no run found under {runs_dir} for: {', '.join(missing)} (left out of the table)", file=sys.stderr)
     note = (
         f"Generated {time.strftime('%Y-%m-%d')} by `make results` (benchmarks/results.py) from the runs' summary.json; "
-        "budgets and references in benchmarks/experiments.yaml. Wall time is the whole run (data, training, "
-        "validation and test of the best checkpoint) on a machine that may have been shared."
+        "budgets, targets and references in benchmarks/experiments.yaml. Each run went to completion; wall time is "
+        "the whole run (data, training, validation and test of the best checkpoint) on a machine that may have been "
+        "shared. Meets reference: the target reached within the budget."
     )
     return "\n".join([*lines, "", note])
 

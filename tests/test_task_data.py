@@ -175,6 +175,57 @@ def test_tinyshakespeare_char_blocks_are_the_text(shared_data: Path, tmp_path: P
     assert len(text) == 64 and text in (shared_data / "tinyshakespeare" / "input.txt").read_text()
 
 
+def test_shakespeare_recipe_splits_and_samples_as_nanogpt(shared_data: Path, tmp_path: Path) -> None:
+    """experiment=shakespeare_gpt: validation is input.txt's last 10% of characters (nanoGPT's
+    prepare.py), training draws random windows of the other 90%, seeded per epoch."""
+    cfg = compose_config(["experiment=shakespeare_gpt", f"paths.data_dir={shared_data}"], tmp_path / "run")
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    text = (shared_data / "tinyshakespeare" / "input.txt").read_text()
+    cut = int(len(text) * 0.9)
+    train, validation = datamodule.splits["train"], datamodule.splits["validation"]
+    assert len(train.stream) == cut and len(validation.stream) == len(text) - cut  # 1,003,854 and 111,540
+    assert datamodule.tokenizer.decode(validation.stream.tolist()) == text[cut:]
+    assert sum(datamodule.lengths("test")) == len(text) - cut  # test: the validation text, in blocks
+    assert len(validation) == 1000 and validation[0]["input_ids"].shape == (64,)
+    first = next(iter(datamodule.train_dataloader()))["input_ids"]  # (12, 64)
+    starts = [int(s) for s in datamodule.train_sampler()][:12]
+    assert first.shape == (12, 64) and torch.equal(first, torch.stack([train.stream[s : s + 64] for s in starts]))
+    assert len(set(starts)) == 12 and any(s % 64 for s in starts)  # windows begin anywhere, not on block edges
+    again = datamodule.train_sampler()
+    assert [int(s) for s in again][:12] == starts  # the same seed draws the same windows
+    again.set_epoch(1)
+    assert [int(s) for s in again][:12] != starts
+
+
+def test_random_windows_resume_mid_epoch_with_the_next_batch(shared_data: Path, tmp_path: Path) -> None:
+    overrides = [f"data.path={shared_data / 'tinyshakespeare' / 'input.txt'}", "data.block_size=16",
+                 "data.max_train_samples=500", "data.sampling=random_windows", "data.batch_size=4"]
+    datamodule = load("tinyshakespeare", "char", overrides, tmp_path)
+    loader = datamodule.train_dataloader()
+    batches = iter(loader)
+    next(batches)
+    state = loader.state_dict()
+    expected = next(batches)["input_ids"]
+    resumed = datamodule.train_dataloader()
+    resumed.load_state_dict(state)
+    assert torch.equal(next(iter(resumed))["input_ids"], expected)
+
+
+def test_text_carved_by_characters_with_a_test_part_before_validation(tmp_path: Path) -> None:
+    path = tmp_path / "story.txt"
+    text = "".join(f"line {i:02d} of the story\n" for i in range(40))  # 22 characters a line
+    path.write_text(text)
+    overrides = [f"data.path={path}", "data.block_size=8", "data.val_fraction=0.1", "data.test_fraction=0.2"]
+    datamodule = load("tinyshakespeare", "char", overrides, tmp_path)
+    decode = datamodule.tokenizer.decode
+    n = len(text)
+    blocks = {split: "".join(decode(b) for b in datamodule.splits[split]["input_ids"]) for split in ("train", "validation", "test")}
+    assert blocks["validation"] == text[int(n * 0.9) :]
+    assert blocks["test"] == text[int(n * 0.7) : int(n * 0.9)]
+    assert blocks["train"] == text[: int(n * 0.7)]
+
+
 def test_wikitext2_word_level_with_eos_per_line(shared_data: Path, tmp_path: Path) -> None:
     overrides = [
         f"data.path={shared_data / 'wikitext-2'}",

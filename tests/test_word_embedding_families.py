@@ -164,19 +164,29 @@ def test_glove_loss_falls() -> None:
     module.setup()
     torch.manual_seed(0)
     model = GloVe(module.spec, dim=16)
-    optimizer = torch.optim.Adagrad(model.parameters(), lr=0.05)
     batches = list(module.train_dataloader())
-    losses = []
-    for _ in range(4):
-        total = 0.0
-        for batch in batches:
-            optimizer.zero_grad()
-            loss = model.training_loss(batch)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-        losses.append(total)
+    losses = [sum(model.adagrad_pass(batch) for batch in batches) for _ in range(4)]
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_glove_adagrad_matches_torch_adagrad_on_the_same_loss() -> None:
+    """The hand-written step is torch.optim.Adagrad on GloVe's summed loss (what sparse embeddings computed)."""
+    module = WordEmbeddingCorpus(
+        path="gensim:head500.noblanks.cor", max_train_words=5_000, batch_format="cooccurrence", batch_size=2048
+    )
+    module.setup()
+    torch.manual_seed(0)
+    ours = GloVe(module.spec, dim=8, optimizer={"_target_": "torch.optim.Adagrad", "lr": 0.05})
+    reference = GloVe(module.spec, dim=8)
+    reference.load_state_dict(ours.state_dict())
+    optimizer = torch.optim.Adagrad(reference.parameters(), lr=0.05)
+    for batch in list(module.train_dataloader())[:3]:
+        ours.adagrad_pass(batch)
+        optimizer.zero_grad()
+        (reference.training_loss(batch) * len(batch["row_ids"])).backward()
+        optimizer.step()
+    for name in ("word", "context", "word_bias", "context_bias"):
+        assert torch.allclose(getattr(ours, name).weight, getattr(reference, name).weight, atol=1e-6), name
 
 
 def test_glove_refuses_window_batches(head_corpus: WordEmbeddingCorpus) -> None:
@@ -281,6 +291,39 @@ def test_default_experiment_trains_skipgram_and_reports_similarity(train_run, tm
     assert written["config"]["model"]["_target_"] == "nlpzoo.models.Word2Vec"
     assert written["config"]["data"]["window"] == 5 and written["config"]["model"]["dim"] == 16
     assert written["monitor"] == "val/wordsim353_spearman"
-    assert {"val/wordsim353_spearman", "test/wordsim353_spearman", "val/analogy_accuracy"} <= written["metrics"].keys()
+    assert {"val/wordsim353_spearman", "test/wordsim353_spearman", "test/analogy_accuracy"} <= written["metrics"].keys()
+    assert "val/analogy_accuracy" not in written["metrics"]  # the analogies wait for the test (data.validate_analogies)
     assert written["epochs"] == 2
     assert (tmp_path / "run" / "word_vectors.bin").is_file()
+
+
+def test_analogies_are_one_batch_scored_in_chunks_and_can_wait_for_the_test(monkeypatch) -> None:
+    module = WordEmbeddingCorpus(
+        path="gensim:head500.noblanks.cor", analogy_benchmark="gensim:questions-words.txt",
+        similarity_benchmarks={"wordsim353": "gensim:wordsim353.tsv"}, validate_analogies=False,
+    )
+    module.setup()
+    val, test = list(module.val_dataloader()), list(module.test_dataloader())
+    assert [sorted(b) for b in val] == [["benchmark_index", "pair_ids", "pair_scores"]]  # analogies wait for the test
+    analogies = [b["analogy_ids"] for b in test if "analogy_ids" in b]
+    assert len(analogies) == 1 and len(analogies[0]) > 1000  # every question in one batch
+    vectors = torch.randn(len(module.words), 8, generator=torch.Generator().manual_seed(0))
+    whole = analogy_predictions(vectors, analogies[0], 30_000)
+    monkeypatch.setattr("nlpzoo.tasks.word_embedding.ANALOGY_CHUNK", 7)
+    assert torch.equal(analogy_predictions(vectors, analogies[0], 30_000), whole)
+
+
+def test_word_vectors_are_computed_once_per_evaluation(monkeypatch) -> None:
+    corpus = WordEmbeddingCorpus(
+        path="gensim:head500.noblanks.cor", max_train_words=20_000, analogy_benchmark="gensim:questions-words.txt",
+        similarity_benchmarks={"wordsim353": "gensim:wordsim353.tsv", "simlex999": "gensim:simlex999.txt"},
+    )
+    corpus.setup()
+    model = Word2Vec(corpus.spec, dim=8).eval()
+    calls = []
+    original = model.word_vectors
+    monkeypatch.setattr(model, "word_vectors", lambda: calls.append(1) or original())
+    model.on_validation_epoch_start()
+    for batch in corpus.val_dataloader():
+        model(batch)
+    assert len(calls) == 1 and len(corpus.val_dataloader()) == 3

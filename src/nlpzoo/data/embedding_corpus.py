@@ -120,7 +120,8 @@ class WordEmbeddingCorpus(TaskDataModule):
     as word2vec/GloVe training batches plus the similarity and analogy benchmarks.
 
     Lines (rows) are sentences: windows never cross them. `batch_format` picks word2vec windows
-    (skip-gram, CBOW, fastText) or GloVe's co-occurrence entries.
+    (skip-gram, CBOW, fastText) or GloVe's co-occurrence entries. `validate_analogies=false` leaves
+    the analogy benchmark out of validation (it costs more than the similarities), to test only.
     """
 
     task_kind = TaskKind.WORD_EMBEDDING
@@ -141,6 +142,7 @@ class WordEmbeddingCorpus(TaskDataModule):
         similarity_benchmarks: dict[str, str] | None = None,
         analogy_benchmark: str | None = None,
         analogy_restrict_vocab: int = 30_000,
+        validate_analogies: bool = True,
         **common: Any,
     ) -> None:
         super().__init__(**common)
@@ -156,6 +158,7 @@ class WordEmbeddingCorpus(TaskDataModule):
         self.similarity_benchmarks = dict(similarity_benchmarks or {})
         self.analogy_benchmark = analogy_benchmark
         self.analogy_restrict_vocab = analogy_restrict_vocab
+        self.validate_analogies = validate_analogies
         self.words: list[str] = []
         self.counts = np.zeros(0, dtype=np.int64)
         self.eval_batches: list[dict[str, torch.Tensor]] = []
@@ -239,9 +242,9 @@ class WordEmbeddingCorpus(TaskDataModule):
         self.has_analogies = False
         if self.analogy_benchmark:
             questions = bench.read_analogies(bench.resolve_path(self.analogy_benchmark))
-            analogies = bench.analogy_batches(questions, word_ids, self.analogy_restrict_vocab)
-            self.has_analogies = bool(analogies)
-            batches += analogies
+            analogies = bench.analogy_batch(questions, word_ids, self.analogy_restrict_vocab)
+            self.has_analogies = analogies is not None
+            batches += [analogies] if analogies is not None else []
         return batches
 
     def build_spec(self) -> TaskSpec:
@@ -275,16 +278,18 @@ class WordEmbeddingCorpus(TaskDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def _benchmark_loader(self) -> DataLoader:
-        if not self.eval_batches:
+    def _benchmark_loader(self, analogies: bool = True) -> DataLoader:
+        batches = [batch for batch in self.eval_batches if analogies or "analogy_ids" not in batch]
+        if not batches:
             raise DataError(
                 "no evaluation batches: give data.similarity_benchmarks or data.analogy_benchmark with words "
                 "of this vocabulary"
             )
-        return DataLoader(self.eval_batches, batch_size=None)
+        return DataLoader(batches, batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
-        return self._benchmark_loader()
+        """Every benchmark, or with `validate_analogies=false` the similarities only (analogies at test)."""
+        return self._benchmark_loader(analogies=self.validate_analogies)
 
     def test_dataloader(self) -> DataLoader:
         return self._benchmark_loader()

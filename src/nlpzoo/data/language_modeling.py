@@ -1,11 +1,16 @@
-"""Language modeling: running text tokenized, concatenated and cut into blocks; causal or masked (MLM)."""
+"""Language modeling: running text tokenized, concatenated and cut into blocks or random windows; causal or masked."""
 
 from __future__ import annotations
 
-from typing import Any
+import bisect
+import itertools
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import datasets
+import pyarrow.compute as pc
 import torch
+from torch.utils.data import Dataset, Sampler
 from transformers import DataCollatorForLanguageModeling
 
 from nlpzoo.data.base import TaskDataModule
@@ -39,18 +44,104 @@ def cut_blocks(rows: dict[str, list[Any]], block_size: int) -> dict[str, list[An
     return {"input_ids": blocks, "attention_mask": [[1] * len(b) for b in blocks], "labels": [list(b) for b in blocks]}
 
 
+def trim_text_ends(
+    rows: dict[str, list[Any]], indices: list[int], column: str, first_from: int, last_row: int, last_to: int
+) -> dict[str, list[Any]]:
+    """Row 0 keeps its text from character `first_from`, row `last_row` up to `last_to`: a cut inside a line."""
+    texts = [t or "" for t in rows[column]]
+    for position, index in enumerate(indices):
+        if index == last_row:
+            texts[position] = texts[position][:last_to]
+        if index == 0:
+            texts[position] = texts[position][first_from:]
+    return {column: texts}
+
+
+def text_slice(dataset: datasets.Dataset, column: str, lengths: list[int], start: int, end: int) -> datasets.Dataset:
+    """Characters [start, end) of the running text (rows are its lines of `lengths` characters), as rows."""
+    offsets = list(itertools.accumulate(lengths, initial=0))  # offsets[r]: the first character of row r
+    first = min(bisect.bisect_right(offsets, start) - 1, len(lengths) - 1)  # the row holding character `start`
+    last = max(bisect.bisect_left(offsets, end) - 1, first)  # the row holding character `end - 1`
+    rows = dataset.select(range(first, last + 1)).select_columns([column])
+    trim = {"column": column, "first_from": start - offsets[first], "last_row": last - first, "last_to": end - offsets[last]}
+    return cached_map(rows, trim_text_ends, trim, batched=True, with_indices=True, desc="cutting the text")
+
+
+class TokenWindows(Dataset):
+    """Windows of `block_size` tokens of one token stream: item i starts at `starts[i]`, or at token i without starts.
+
+    Samplers pick windows by start (`RandomWindowSampler`), so a window may begin at any token.
+    """
+
+    def __init__(self, stream: torch.Tensor, block_size: int, starts: torch.Tensor | None = None) -> None:
+        if len(stream) < block_size:
+            raise DataError(f"a text of {len(stream)} tokens holds no window of block_size={block_size}")
+        self.stream = stream  # (tokens,)
+        self.block_size = block_size
+        self.starts = starts
+
+    def __len__(self) -> int:
+        return len(self.starts) if self.starts is not None else len(self.stream) - self.block_size + 1
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        start = int(self.starts[index]) if self.starts is not None else index
+        window = self.stream[start : start + self.block_size]
+        return {"input_ids": window, "attention_mask": torch.ones_like(window), "labels": window}
+
+
+class RandomWindowSampler(Sampler[int]):
+    """`num_samples` window starts drawn uniformly from [0, num_starts): nanoGPT's `get_batch`.
+
+    Drawn anew each epoch from (seed, epoch) alone, never from the global generator, so a resumed run
+    draws what the uninterrupted one did and every DDP rank the same stream (Lightning shards it).
+    """
+
+    def __init__(self, num_starts: int, num_samples: int, seed: int = 0) -> None:
+        self.num_starts = num_starts
+        self.num_samples = num_samples
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        yield from torch.randint(self.num_starts, (self.num_samples,), generator=generator).tolist()
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
 class LanguageModelingData(TaskDataModule):
     """Causal LM over plain text files (one line per row) or a text column: next-token prediction.
 
     `block_size` (default `max_length`) tokens per example; `append_eos` ends each line with the
-    tokenizer's EOS (WikiText's `<eos>` convention). Missing splits are carved from the end of train.
+    tokenizer's EOS (WikiText's `<eos>` convention). Missing splits are carved from the end of train:
+    by lines (`carve_fraction`), or by characters with `val_fraction` (nanoGPT: the last 10% of the
+    text is validation) and `test_fraction` (the part before it; 0: test is the validation text).
+
+    `sampling`: `blocks` cuts the training text into fixed non-overlapping blocks; `random_windows`
+    draws a window starting at a random token for every sequence of every batch (nanoGPT), an epoch
+    being `windows_per_epoch` windows (default: as many as there are blocks). `val_windows`: validate
+    on that many fixed random windows of the validation text (cheap; null: all of its blocks); test
+    always reads all of its blocks.
     """
 
     task_kind = TaskKind.LANGUAGE_MODELING
     carve_contiguous = True
 
     def __init__(
-        self, text_column: str | list[str] = "text", block_size: int | None = None, append_eos: bool = False, **common: Any
+        self,
+        text_column: str | list[str] = "text",
+        block_size: int | None = None,
+        append_eos: bool = False,
+        sampling: Literal["blocks", "random_windows"] = "blocks",
+        windows_per_epoch: int | None = None,
+        val_windows: int | None = None,
+        val_fraction: float | None = None,
+        test_fraction: float | None = None,
+        **common: Any,
     ) -> None:
         super().__init__(**common)
         self.text_column = text_column
@@ -58,6 +149,45 @@ class LanguageModelingData(TaskDataModule):
         if self.block_size < 2:
             raise DataError(f"block_size={self.block_size}: a block needs at least 2 tokens")
         self.append_eos = append_eos
+        if sampling not in ("blocks", "random_windows"):
+            raise DataError(f"sampling={sampling!r}: choose blocks or random_windows")
+        for name, value in (("windows_per_epoch", windows_per_epoch), ("val_windows", val_windows)):
+            if value is not None and value < 1:
+                raise DataError(f"{name}={value} must be at least 1 (or null)")
+        if val_fraction is not None and not 0 < val_fraction < 1:
+            raise DataError(f"val_fraction={val_fraction} must lie in (0, 1)")
+        if test_fraction is not None and (val_fraction is None or not 0 <= test_fraction < 1 - val_fraction):
+            raise DataError(f"test_fraction={test_fraction} needs val_fraction and must lie in [0, 1 - val_fraction)")
+        self.sampling = sampling
+        self.windows_per_epoch = windows_per_epoch
+        self.val_windows = val_windows
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+
+    def read_splits(self) -> dict[str, datasets.Dataset]:
+        """The source's splits; with `val_fraction`, missing validation/test cut from the training text's end by characters."""
+        splits = super().read_splits()
+        if self.val_fraction is None or ("validation" in splits and "test" in splits):
+            return splits
+        train = splits["train"]
+        column = first_present_column(train, self.text_column, "text", self.where("train"))
+        lengths = pc.utf8_length(pc.fill_null(train.with_format("arrow")[column], "")).to_pylist()
+        total = sum(lengths)
+        val_start = int(total * (1 - self.val_fraction))  # nanoGPT: val_data = data[int(n * 0.9):]
+        test_start = int(total * (1 - self.val_fraction - (self.test_fraction or 0.0)))
+        carved = f"carved from {self.split_sources.get('train')}"
+        if "validation" not in splits:
+            splits["validation"] = text_slice(train, column, lengths, val_start, total)
+            self.split_sources["validation"] = f"{carved} (its last {self.val_fraction:.0%} of characters)"
+        if "test" not in splits:
+            if test_start < val_start:
+                splits["test"] = text_slice(train, column, lengths, test_start, val_start)
+                self.split_sources["test"] = f"{carved} (the {self.test_fraction:.0%} of characters before validation)"
+            else:
+                splits["test"] = splits["validation"]
+                self.split_sources["test"] = self.split_sources["validation"]
+        splits["train"] = text_slice(train, column, lengths, 0, min(test_start, val_start))
+        return splits
 
     def training_texts(self, train: datasets.Dataset) -> list[str]:
         column = first_present_column(train, self.text_column, "text", self.where("train"))
@@ -76,6 +206,9 @@ class LanguageModelingData(TaskDataModule):
         for split, dataset in splits.items():
             column = first_present_column(dataset, self.text_column, "text", self.where(split))
             lines = self.map_split(dataset, encode_lines, split, tokenizer=self.tokenizer, text_column=column, eos_id=self.eos_id())
+            if self.windowed(split):
+                encoded[split] = self.windows(lines, split)
+                continue
             encoded[split] = cached_map(
                 lines,
                 cut_blocks,
@@ -88,6 +221,39 @@ class LanguageModelingData(TaskDataModule):
             if len(encoded[split]) == 0:
                 raise DataError(f"{self.where(split)} holds fewer than 2 tokens: no block to learn from")
         return encoded
+
+    def windowed(self, split: str) -> bool:
+        """Whether this split is served as windows of the token stream rather than blocks."""
+        return (split == "train" and self.sampling == "random_windows") or (split == "validation" and bool(self.val_windows))
+
+    def windows(self, lines: datasets.Dataset, split: str) -> TokenWindows:
+        """The split's token stream as windows: all starts (train, a sampler draws them) or `val_windows` fixed ones."""
+        ids = pc.list_flatten(lines.with_format("arrow")["input_ids"]).to_numpy(zero_copy_only=False)
+        stream = torch.from_numpy(ids.astype("int64"))
+        if len(stream) < self.block_size:
+            raise DataError(f"{self.where(split)} holds {len(stream)} tokens, fewer than block_size={self.block_size}")
+        if split == "train":
+            return TokenWindows(stream, self.block_size)
+        generator = torch.Generator().manual_seed(self.seed)
+        starts = torch.randint(len(stream) - self.block_size + 1, (self.val_windows,), generator=generator)
+        return TokenWindows(stream, self.block_size, starts)
+
+    def train_sampler(self) -> Sampler[int]:
+        if self.sampling != "random_windows":
+            return super().train_sampler()
+        train = self.splits["train"]
+        per_epoch = self.windows_per_epoch or max(1, len(train.stream) // self.block_size)
+        return RandomWindowSampler(len(train), per_epoch, seed=self.seed)
+
+    def lengths(self, split: str) -> list[int]:
+        if isinstance(self.splits[split], TokenWindows):
+            return [self.block_size] * len(self.splits[split])
+        return super().lengths(split)
+
+    def padding_fraction(self, split: str = "train") -> float:
+        if isinstance(self.splits[split], TokenWindows):
+            return 0.0  # every window is block_size tokens
+        return super().padding_fraction(split)
 
     def build_spec(self) -> TaskSpec:
         return self.make_spec(

@@ -15,7 +15,6 @@ import torch
 from nlpzoo.errors import DataError
 
 GENSIM_PREFIX = "gensim:"
-ANALOGY_BATCH = 1000  # questions per batch: 1000 x 30k similarities stay under 150 MB
 
 
 def resolve_path(path: str) -> Path:
@@ -72,14 +71,12 @@ def similarity_batch(
     }
 
 
-def analogy_batches(
+def analogy_batch(
     questions: list[tuple[str, str, str, str]], word_ids: dict[str, int], restrict_vocab: int
-) -> list[dict[str, torch.Tensor]]:
-    """Batches of {analogy_ids (Q, 4)} for questions whose four words are among the `restrict_vocab`
-    most frequent (ids are frequency ranks); the answer is searched in the same restricted vocabulary."""
+) -> dict[str, torch.Tensor] | None:
+    """{analogy_ids (Q, 4)} of the questions whose four words are among the `restrict_vocab` most
+    frequent (ids are frequency ranks), or None if none is; the answer is searched in the same restricted
+    vocabulary. One batch: the objective scores it as one (chunked) matrix product."""
     allowed = {w: i for w, i in word_ids.items() if i < restrict_vocab}
     kept = [[allowed[w] for w in q] for q in questions if all(w in allowed for w in q)]
-    return [
-        {"analogy_ids": torch.tensor(kept[i : i + ANALOGY_BATCH], dtype=torch.long)}
-        for i in range(0, len(kept), ANALOGY_BATCH)
-    ]
+    return {"analogy_ids": torch.tensor(kept, dtype=torch.long)} if kept else None

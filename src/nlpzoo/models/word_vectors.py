@@ -57,6 +57,7 @@ class WordVectorModule(ZooModule):
         self.words: list[str] = list(self.spec.extra["words"])
         self.probe_words = list(probe_words or [])
         self.export_format = export_format
+        self._eval_vectors: torch.Tensor | None = None
 
     def training_loss(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
@@ -67,8 +68,28 @@ class WordVectorModule(ZooModule):
 
     def forward(self, batch: Batch) -> Outputs:
         if "pair_ids" in batch or "analogy_ids" in batch:
-            return {"word_vectors": self.word_vectors()}
+            return {"word_vectors": self.evaluation_vectors()}
         return {"loss": self.training_loss(batch)}
+
+    def evaluation_vectors(self) -> torch.Tensor:
+        """`word_vectors()` computed once per evaluation loop (fastText's n-gram sums are not free)
+        and shared by its benchmark batches; training leaves the cache empty."""
+        if self.training or self._eval_vectors is None:
+            with torch.no_grad():
+                vectors = self.word_vectors().detach()
+            if self.training:
+                return vectors
+            self._eval_vectors = vectors
+        return self._eval_vectors
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_vectors = None
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_vectors = None
+
+    def on_predict_epoch_start(self) -> None:
+        self._eval_vectors = None
 
     def _eval_step(self, batch: Batch, split: str) -> None:
         # Benchmarks have no loss: each batch updates (and logs) only the metric of its benchmark.
@@ -81,12 +102,12 @@ class WordVectorModule(ZooModule):
 
     def on_validation_epoch_end(self) -> None:
         ids = {word: i for i, word in enumerate(self.words)}
-        with torch.no_grad():
-            vectors = self.word_vectors()
+        vectors = self.evaluation_vectors()
         for word in self.probe_words:
             if word in ids:
                 neighbours = nearest_neighbours(vectors, ids[word], k=8)
                 log.info("nearest to %s: %s", word, ", ".join(f"{self.words[i]} {s:.2f}" for i, s in neighbours))
+        self._eval_vectors = None  # training resumes: the next evaluation sees new weights
 
     def export(self, path: str | Path, binary: bool = True) -> Path:
         """The vocabulary's vectors in the word2vec format gensim's KeyedVectors loads."""

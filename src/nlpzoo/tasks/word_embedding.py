@@ -14,6 +14,7 @@ from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
 from nlpzoo.tasks.spec import TaskKind
 
 ANALOGY_METRIC = "analogy_accuracy"
+ANALOGY_CHUNK = 2048  # questions scored at once: 2048 x 30k similarities stay under 250 MB
 
 
 def similarity_metric(benchmark: str) -> str:
@@ -24,14 +25,17 @@ def analogy_predictions(vectors: torch.Tensor, questions: torch.Tensor, restrict
     """3CosAdd: for "a is to b as c is to ?", the word of the `restrict_vocab` most frequent whose
     unit vector is closest to unit(b) - unit(a) + unit(c), excluding a, b, c (gensim's rule).
 
-    vectors (V, D), questions (Q, 4) ids -> (Q,) predicted ids.
+    vectors (V, D), questions (Q, 4) ids -> (Q,) predicted ids; scored `ANALOGY_CHUNK` questions at a time.
     """
     unit = F.normalize(vectors[:restrict_vocab].float(), dim=-1)  # (R, D)
-    a, b, c = unit[questions[:, 0]], unit[questions[:, 1]], unit[questions[:, 2]]
-    query = F.normalize(b - a + c, dim=-1)  # (Q, D)
-    scores = query @ unit.T  # (Q, R)
-    scores.scatter_(1, questions[:, :3], float("-inf"))
-    return scores.argmax(-1)
+    predictions = []
+    for chunk in questions.split(ANALOGY_CHUNK):
+        a, b, c = unit[chunk[:, 0]], unit[chunk[:, 1]], unit[chunk[:, 2]]
+        query = F.normalize(b - a + c, dim=-1)  # (chunk, D)
+        scores = query @ unit.T  # (chunk, R)
+        scores.scatter_(1, chunk[:, :3], float("-inf"))
+        predictions.append(scores.argmax(-1))
+    return torch.cat(predictions) if predictions else questions.new_zeros(0)
 
 
 def pair_similarities(vectors: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
