@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import pytest
 import sacrebleu
@@ -10,9 +11,13 @@ import torch
 import torch.nn.functional as F
 from rouge_score.rouge_scorer import RougeScorer
 
-from collections import Counter
-
-from nlpzoo.metrics.generation import ROUGE_TYPES, RougeScore, SacreBleuScore, TokenizedBleuScore, lowercased_tokens
+from nlpzoo.metrics.generation import (
+    ROUGE_TYPES,
+    RougeScore,
+    SacreBleuScore,
+    TokenizedBleuScore,
+    lowercased_tokens,
+)
 from nlpzoo.metrics.language_modeling import LanguageModelScore, token_statistics
 
 HYPOTHESES = [
