@@ -21,6 +21,38 @@ def transformer_step() -> tuple:
     return net.step, net.encode(source, torch.ones_like(source))
 
 
+def padded_translation_model(pre_norm: bool) -> tuple:
+    """A tiny encoder-decoder Transformer and three sources of different lengths (right-padded)."""
+    torch.manual_seed(0)
+    config = TransformerConfig(vocab_size=20, max_length=16, dim=32, heads=4, layers=2, dropout=0.0, pre_norm=pre_norm)
+    net = EncoderDecoderTransformer(config, config, shared_embeddings=False, tie_embeddings=False, init="xavier")
+    source = torch.randint(4, 20, (3, 7))
+    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5])
+    return net.eval(), net.encode(source.masked_fill(mask == 0, PAD), mask)
+
+
+@pytest.mark.parametrize("pre_norm", [True, False])
+def test_cached_decoder_step_gives_the_logits_of_recomputing_the_prefix(pre_norm: bool) -> None:
+    net, state = padded_translation_model(pre_norm)
+    tokens = torch.full((3, 1), BOS)
+    cached_state = dict(state)
+    for _ in range(6):
+        expected, _ = net.step(tokens, state)
+        logits, cached_state = net.cached_step(tokens, cached_state)
+        torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-4)
+        tokens = torch.cat([tokens, torch.randint(4, 20, (3, 1))], dim=1)
+    assert cached_state["keys.0"].shape == (3, 4, 6, 8)  # (B, nh, prefix, hs): one token per step
+    assert cached_state["memory_keys.1"].shape == (3, 4, 7, 8)  # the memory, projected once
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_cached_search_finds_what_recomputing_finds(beam_size: int) -> None:
+    net, state = padded_translation_model(pre_norm=True)
+    slow = beam_search(net.step, state, BOS, EOS, PAD, max_length=10, beam_size=beam_size)
+    fast = beam_search(net.cached_step, state, BOS, EOS, PAD, max_length=10, beam_size=beam_size)
+    assert torch.equal(slow, fast)
+
+
 def recurrent_step(attention: str) -> tuple:
     torch.manual_seed(0)
     encoder = Encoder(20, PAD, "lstm", 16, 16, 1, 0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import pytest
 import sacrebleu
@@ -10,7 +11,13 @@ import torch
 import torch.nn.functional as F
 from rouge_score.rouge_scorer import RougeScorer
 
-from nlpzoo.metrics.generation import ROUGE_TYPES, RougeScore, SacreBleuScore
+from nlpzoo.metrics.generation import (
+    ROUGE_TYPES,
+    RougeScore,
+    SacreBleuScore,
+    TokenizedBleuScore,
+    lowercased_tokens,
+)
 from nlpzoo.metrics.language_modeling import LanguageModelScore, token_statistics
 
 HYPOTHESES = [
@@ -39,6 +46,32 @@ def test_corpus_bleu_is_sacrebleus_default() -> None:
     expected = sacrebleu.corpus_bleu(HYPOTHESES, [REFERENCES]).score
     assert float(fed_in_two_batches(SacreBleuScore("bleu"), HYPOTHESES, REFERENCES)) == pytest.approx(expected)
     assert 5 < expected < 80
+
+
+def torchtext_bleu(candidates: list[list[str]], references: list[list[str]]) -> float:
+    """torchtext.data.metrics.bleu_score (max_n 4, uniform weights, one reference), written out, x100."""
+    clipped, total = [0] * 4, [0] * 4
+    for candidate, reference in zip(candidates, references, strict=True):
+        for n in range(1, 5):
+            grams = Counter(tuple(candidate[i : i + n]) for i in range(len(candidate) - n + 1))
+            reference_grams = Counter(tuple(reference[i : i + n]) for i in range(len(reference) - n + 1))
+            clipped[n - 1] += sum(min(count, reference_grams[gram]) for gram, count in grams.items())
+            total[n - 1] += max(len(candidate) - n + 1, 0)
+    log_precision = sum(math.log(c / t) for c, t in zip(clipped, total, strict=True)) / 4
+    candidate_length, reference_length = sum(map(len, candidates)), sum(map(len, references))
+    brevity = min(1.0, math.exp(1 - reference_length / candidate_length))
+    return 100 * brevity * math.exp(log_precision)
+
+
+def test_tokenized_bleu_is_torchtexts_bleu_on_lowercased_tokens() -> None:
+    hypotheses, references = HYPOTHESES[:4], REFERENCES[:4]  # the fifth has no 4-gram match: torchtext gives 0
+    assert lowercased_tokens("It's 5 o'clock.") == "it ' s 5 o ' clock ."
+    expected = torchtext_bleu(
+        [lowercased_tokens(h).split() for h in hypotheses], [lowercased_tokens(r).split() for r in references]
+    )
+    score = float(fed_in_two_batches(TokenizedBleuScore(), hypotheses, references))
+    assert score == pytest.approx(expected)
+    assert score != pytest.approx(float(sacrebleu.corpus_bleu(hypotheses, [references]).score))
 
 
 def test_bleu_with_no_four_gram_match_uses_sacrebleus_smoothing() -> None:

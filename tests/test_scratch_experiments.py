@@ -43,3 +43,16 @@ def test_conll_data_serves_character_ids_of_each_word(tmp_path: Path, shared_dat
         if batch["attention_mask"][row, position] and token != "[UNK]":
             expected = [ord(c) for c in token[:5]]
             assert chars[row, position, : len(expected)].tolist() == expected
+
+
+def test_multi30k_transformer_is_the_size_of_its_reference(tmp_path: Path, shared_data: Path) -> None:
+    """bentrevett/pytorch-seq2seq notebook 6 reports 9,038,341 parameters on the same training split."""
+    from nlpzoo.training import build_datamodule, build_model
+
+    cfg = compose_config(["experiment=multi30k_transformer", f"paths.data_dir={shared_data}"], tmp_path / "run")
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    model = build_model(cfg, datamodule)
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(9_038_341, rel=0.005)
+    assert model.net.lm_head.weight is not model.net.target_embeddings.tokens.weight  # untied, as the notebook
+    assert model.net.target_embeddings.scale == pytest.approx(16.0)  # tokens * sqrt(256) next to learned positions

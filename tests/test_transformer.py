@@ -47,3 +47,15 @@ def test_sinusoidal_positions_follow_the_paper() -> None:
 def test_gpt_ties_its_output_head_to_the_embeddings() -> None:
     gpt = GPT(TransformerConfig(vocab_size=30, max_length=8, dim=16, heads=2))
     assert gpt.lm_head.weight is gpt.embeddings.tokens.weight
+
+
+def test_xavier_init_draws_every_matrix_from_glorots_range() -> None:
+    from nlpzoo.models.transformer_seq2seq import EncoderDecoderTransformer
+
+    config = TransformerConfig(vocab_size=500, max_length=10, dim=32, heads=4, layers=1, positions="learned")
+    net = EncoderDecoderTransformer(config, config, shared_embeddings=False, tie_embeddings=False, init="xavier")
+    for name, parameter in net.named_parameters():
+        if parameter.dim() > 1:
+            bound = (6 / sum(parameter.shape)) ** 0.5
+            assert parameter.abs().max() <= bound, name
+            assert parameter.abs().max() > 0.8 * bound, name  # uniform over the whole range, not normal(0.02)

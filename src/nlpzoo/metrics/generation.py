@@ -8,6 +8,7 @@ BLEU and chrF 0-100, ROUGE 0-1.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -44,6 +45,26 @@ class SacreBleuScore(Metric):
     def compute(self) -> torch.Tensor:
         score = self.scorer._compute_score_from_stats([int(x) for x in self.statistics.tolist()])
         return torch.tensor(score.score, dtype=torch.float64)
+
+
+WORD_TOKENS = re.compile(r"\w+|[^\w\s]+")
+
+
+def lowercased_tokens(text: str) -> str:
+    """Lowercased words and punctuation runs, space-joined: "A man's hat." -> "a man ' s hat ."."""
+    return " ".join(WORD_TOKENS.findall(text.lower()))
+
+
+class TokenizedBleuScore(SacreBleuScore):
+    """Corpus BLEU over lowercased word tokens, no smoothing: what torchtext's `bleu_score` gives on
+    lowercased tokens (bentrevett/pytorch-seq2seq's number), so a recipe compares like for like."""
+
+    def __init__(self) -> None:
+        super().__init__("bleu")
+        self.scorer = BLEU(tokenize="none", smooth_method="none")
+
+    def update(self, hypotheses: Sequence[str], references: Sequence[str]) -> None:
+        super().update([lowercased_tokens(h) for h in hypotheses], [lowercased_tokens(r) for r in references])
 
 
 class RougeScore(Metric):

@@ -31,6 +31,7 @@ class TransformerConfig:
     positions: Literal["sinusoidal", "learned"] = "learned"
     pre_norm: bool = True
     bias: bool = True
+    scale_embeddings: bool | None = None  # tokens * sqrt(dim); None: only next to sinusoidal positions
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:
@@ -83,18 +84,22 @@ class MultiHeadAttention(nn.Module):
     ) -> torch.Tensor:
         """x (B, T, D), context (B, S, D) or None (self-attention), mask (B, 1, 1 or T, S) True = attend.
 
-        With a `cache` (causal self-attention only), x holds the tokens after the cached prefix.
+        With a `cache`, self-attention: x holds the tokens after the cached prefix, whose keys and values
+        are appended; cross-attention: the context's keys and values are computed once and reused.
         """
         batch, steps, dim = x.shape
-        context = x if context is None else context
         q = self.query(x).view(batch, steps, self.heads, -1).transpose(1, 2)  # (B, nh, T, hs)
-        k, v = self.key_value(context).split(dim, dim=-1)
-        k = k.view(batch, context.shape[1], self.heads, -1).transpose(1, 2)  # (B, nh, S, hs)
-        v = v.view(batch, context.shape[1], self.heads, -1).transpose(1, 2)  # (B, nh, S, hs)
         past = 0
-        if cache is not None:
-            past = cache.length
-            k, v = cache.extend(k, v)  # (B, nh, past + T, hs)
+        if context is not None and cache is not None and cache.keys is not None:
+            k, v = cache.keys, cache.values  # the memory does not change while decoding
+        else:
+            source = x if context is None else context
+            k, v = self.key_value(source).split(dim, dim=-1)
+            k = k.view(batch, source.shape[1], self.heads, -1).transpose(1, 2)  # (B, nh, S, hs)
+            v = v.view(batch, source.shape[1], self.heads, -1).transpose(1, 2)  # (B, nh, S, hs)
+            if cache is not None:
+                past = cache.length if context is None else 0
+                k, v = cache.extend(k, v)  # self-attention: (B, nh, past + T, hs)
         if causal and (mask is not None or past):
             # Query i sits at position past + i and sees keys 0..past + i (SDPA's is_causal assumes past = 0).
             causal_mask = torch.ones(steps, past + steps, dtype=torch.bool, device=x.device).tril(diagonal=past)
@@ -145,11 +150,14 @@ class Block(nn.Module):
         memory: torch.Tensor | None = None,
         memory_mask: torch.Tensor | None = None,
         cache: KeyValueCache | None = None,
+        cross_cache: KeyValueCache | None = None,
     ) -> torch.Tensor:
-        """x (B, T, D) -> (B, T, D); memory (B, S, D) for cross-attention; `cache` for incremental decoding."""
+        """x (B, T, D) -> (B, T, D); memory (B, S, D) for cross-attention; caches for incremental decoding."""
         x = self.residual(x, self.attention_norm, self.attention, mask=mask, causal=causal, cache=cache)
         if self.cross_attention is not None:
-            x = self.residual(x, self.cross_norm, self.cross_attention, context=memory, mask=memory_mask)
+            x = self.residual(
+                x, self.cross_norm, self.cross_attention, context=memory, mask=memory_mask, cache=cross_cache
+            )
         return self.residual(x, self.feed_forward_norm, self.feed_forward)
 
 
@@ -169,7 +177,8 @@ class Embeddings(nn.Module):
     def __init__(self, config: TransformerConfig, padding_idx: int | None = None) -> None:
         super().__init__()
         self.max_length = config.max_length
-        self.scale = math.sqrt(config.dim) if config.positions == "sinusoidal" else 1.0
+        scaled = config.positions == "sinusoidal" if config.scale_embeddings is None else config.scale_embeddings
+        self.scale = math.sqrt(config.dim) if scaled else 1.0
         self.tokens = nn.Embedding(config.vocab_size, config.dim, padding_idx=padding_idx)
         if config.positions == "learned":
             self.positions = nn.Parameter(torch.zeros(config.max_length, config.dim).normal_(std=0.02))
@@ -193,10 +202,19 @@ class Stack(nn.Module):
         self.blocks = nn.ModuleList(Block(config, cross_attention) for _ in range(config.layers))
         self.final_norm = nn.LayerNorm(config.dim) if config.pre_norm else nn.Identity()
 
-    def forward(self, x: torch.Tensor, caches: list[KeyValueCache] | None = None, **kwargs: object) -> torch.Tensor:
-        """x (B, T, D) -> (B, T, D); `caches` holds one `KeyValueCache` per block for incremental decoding."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        caches: list[KeyValueCache] | None = None,
+        cross_caches: list[KeyValueCache] | None = None,
+        **kwargs: object,
+    ) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D); `caches` (and `cross_caches` over the memory) hold one
+        `KeyValueCache` per block for incremental decoding."""
         for index, block in enumerate(self.blocks):
-            x = block(x, cache=caches[index] if caches is not None else None, **kwargs)
+            cache = caches[index] if caches is not None else None
+            cross_cache = cross_caches[index] if cross_caches is not None else None
+            x = block(x, cache=cache, cross_cache=cross_cache, **kwargs)
         return self.final_norm(x)
 
 
@@ -215,3 +233,11 @@ def init_weights(module: nn.Module) -> None:
         # Scaled by sqrt(dim) next to unit-size sinusoids, token vectors start at std dim**-0.5 (Vaswani
         # et al.); at 0.02 the positions would drown the tokens. `apply` visits this after its children.
         nn.init.normal_(module.tokens.weight, mean=0.0, std=module.tokens.embedding_dim**-0.5)
+
+
+def xavier_init(module: nn.Module) -> None:
+    """Glorot-uniform on every matrix (embeddings and learned positions too), biases left at PyTorch's
+    default, as bentrevett/pytorch-seq2seq's Transformer initializes; for `module.apply`."""
+    for parameter in module.parameters(recurse=False):
+        if parameter.dim() > 1:
+            nn.init.xavier_uniform_(parameter)

@@ -9,12 +9,12 @@ import torch.nn.functional as F
 from torchmetrics import Metric, MetricCollection
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.metrics.generation import RougeScore, SacreBleuScore
+from nlpzoo.metrics.generation import RougeScore, SacreBleuScore, TokenizedBleuScore
 from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
 
 IGNORE_INDEX = -100
-GENERATION_METRICS = ("bleu", "chrf", "rouge")
+GENERATION_METRICS = ("bleu", "chrf", "rouge", "bleu_tokenized")
 
 
 class Seq2SeqObjective(TaskObjective):
@@ -56,6 +56,9 @@ class Seq2SeqObjective(TaskObjective):
     def metrics(self) -> MetricCollection:
         builders: dict[str, Metric] = {}
         for name in self.metric_names:
+            if name == "bleu_tokenized":  # lowercased word tokens, as torchtext-era references score
+                builders[name] = TokenizedBleuScore()
+                continue
             builders[name] = RougeScore() if name == "rouge" else SacreBleuScore(name)  # type: ignore[arg-type]
         return MetricCollection(builders, compute_groups=False)
 
