@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help setup train test clean
+.PHONY: help setup train lint test test-slow clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  make \1\t/' | expand -t 22
@@ -25,9 +25,16 @@ setup: $(VENV)/.installed  ## create .venv and install nlpzoo with its dev extra
 train: setup  ## run the default experiment (ARGS="..." passes overrides)
 	HF_HUB_OFFLINE=1 $(BIN)/python train.py experiment=default_run $(ARGS)
 
-test: setup  ## ruff and the test suite (PYTEST_ARGS="...")
+lint: setup  ## ruff
 	$(BIN)/ruff check .
-	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The suite on every core (one file per worker keeps its module fixtures); slow-marked end-to-end runs
+# (long recipes, signals, noise checks) are `make test-slow`.
+test: lint  ## ruff and the test suite (PYTEST_ARGS="...")
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m pytest -q -n auto --dist loadfile -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup  ## the slow-marked tests
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m pytest -q -n auto --dist loadfile -m slow $(PYTEST_ARGS)
 
 clean:  ## remove .venv, logs and outputs
 	rm -rf $(VENV) logs outputs multirun wandb .pytest_cache

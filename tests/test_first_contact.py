@@ -83,3 +83,12 @@ def test_an_optuna_sweep_runs_as_typed_from_any_directory(tmp_path: Path, shared
     assert (tmp_path / "logs" / "optuna" / "sst2_lstm.db").is_file()
     (summary,) = (tmp_path / "logs" / "sst2_lstm" / "multiruns").glob("*/multirun_summary.json")
     assert [record["status"] for record in json.loads(summary.read_text())["records"]] == ["completed"] * 2
+
+
+def test_recipes_ask_for_bf16_only_where_the_cpu_computes_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """On an AVX2-only CPU (oneDNN capped there) bf16 would be emulated ~10x slower: the recipe trains in fp32."""
+    from nlpzoo.config import native_or_fp32
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert native_or_fp32("bf16-mixed") == "32-true"
+    assert compose_config(["experiment=multi30k_transformer"], tmp_path).trainer.precision == "32-true"

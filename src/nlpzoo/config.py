@@ -36,6 +36,8 @@ def _register_resolvers() -> None:
         # The directory the command was started in; unlike ${hydra:runtime.cwd} it resolves before a
         # sweep has set HydraConfig, so sweep directories and Optuna storage can be built from it.
         OmegaConf.register_new_resolver("launch_dir", os.getcwd)
+    if not OmegaConf.has_resolver("native_or_fp32"):
+        OmegaConf.register_new_resolver("native_or_fp32", native_or_fp32)
     if not OmegaConf.has_resolver("local_copy"):
         OmegaConf.register_new_resolver("local_copy", local_copy)
     if not OmegaConf.has_resolver("sweep_group"):
@@ -71,6 +73,21 @@ def gguf_model_path(package: str, file_name: str) -> str:
     from nlpzoo.models.gguf import gguf_model_path as converted
 
     return converted(package, file_name)
+
+
+def native_or_fp32(precision: str) -> str:
+    """`${native_or_fp32:bf16-mixed}`: that precision on a GPU or a CPU with bf16 instructions, else 32-true.
+
+    bf16 autocast speeds training where the CPU computes bf16 (AVX512-BF16, AMX) and slows it about
+    tenfold where oneDNN emulates it (AVX2-only CPUs), so a recipe asks for it only where it helps.
+    """
+    import torch
+
+    from nlpzoo.models.precision import cpu_computes_natively
+
+    if torch.cuda.is_available() or cpu_computes_natively(torch.bfloat16):
+        return precision
+    return "32-true"
 
 
 def local_copy(folder: str, *, _root_: DictConfig) -> str | None:
