@@ -145,7 +145,7 @@ def test_make_help_lists_the_targets() -> None:
     result = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     listed = [line.split()[1] for line in result.stdout.splitlines() if line.strip().startswith("make ")]
-    assert listed == ["help", "setup", "train", "test", "clean", "results"]
+    assert listed == ["help", "setup", "train", "lint", "test", "test-slow", "clean", "results"]
 
 
 def test_package_metadata_builds_without_the_license_deprecation(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ LM_SLICE = [
     "model.embedding_dim=16",
     "model.hidden_size=16",
     *SHORT,
+    "trainer.max_steps=-1",  # the whole (small) epoch, so validation runs and early stopping has its metric
 ]
 
 

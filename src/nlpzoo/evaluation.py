@@ -118,8 +118,9 @@ def evaluation_data_config(given: DictConfig | None, stored: dict[str, Any] | No
         data = OmegaConf.merge(OmegaConf.create(stored), unlimited, patch)
     else:
         raise ConfigError("the checkpoint has no data config: choose one with data=NAME (and data.path=...)")
-    path = Path(str(data.get("path") or "")).expanduser()
-    if data.get("path") and path.is_file() and not data.get("split_column"):
+    # only a file given on this command: the training run's own file had its splits carved from it
+    path = Path(str(patch.get("path") or "")).expanduser()
+    if patch.get("path") and path.is_file() and not data.get("split_column"):
         with open_dict(data):
             data.path = str(path.parent)
             data.files = dict.fromkeys(SPLITS, path.name)
