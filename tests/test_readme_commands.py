@@ -54,16 +54,18 @@ PLACEHOLDER = re.compile(r"\b(QA_RUN_DIR|MT_RUN_DIR|LM_RUN_DIR|RUN_DIR|TEACHER_C
 def sandbox(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     """A fresh copy of the project next to a `shared/data`, as a clone lies: commands run in it unchanged.
 
-    Sources are linked, README.md is copied (make results rewrites it), logs/ starts empty.
+    Sources are linked; README.md and benchmarks/ are copied (make results rewrites the README); logs/ starts empty.
     """
     root = tmp_path_factory.mktemp("readme")
     project = root / "nlpzoo"
     project.mkdir()
     for entry in ROOT.iterdir():
-        if entry.name in (".git", "logs", "outputs", "multirun", "README.md", ".pytest_cache"):
+        if entry.name in (".git", "logs", "outputs", "multirun", "README.md", "benchmarks", ".pytest_cache"):
             continue
         (project / entry.name).symlink_to(entry)
     shutil.copy(ROOT / "README.md", project / "README.md")
+    # copied, not linked: benchmarks/results.py finds the README it rewrites from its own resolved path
+    shutil.copytree(ROOT / "benchmarks", project / "benchmarks", ignore=shutil.ignore_patterns("__pycache__"))
     (root / "shared").mkdir()
     (root / "shared" / "data").symlink_to(shared_data)
     return project
