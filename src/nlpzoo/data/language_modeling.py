@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import datasets
@@ -16,6 +15,7 @@ from transformers import DataCollatorForLanguageModeling
 from nlpzoo.data.base import TaskDataModule
 from nlpzoo.data.caching import cached_map
 from nlpzoo.data.collate import IGNORE_INDEX, PaddingCollator
+from nlpzoo.data.sampling import RandomWindowSampler
 from nlpzoo.data.sources import column_values, first_present_column
 from nlpzoo.errors import DataError
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
@@ -88,29 +88,6 @@ class TokenWindows(Dataset):
         window = self.stream[start : start + self.block_size]
         return {"input_ids": window, "attention_mask": torch.ones_like(window), "labels": window}
 
-
-class RandomWindowSampler(Sampler[int]):
-    """`num_samples` window starts drawn uniformly from [0, num_starts): nanoGPT's `get_batch`.
-
-    Drawn anew each epoch from (seed, epoch) alone, never from the global generator, so a resumed run
-    draws what the uninterrupted one did and every DDP rank the same stream (Lightning shards it).
-    """
-
-    def __init__(self, num_starts: int, num_samples: int, seed: int = 0) -> None:
-        self.num_starts = num_starts
-        self.num_samples = num_samples
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        yield from torch.randint(self.num_starts, (self.num_samples,), generator=generator).tolist()
-
-    def __len__(self) -> int:
-        return self.num_samples
 
 
 class LanguageModelingData(TaskDataModule):

@@ -1,4 +1,4 @@
-"""Length-bucketed sampling: batches of similar lengths waste less compute on padding."""
+"""Samplers drawn from (seed, epoch) alone: length buckets (less padding), epoch shuffles, random LM windows."""
 
 from __future__ import annotations
 
@@ -68,3 +68,27 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.size
+
+
+class RandomWindowSampler(Sampler[int]):
+    """`num_samples` window starts drawn uniformly from [0, num_starts): nanoGPT's `get_batch`.
+
+    Drawn anew each epoch from (seed, epoch) alone, never from the global generator, so a resumed run
+    draws what the uninterrupted one did and every DDP rank the same stream (Lightning shards it).
+    """
+
+    def __init__(self, num_starts: int, num_samples: int, seed: int = 0) -> None:
+        self.num_starts = num_starts
+        self.num_samples = num_samples
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        yield from torch.randint(self.num_starts, (self.num_samples,), generator=generator).tolist()
+
+    def __len__(self) -> int:
+        return self.num_samples
