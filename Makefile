@@ -25,8 +25,9 @@ setup: $(VENV)/.installed  ## create .venv and install nlpzoo with its dev extra
 train: setup  ## run the default experiment (ARGS="..." passes overrides)
 	HF_HUB_OFFLINE=1 $(BIN)/python train.py experiment=default_run $(ARGS)
 
-lint: setup  ## ruff
+lint: setup  ## ruff check and ruff format --check
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The suite on every core (one file per worker keeps its module fixtures); slow-marked end-to-end runs
 # (long recipes, signals, noise checks) are `make test-slow`.

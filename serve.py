@@ -30,7 +30,9 @@ def main(cfg: DictConfig) -> None:
             threads=cfg.threads,
             drift=OmegaConf.to_container(cfg.drift, resolve=True),
             timeout=cfg.timeout,
-            generation=OmegaConf.to_container(cfg.generation, resolve=True) if cfg.get("generation") else None,
+            generation=OmegaConf.to_container(cfg.generation, resolve=True)
+            if cfg.get("generation")
+            else None,
         )
     serve_until_stopped(server, cfg.host, cfg.port)  # SIGTERM/SIGINT stop every process it started
 

@@ -137,7 +137,9 @@ def run_hf_trainer(data: TextClassificationData, model_path: str, args: argparse
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model folder or hub name (default: the MiniLM package)")
+    parser.add_argument(
+        "--model", default=None, help="model folder or hub name (default: the MiniLM package)"
+    )
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sst2"))
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)

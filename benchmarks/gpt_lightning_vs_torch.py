@@ -33,16 +33,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
 
 
-def char_blocks(path: Path, block_size: int, count: int, seed: int) -> tuple[list[dict[str, torch.Tensor]], int]:
+def char_blocks(
+    path: Path, block_size: int, count: int, seed: int
+) -> tuple[list[dict[str, torch.Tensor]], int]:
     """`count` random (block_size,) windows of the text as LM examples (labels = input_ids), and the vocab size."""
     text = path.read_text(encoding="utf-8")
     vocabulary = {char: i for i, char in enumerate(sorted(set(text)))}
     ids = torch.tensor([vocabulary[char] for char in text])
     starts = torch.randint(0, len(ids) - block_size, (count,), generator=torch.Generator().manual_seed(seed))
     windows = torch.stack([ids[s : s + block_size] for s in starts.tolist()])
-    examples = [
-        {"input_ids": w, "attention_mask": torch.ones_like(w), "labels": w} for w in windows
-    ]
+    examples = [{"input_ids": w, "attention_mask": torch.ones_like(w), "labels": w} for w in windows]
     return examples, len(vocabulary)
 
 
@@ -53,7 +53,9 @@ class StepTimer(L.Callback):
         self.warmup = warmup
         self.started = self.ended = 0.0
 
-    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: object, idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, module: L.LightningModule, batch: object, idx: int
+    ) -> None:
         if idx == self.warmup:
             synchronize(module.device)
             self.started = time.perf_counter()
@@ -117,15 +119,25 @@ def plain_loop(model: GPTModel, loader: DataLoader, steps: int, warmup: int, dev
 def lightning_loop(model: GPTModel, loader: DataLoader, steps: int, warmup: int, accelerator: str) -> float:
     timer = StepTimer(warmup)
     trainer = L.Trainer(
-        accelerator=accelerator, devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=1.0, callbacks=[timer],
-        num_sanity_val_steps=0, limit_val_batches=0,
+        accelerator=accelerator,
+        devices=1,
+        max_steps=steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=1.0,
+        callbacks=[timer],
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
     )
     trainer.fit(model, train_dataloaders=loader)
     return timer.ended - timer.started
 
 
-def generation_seconds(model: GPTModel, batch_size: int, new_tokens: int, use_cache: bool, device: torch.device) -> float:
+def generation_seconds(
+    model: GPTModel, batch_size: int, new_tokens: int, use_cache: bool, device: torch.device
+) -> float:
     """Seconds to sample `new_tokens` after a one-token prompt for `batch_size` sequences."""
     prompt = torch.zeros(batch_size, 1, dtype=torch.long, device=device)
     model.generate(prompt, 4, use_cache=use_cache)  # warm-up: first-call allocations
@@ -145,14 +157,22 @@ def generation_benchmark(model: GPTModel, args: argparse.Namespace, device: torc
     for _ in range(args.rounds):
         cached.append(generated / generation_seconds(model, args.batch_size, new_tokens, True, device))
         uncached.append(generated / generation_seconds(model, args.batch_size, new_tokens, False, device))
-    print(f"device: {device}  generating {new_tokens} tokens x batch {args.batch_size} (context {args.block_size})")
-    print(f"with key/value cache   : {max(cached):12,.0f} tokens/s  (rounds: {', '.join(f'{t:,.0f}' for t in cached)})")
-    print(f"without (recompute)    : {max(uncached):12,.0f} tokens/s  (rounds: {', '.join(f'{t:,.0f}' for t in uncached)})")
+    print(
+        f"device: {device}  generating {new_tokens} tokens x batch {args.batch_size} (context {args.block_size})"
+    )
+    print(
+        f"with key/value cache   : {max(cached):12,.0f} tokens/s  (rounds: {', '.join(f'{t:,.0f}' for t in cached)})"
+    )
+    print(
+        f"without (recompute)    : {max(uncached):12,.0f} tokens/s  (rounds: {', '.join(f'{t:,.0f}' for t in uncached)})"
+    )
     print(f"cache speed-up         : {max(cached) / max(uncached):.2f}x")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--text", type=Path, default=DEFAULT_TEXT)
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--batch-size", type=int, default=12)
@@ -163,21 +183,34 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2, help="alternate the two loops this many times")
-    parser.add_argument("--generate", action="store_true", help="measure generation with/without the KV cache")
-    parser.add_argument("--peak-size", type=int, default=2048, help="side of the square matmul that measures the peak")
+    parser.add_argument(
+        "--generate", action="store_true", help="measure generation with/without the KV cache"
+    )
+    parser.add_argument(
+        "--peak-size", type=int, default=2048, help="side of the square matmul that measures the peak"
+    )
     args = parser.parse_args()
 
     examples, vocab_size = char_blocks(args.text, args.block_size, args.batch_size * args.steps, seed=0)
     loader = DataLoader(examples, batch_size=args.batch_size, shuffle=False)
-    spec = TaskSpec(kind=TaskKind.LANGUAGE_MODELING, vocab_size=vocab_size, max_length=args.block_size,
-                    extra={"char_level": True})
+    spec = TaskSpec(
+        kind=TaskKind.LANGUAGE_MODELING,
+        vocab_size=vocab_size,
+        max_length=args.block_size,
+        extra={"char_level": True},
+    )
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
     tokens = args.batch_size * args.block_size * (args.steps - args.warmup)
 
     def build() -> GPTModel:
         torch.manual_seed(0)
-        return GPTModel(spec, dim=args.dim, heads=args.heads, layers=args.layers,
-                        optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3, "weight_decay": 0.1})
+        return GPTModel(
+            spec,
+            dim=args.dim,
+            heads=args.heads,
+            layers=args.layers,
+            optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3, "weight_decay": 0.1},
+        )
 
     if args.generate:
         torch.manual_seed(0)
@@ -190,13 +223,22 @@ def main() -> None:
     best_plain, best_lightning = max(plain), max(lightning)
     peak = matmul_peak(device, args.peak_size)  # measured after the loops: the same threads, the same load
     per_token = training_flops_per_token(build())
-    print(f"device: {device}  batch {args.batch_size} x block {args.block_size}, {args.steps - args.warmup} timed steps")
-    print(f"matmul peak        : {peak / 1e9:12,.1f} GFLOP/s  ({args.peak_size} x {args.peak_size} float32 torch.matmul, "
-          f"{torch.get_num_threads()} threads)")
+    print(
+        f"device: {device}  batch {args.batch_size} x block {args.block_size}, {args.steps - args.warmup} timed steps"
+    )
+    print(
+        f"matmul peak        : {peak / 1e9:12,.1f} GFLOP/s  ({args.peak_size} x {args.peak_size} float32 torch.matmul, "
+        f"{torch.get_num_threads()} threads)"
+    )
     print(f"model FLOPs        : {per_token / 1e6:12,.2f} MFLOP per trained token (6N + 12 L T d)")
-    for name, best, rounds in (("plain PyTorch loop", best_plain, plain), ("Lightning module  ", best_lightning, lightning)):
-        print(f"{name} : {best:12,.0f} tokens/s  MFU {100 * best * per_token / peak:5.1f}%  "
-              f"(rounds: {', '.join(f'{t:,.0f}' for t in rounds)})")
+    for name, best, rounds in (
+        ("plain PyTorch loop", best_plain, plain),
+        ("Lightning module  ", best_lightning, lightning),
+    ):
+        print(
+            f"{name} : {best:12,.0f} tokens/s  MFU {100 * best * per_token / peak:5.1f}%  "
+            f"(rounds: {', '.join(f'{t:,.0f}' for t in rounds)})"
+        )
     print(f"Lightning / plain  : {best_lightning / best_plain:.3f}  (target >= 0.95)")
 
 

@@ -48,7 +48,9 @@ def filled_inputs(predictor: Predictor, sentences: list[str], batch: int, length
     return predictor.encode(texts, pad_to=length)
 
 
-def time_backend(backend: Any, inputs: Arrays, warmup: int, repeats: int, budget_s: float) -> dict[str, float]:
+def time_backend(
+    backend: Any, inputs: Arrays, warmup: int, repeats: int, budget_s: float
+) -> dict[str, float]:
     """p50/p95 milliseconds per call and examples/second over `repeats` calls (fewer if the budget runs out)."""
     for _ in range(warmup):
         backend(inputs)
@@ -69,18 +71,26 @@ def time_backend(backend: Any, inputs: Arrays, warmup: int, repeats: int, budget
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--ckpt", required=True)
     parser.add_argument("--export-dir", default=None)
     parser.add_argument("--backends", nargs="+", default=DEFAULT_BACKENDS)
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32])
     parser.add_argument("--lengths", nargs="+", type=int, default=[32, 128])
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads for PyTorch and ONNX Runtime alike")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="intra-op threads for PyTorch and ONNX Runtime alike"
+    )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--budget-s", type=float, default=10.0, help="time cap per (backend, batch, length)")
-    parser.add_argument("--data-dir", default=os.environ.get("NLPZOO_DATA_DIR", str(ROOT.parent / "shared" / "data")))
-    parser.add_argument("--server-backend", default="onnx_int8", help="backend of the served path; 'none' skips it")
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("NLPZOO_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+    )
+    parser.add_argument(
+        "--server-backend", default="onnx_int8", help="backend of the served path; 'none' skips it"
+    )
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--out", default="latency.json")
@@ -92,32 +102,55 @@ def main() -> None:
     folder = export_dir_for(args.ckpt, args.export_dir)
     sentences = dev_sentences(Path(args.data_dir))
     reference = Predictor(build_backend("torch", loaded.module, folder), loaded.tokenizer, loaded.module.spec)
-    inputs = {(b, n): filled_inputs(reference, sentences, b, n) for b in args.batch_sizes for n in args.lengths}
+    inputs = {
+        (b, n): filled_inputs(reference, sentences, b, n) for b in args.batch_sizes for n in args.lengths
+    }
     rows = []
     for name in args.backends:
         backend = build_backend(name, loaded.module, folder, args.threads)
         for (batch, length), arrays in inputs.items():
-            row = {"backend": name, "batch": batch, "length": length,
-                   **time_backend(backend, arrays, args.warmup, args.repeats, args.budget_s)}
+            row = {
+                "backend": name,
+                "batch": batch,
+                "length": length,
+                **time_backend(backend, arrays, args.warmup, args.repeats, args.budget_s),
+            }
             rows.append(row)
-            print(f"{name:<14} batch {batch:>3} length {length:>4}: p50 {row['p50_ms']:8.2f} ms  "
-                  f"p95 {row['p95_ms']:8.2f} ms  {row['examples_per_second']:9.1f} ex/s", flush=True)
+            print(
+                f"{name:<14} batch {batch:>3} length {length:>4}: p50 {row['p50_ms']:8.2f} ms  "
+                f"p95 {row['p95_ms']:8.2f} ms  {row['examples_per_second']:9.1f} ex/s",
+                flush=True,
+            )
     results: dict[str, Any] = {
-        "checkpoint": args.ckpt, "family": loaded.module.family, "machine": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "threads": args.threads, "load_average_at_start": load_at_start, "rows": rows,
+        "checkpoint": args.ckpt,
+        "family": loaded.module.family,
+        "machine": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": args.threads,
+        "load_average_at_start": load_at_start,
+        "rows": rows,
     }
     if args.server_backend != "none":
         with tempfile.TemporaryDirectory() as run_dir:
-            overrides = [f"ckpt_path={args.ckpt}", f"backend={args.server_backend}", "drift.log_every=100000",
-                         f"threads={args.threads}",
-                         f"hydra.run.dir={run_dir}"] + ([f"export_dir={args.export_dir}"] if args.export_dir else [])
+            overrides = [
+                f"ckpt_path={args.ckpt}",
+                f"backend={args.server_backend}",
+                "drift.log_every=100000",
+                f"threads={args.threads}",
+                f"hydra.run.dir={run_dir}",
+            ] + ([f"export_dir={args.export_dir}"] if args.export_dir else [])
             with running_server(overrides, Path(run_dir) / "server.log") as url:
                 load_test(url, sentences[:20], args.concurrency)  # warm-up
                 texts = [sentences[i % len(sentences)] for i in range(args.requests)]
-                results["served"] = {"backend": args.server_backend, **load_test(url, texts, args.concurrency)}
+                results["served"] = {
+                    "backend": args.server_backend,
+                    **load_test(url, texts, args.concurrency),
+                }
         served = results["served"]
-        print(f"served ({args.server_backend}, {served['requests']} requests, {args.concurrency} threads): "
-              f"p50 {served['p50_ms']:.1f} ms  p95 {served['p95_ms']:.1f} ms  {served['requests_per_second']:.1f} req/s")
+        print(
+            f"served ({args.server_backend}, {served['requests']} requests, {args.concurrency} threads): "
+            f"p50 {served['p50_ms']:.1f} ms  p95 {served['p95_ms']:.1f} ms  {served['requests_per_second']:.1f} req/s"
+        )
     print(table(rows))
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"saved {args.out}")
@@ -126,8 +159,11 @@ def main() -> None:
 def table(rows: list[dict[str, Any]]) -> str:
     """Markdown table: one line per backend x batch x length."""
     lines = ["| backend | batch | length | p50 ms | p95 ms | examples/s |", "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['backend']} | {r['batch']} | {r['length']} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "
-              f"{r['examples_per_second']:.1f} |" for r in rows]
+    lines += [
+        f"| {r['backend']} | {r['batch']} | {r['length']} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "
+        f"{r['examples_per_second']:.1f} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 

@@ -35,7 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = Path(__file__).with_name("experiments.yaml")
 RUNS_DIR = ROOT / "logs" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-SAFETY_FACTOR, SAFETY_MARGIN_S = 3, 600  # a run still going after 3x its budget + 10 min is stopped (a hang): no row
+SAFETY_FACTOR, SAFETY_MARGIN_S = (
+    3,
+    600,
+)  # a run still going after 3x its budget + 10 min is stopped (a hang): no row
 COMPARISONS = {">=": operator.ge, "<=": operator.le}
 
 
@@ -58,11 +61,15 @@ class Experiment:
             return None
         parts = str(self.target).split()
         if len(parts) != 2 or parts[0] not in COMPARISONS:
-            raise ConfigError(f"experiment {self.name}: target '{self.target}' must read '>= VALUE' or '<= VALUE'")
+            raise ConfigError(
+                f"experiment {self.name}: target '{self.target}' must read '>= VALUE' or '<= VALUE'"
+            )
         try:
             return parts[0], float(parts[1])
         except ValueError:
-            raise ConfigError(f"experiment {self.name}: target '{self.target}': '{parts[1]}' is not a number") from None
+            raise ConfigError(
+                f"experiment {self.name}: target '{self.target}': '{parts[1]}' is not a number"
+            ) from None
 
     def verdict(self, value: float | None, wall_seconds: float | None) -> str:
         """'yes' when the metric reaches the target within the budget, else 'no' and what missed; '-' without a target."""
@@ -105,17 +112,29 @@ def run_experiment(experiment: Experiment, runs_dir: Path, extra: list[str]) -> 
     if run_dir.exists():
         shutil.rmtree(run_dir)  # never report a previous run's summary as this one's
     command = [
-        sys.executable, "train.py", f"experiment={experiment.name}", *experiment.overrides, *extra,
+        sys.executable,
+        "train.py",
+        f"experiment={experiment.name}",
+        *experiment.overrides,
+        *extra,
         f"hydra.run.dir={run_dir}",
     ]
     environment = {"HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", **os.environ}
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), environment.get("PYTHONPATH")]))
-    print(f"\n== {experiment.name} (budget {experiment.budget_minutes} min): {' '.join(command[1:])}", flush=True)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT / "src"), environment.get("PYTHONPATH")])
+    )
+    print(
+        f"\n== {experiment.name} (budget {experiment.budget_minutes} min): {' '.join(command[1:])}",
+        flush=True,
+    )
     limit = SAFETY_FACTOR * experiment.budget_minutes * 60 + SAFETY_MARGIN_S
     try:
         completed = subprocess.run(command, cwd=ROOT, env=environment, timeout=limit, check=False)
     except subprocess.TimeoutExpired:
-        print(f"!! {experiment.name}: still running after {limit / 60:.0f} min; stopped as hung", file=sys.stderr)
+        print(
+            f"!! {experiment.name}: still running after {limit / 60:.0f} min; stopped as hung",
+            file=sys.stderr,
+        )
         return False
     if completed.returncode != 0 or not (run_dir / "summary.json").is_file():
         print(f"!! {experiment.name}: failed (exit code {completed.returncode})", file=sys.stderr)
@@ -158,7 +177,18 @@ def format_target(experiment: Experiment) -> str:
     return f"{comparison[0]} {format_value(comparison[1], experiment.percent)}"
 
 
-HEADER = ["experiment", "data", "metric", "ours", "target", "meets reference", "published", "wall time", "budget", "hardware"]
+HEADER = [
+    "experiment",
+    "data",
+    "metric",
+    "ours",
+    "target",
+    "meets reference",
+    "published",
+    "wall time",
+    "budget",
+    "hardware",
+]
 
 
 def table_row(experiment: Experiment, summary: dict[str, Any]) -> list[str]:
@@ -189,9 +219,14 @@ def render_table(experiments: list[Experiment], runs_dir: Path) -> str:
         if summary is None:
             missing.append(experiment.name)
             continue
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in table_row(experiment, summary)) + " |")
+        lines.append(
+            "| " + " | ".join(cell.replace("|", "\\|") for cell in table_row(experiment, summary)) + " |"
+        )
     if missing:
-        print(f"no run found under {runs_dir} for: {', '.join(missing)} (left out of the table)", file=sys.stderr)
+        print(
+            f"no run found under {runs_dir} for: {', '.join(missing)} (left out of the table)",
+            file=sys.stderr,
+        )
     note = (
         f"Generated {time.strftime('%Y-%m-%d')} by `make results` (benchmarks/results.py) from the runs' summary.json; "
         "budgets, targets and references in benchmarks/experiments.yaml. Each run went to completion; wall time is "
@@ -205,29 +240,41 @@ def replace_between_markers(text: str, table: str) -> str:
     """The README with only the part between the results markers replaced."""
     start, end = text.find(START), text.find(END)
     if start < 0 or end < 0 or end < start:
-        raise ConfigError(f"the README needs the markers {START} and {END}, in that order, around the results table")
+        raise ConfigError(
+            f"the README needs the markers {START} and {END}, in that order, around the results table"
+        )
     return text[: start + len(START)] + "\n" + table + "\n" + text[end:]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--from-runs", type=Path, help="rebuild the table from summary.json files under this folder")
+    parser.add_argument(
+        "--from-runs", type=Path, help="rebuild the table from summary.json files under this folder"
+    )
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these registered experiments")
     parser.add_argument("--registry", type=Path, default=REGISTRY)
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
-    parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="where the runs go (default logs/results)")
+    parser.add_argument(
+        "--runs-dir", type=Path, default=RUNS_DIR, help="where the runs go (default logs/results)"
+    )
     parser.add_argument("--print", action="store_true", help="print the table instead of writing the README")
-    parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every run (e.g. trainer=gpu)")
+    parser.add_argument(
+        "overrides", nargs="*", help="extra train.py overrides for every run (e.g. trainer=gpu)"
+    )
     args = parser.parse_args(argv)
 
     experiments = load_registry(args.registry)
     if unknown := set(args.only or []) - {e.name for e in experiments}:
-        raise ConfigError(f"--only: {sorted(unknown)} not in {args.registry}; registered: {[e.name for e in experiments]}")
+        raise ConfigError(
+            f"--only: {sorted(unknown)} not in {args.registry}; registered: {[e.name for e in experiments]}"
+        )
     failed = []
     runs_dir = args.from_runs or args.runs_dir
     if args.from_runs is None:
         for experiment in experiments:
-            if (not args.only or experiment.name in args.only) and not run_experiment(experiment, runs_dir, args.overrides):
+            if (not args.only or experiment.name in args.only) and not run_experiment(
+                experiment, runs_dir, args.overrides
+            ):
                 failed.append(experiment.name)
     table = render_table(experiments, runs_dir)
     if args.print:

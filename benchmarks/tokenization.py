@@ -1,6 +1,6 @@
 """How fast SST-2 (67k sentences) is tokenized with a trained 8k BPE, cached, and how much padding bucketing saves.
 
-    PYTHONPATH=src python benchmarks/tokenization.py [--data-dir ../shared/data/sst2] [--vocab-size 8000]
+PYTHONPATH=src python benchmarks/tokenization.py [--data-dir ../shared/data/sst2] [--vocab-size 8000]
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def timed(label: str, function, *args):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2")
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
+    )
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
@@ -56,13 +58,21 @@ def main() -> None:
     datamodule.tokenizer = tokenizer
     timed("tokenize all splits through the DataModule, no cache", datamodule.encode_splits, raw)
     datasets.enable_caching()
-    timed("setup() of a fresh DataModule (fills or reads the cache)", sst2(args.data_dir, args.vocab_size, args.batch_size, False).setup)
-    timed("setup() again: identical run, served from the cache", sst2(args.data_dir, args.vocab_size, args.batch_size, False).setup)
+    timed(
+        "setup() of a fresh DataModule (fills or reads the cache)",
+        sst2(args.data_dir, args.vocab_size, args.batch_size, False).setup,
+    )
+    timed(
+        "setup() again: identical run, served from the cache",
+        sst2(args.data_dir, args.vocab_size, args.batch_size, False).setup,
+    )
 
     for bucket in (False, True):
         module = sst2(args.data_dir, args.vocab_size, args.batch_size, bucket)
         module.setup()
-        print(f"padding fraction, batch {args.batch_size}, bucketing {'on ' if bucket else 'off'}: {module.padding_fraction('train'):.3f}")
+        print(
+            f"padding fraction, batch {args.batch_size}, bucketing {'on ' if bucket else 'off'}: {module.padding_fraction('train'):.3f}"
+        )
 
 
 if __name__ == "__main__":

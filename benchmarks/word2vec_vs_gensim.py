@@ -61,16 +61,24 @@ def quality(words: list[str], vectors) -> tuple[float, float]:
     keyed = KeyedVectors(vectors.shape[1])
     keyed.add_vectors(words, vectors)
     similarity = float(keyed.evaluate_word_pairs(datapath("wordsim353.tsv"))[1][0])
-    analogies = float(keyed.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=30_000)[0])
+    analogies = float(
+        keyed.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=30_000)[0]
+    )
     return similarity, analogies
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="gensim:head500.noblanks.cor")
-    parser.add_argument("--model", choices=["skipgram", "cbow", "fasttext"], default="skipgram",
-                        help="fasttext: skip-gram over words and character 3..6-grams in 2M buckets")
-    parser.add_argument("--hierarchical-softmax", action="store_true", help="hierarchical softmax instead of negatives")
+    parser.add_argument(
+        "--model",
+        choices=["skipgram", "cbow", "fasttext"],
+        default="skipgram",
+        help="fasttext: skip-gram over words and character 3..6-grams in 2M buckets",
+    )
+    parser.add_argument(
+        "--hierarchical-softmax", action="store_true", help="hierarchical softmax instead of negatives"
+    )
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dim", type=int, default=100)
@@ -93,22 +101,42 @@ def main() -> None:
     gensim_timer = GensimEpochTimer()
     reference_class = GensimFastText if args.model == "fasttext" else GensimWord2Vec
     reference = reference_class(
-        sentences, vector_size=args.dim, window=args.window, negative=0 if hs else args.negatives, hs=int(hs),
-        min_count=5, sample=1e-3, sg=int(args.model != "cbow"), workers=args.threads, epochs=args.epochs,
-        callbacks=[gensim_timer], seed=1,
+        sentences,
+        vector_size=args.dim,
+        window=args.window,
+        negative=0 if hs else args.negatives,
+        hs=int(hs),
+        min_count=5,
+        sample=1e-3,
+        sg=int(args.model != "cbow"),
+        workers=args.threads,
+        epochs=args.epochs,
+        callbacks=[gensim_timer],
+        seed=1,
     )
 
     timer = LightningEpochTimer()
     model_class = FastText if args.model == "fasttext" else Word2Vec
     model = model_class(
-        corpus.spec, architecture="cbow" if args.model == "cbow" else "skipgram", dim=args.dim,
-        negative=not hs, hierarchical_softmax=hs, export_format=None, sub_batch_pairs=args.sub_batch,
+        corpus.spec,
+        architecture="cbow" if args.model == "cbow" else "skipgram",
+        dim=args.dim,
+        negative=not hs,
+        hierarchical_softmax=hs,
+        export_format=None,
+        sub_batch_pairs=args.sub_batch,
         optimizer={"_target_": "torch.optim.SGD", "lr": 0.025},
         scheduler={"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.004},
     )
     trainer = L.Trainer(
-        max_epochs=args.epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, limit_val_batches=0, callbacks=[timer], enable_model_summary=False,
+        max_epochs=args.epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        limit_val_batches=0,
+        callbacks=[timer],
+        enable_model_summary=False,
     )
     trainer.fit(model, train_dataloaders=corpus.train_dataloader())
 
@@ -117,15 +145,23 @@ def main() -> None:
     with torch.no_grad():
         ours_similarity, ours_analogy = quality(model.words, model.word_vectors().numpy())
     gensim_similarity, gensim_analogy = quality(list(reference.wv.index_to_key), reference.wv.vectors)
-    print(f"corpus {resolve_path(args.corpus) if args.corpus.startswith('gensim:') else args.corpus}: "
-          f"{words_per_epoch} words/epoch, {args.epochs} epochs, {args.threads} threads, {args.model}"
-          f"{' hierarchical softmax' if hs else f' {args.negatives} negatives'}")
-    print(f"gensim  {gensim_speed:10.0f} words/s  ({sum(gensim_timer.seconds) / args.epochs:.2f} s/epoch)  "
-          f"WordSim353 {gensim_similarity:.3f}  analogy {gensim_analogy:.3f}")
-    print(f"nlpzoo  {ours_speed:10.0f} words/s  ({sum(timer.seconds) / args.epochs:.2f} s/epoch)  "
-          f"WordSim353 {ours_similarity:.3f}  analogy {ours_analogy:.3f}")
-    print(f"speed ratio nlpzoo/gensim {ours_speed / gensim_speed:.2f}; "
-          f"quality gap {ours_similarity - gensim_similarity:+.3f}")
+    print(
+        f"corpus {resolve_path(args.corpus) if args.corpus.startswith('gensim:') else args.corpus}: "
+        f"{words_per_epoch} words/epoch, {args.epochs} epochs, {args.threads} threads, {args.model}"
+        f"{' hierarchical softmax' if hs else f' {args.negatives} negatives'}"
+    )
+    print(
+        f"gensim  {gensim_speed:10.0f} words/s  ({sum(gensim_timer.seconds) / args.epochs:.2f} s/epoch)  "
+        f"WordSim353 {gensim_similarity:.3f}  analogy {gensim_analogy:.3f}"
+    )
+    print(
+        f"nlpzoo  {ours_speed:10.0f} words/s  ({sum(timer.seconds) / args.epochs:.2f} s/epoch)  "
+        f"WordSim353 {ours_similarity:.3f}  analogy {ours_analogy:.3f}"
+    )
+    print(
+        f"speed ratio nlpzoo/gensim {ours_speed / gensim_speed:.2f}; "
+        f"quality gap {ours_similarity - gensim_similarity:+.3f}"
+    )
 
 
 if __name__ == "__main__":

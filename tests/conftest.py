@@ -95,8 +95,12 @@ def train_script(tmp_path: Path, shared_data: Path) -> Callable[..., subprocess.
     """
 
     def run(
-        overrides: list[str], flags: tuple[str, ...] = (), tiny: bool = True, timeout: int = 600,
-        env: dict[str, str] | None = None, runner: tuple[str, ...] = (),
+        overrides: list[str],
+        flags: tuple[str, ...] = (),
+        tiny: bool = True,
+        timeout: int = 600,
+        env: dict[str, str] | None = None,
+        runner: tuple[str, ...] = (),
     ) -> subprocess.CompletedProcess:
         base = [*TINY, f"data.path={shared_data / 'sst2'}"] if tiny else []
         environment = {
@@ -105,9 +109,21 @@ def train_script(tmp_path: Path, shared_data: Path) -> Callable[..., subprocess.
             **(env or {}),
         }
         # flags (-m, --cfg job) first: Hydra's parser wants the overrides together; the test's win
-        command = [sys.executable, *runner, "train.py", *flags, *base, f"paths.log_dir={tmp_path / 'logs'}", *overrides]
-        result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout)
-        result.log = f"$ {' '.join(command)}\n{result.stdout}\n{result.stderr}"[-6000:]  # for assertion messages
+        command = [
+            sys.executable,
+            *runner,
+            "train.py",
+            *flags,
+            *base,
+            f"paths.log_dir={tmp_path / 'logs'}",
+            *overrides,
+        ]
+        result = subprocess.run(
+            command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout
+        )
+        result.log = f"$ {' '.join(command)}\n{result.stdout}\n{result.stderr}"[
+            -6000:
+        ]  # for assertion messages
         return result
 
     return run
@@ -149,7 +165,9 @@ def task_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Cal
 
 
 @pytest.fixture(scope="session")
-def task_export(task_run: Callable[[str], dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, Any]]:
+def task_export(
+    task_run: Callable[[str], dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], dict[str, Any]]:
     """`task_export("qa_encoder")`: export.py's report on that recipe's checkpoint, once per session."""
     from tests.task_checkpoints import export_checkpoint
 
@@ -157,7 +175,9 @@ def task_export(task_run: Callable[[str], dict[str, Any]], tmp_path_factory: pyt
 
     def get(name: str) -> dict[str, Any]:
         if name not in reports:
-            reports[name] = export_checkpoint(task_run(name)["best_checkpoint"], tmp_path_factory.mktemp(f"{name}_export"))
+            reports[name] = export_checkpoint(
+                task_run(name)["best_checkpoint"], tmp_path_factory.mktemp(f"{name}_export")
+            )
         return reports[name]
 
     return get

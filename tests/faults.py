@@ -59,7 +59,11 @@ def start_training(args: list[str], log: Path, env: dict[str, str] | None = None
     """`python train.py ARGS` in the project root, output to `log`."""
     stream = log.open("ab")
     return subprocess.Popen(
-        [sys.executable, "train.py", *args], cwd=ROOT, stdout=stream, stderr=subprocess.STDOUT, env=env or environment()
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        stdout=stream,
+        stderr=subprocess.STDOUT,
+        env=env or environment(),
     )
 
 

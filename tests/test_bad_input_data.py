@@ -16,7 +16,9 @@ from nlpzoo.tokenizers import WordTokenizer
 ROWS = ["1\ta fine film", "0\ta dull film", "1\tgreat acting", "0\tweak plot"] * 5
 
 
-def write_splits(folder: Path, train: list[str], dev: list[str] | bytes, header: str = "label\tsentence") -> Path:
+def write_splits(
+    folder: Path, train: list[str], dev: list[str] | bytes, header: str = "label\tsentence"
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "train.tsv").write_text("\n".join([header, *train]) + "\n", encoding="utf-8")
     if isinstance(dev, bytes):

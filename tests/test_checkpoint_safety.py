@@ -49,12 +49,18 @@ def test_a_checkpoint_holding_pickled_code_is_refused_without_running_it(malicio
     assert not marker.exists()
 
 
-def test_train_py_refuses_to_resume_from_a_malicious_checkpoint(malicious_checkpoint, shared_data: Path) -> None:
+def test_train_py_refuses_to_resume_from_a_malicious_checkpoint(
+    malicious_checkpoint, shared_data: Path
+) -> None:
     path, marker = malicious_checkpoint
     args = [a for a in tiny_run_args(shared_data, path.parent / "run") if not a.startswith("ckpt_path")]
     result = subprocess.run(
         [sys.executable, "train.py", *args, f"ckpt_path={path}"],
-        cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1
     assert "nlpzoo: error: refusing to load" in result.stderr and "Traceback" not in result.stderr
@@ -120,8 +126,12 @@ def test_kill_9_during_a_save_leaves_the_previous_checkpoint_loadable(tmp_path: 
         writer.kill()
         writer.wait()
     assert partial_files(target), "the kill landed after the rename; nothing was interrupted"
-    weight = read_checkpoint(target)["state_dict"]["weight"]  # loads: the last complete save, whichever it was
-    assert torch.equal(weight, torch.zeros(3)) or bool((weight == 1).all() and weight.numel() == 16 * 1024 * 1024)
+    weight = read_checkpoint(target)["state_dict"][
+        "weight"
+    ]  # loads: the last complete save, whichever it was
+    assert torch.equal(weight, torch.zeros(3)) or bool(
+        (weight == 1).all() and weight.numel() == 16 * 1024 * 1024
+    )
 
     AtomicCheckpointIO().save_checkpoint({"global_step": 8}, target)  # the next save clears the leftover
     assert not partial_files(target) and read_checkpoint(target)["global_step"] == 8

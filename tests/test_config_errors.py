@@ -28,18 +28,29 @@ def run_train(*overrides: str, tmp_path: Path) -> tuple[int, str, float]:
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        (["model.hiden_size=3"], ["Could not override 'model.hiden_size'", "Key 'hiden_size' is not in struct"]),
+        (
+            ["model.hiden_size=3"],
+            ["Could not override 'model.hiden_size'", "Key 'hiden_size' is not in struct"],
+        ),
         (["model=lsmt"], ["Could not find 'model/lsmt'", "lstm", "gru", "rnn"]),
         (["model.hidden_size=big"], ["config key 'model.hidden_size' = 'big' has the wrong type", "int"]),
         (["+model.hiden_size=3"], ["unknown config key 'model.hiden_size'", "valid keys:", "hidden_size"]),
         (["model.cell=transformer"], ["model.cell", "'transformer'", "'rnn', 'lstm', 'gru'"]),
-        (["callbacks.non_finite_loss.action=explode"], ["callbacks.non_finite_loss.action", "'stop', 'skip'"]),
+        (
+            ["callbacks.non_finite_loss.action=explode"],
+            ["callbacks.non_finite_loss.action", "'stop', 'skip'"],
+        ),
         (["+trainer.max_epoch=3"], ["unknown config key 'trainer.max_epoch'", "max_epochs"]),
-        (["model=gpt"], ["model family 'gpt' cannot serve task 'text_classification'", "serves: language_modeling"]),
+        (
+            ["model=gpt"],
+            ["model family 'gpt' cannot serve task 'text_classification'", "serves: language_modeling"],
+        ),
         (["model=minilm", "tokenizer=word"], ["has a pretrained vocabulary", "use tokenizer=pretrained"]),
     ],
 )
-def test_bad_config_fails_in_seconds_naming_the_key(overrides: list[str], expected: list[str], tmp_path: Path) -> None:
+def test_bad_config_fails_in_seconds_naming_the_key(
+    overrides: list[str], expected: list[str], tmp_path: Path
+) -> None:
     code, output, _ = run_train(*overrides, tmp_path=tmp_path)
     assert code != 0
     for text in expected:
@@ -54,7 +65,9 @@ def test_bad_config_fails_in_seconds_naming_the_key(overrides: list[str], expect
         ({"train.tsv": "label\ttext\n1\tgood\n0\tbad\n"}, r"text column ['sentence', 'content'] not found"),
     ],
 )
-def test_bad_data_file_fails_naming_file_and_problem(files: dict[str, str], expected: str, tmp_path: Path) -> None:
+def test_bad_data_file_fails_naming_file_and_problem(
+    files: dict[str, str], expected: str, tmp_path: Path
+) -> None:
     data = tmp_path / "data"
     data.mkdir()
     for name, content in files.items():

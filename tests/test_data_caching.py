@@ -47,7 +47,9 @@ def test_a_second_identical_setup_reads_the_cache_instead_of_tokenizing(shared_d
 
 def test_conll_reading_and_encoding_are_cached_too(shared_data: Path) -> None:
     def build() -> TokenClassificationData:
-        return TokenClassificationData(tokenizer=WordTokenizer(), path=str(shared_data / "conll2003"), max_train_samples=500)
+        return TokenClassificationData(
+            tokenizer=WordTokenizer(), path=str(shared_data / "conll2003"), max_train_samples=500
+        )
 
     first = build()
     first.setup()
@@ -56,7 +58,9 @@ def test_conll_reading_and_encoding_are_cached_too(shared_data: Path) -> None:
     assert cache_state(second) == cache_state(first)
 
 
-def test_bucketing_cuts_padding_and_the_reported_fraction_is_what_the_loader_serves(shared_data: Path) -> None:
+def test_bucketing_cuts_padding_and_the_reported_fraction_is_what_the_loader_serves(
+    shared_data: Path,
+) -> None:
     plain = sst2(shared_data, batch_size=32)
     bucketed = sst2(shared_data, batch_size=32, bucket_by_length=True)
     plain.setup()
@@ -101,4 +105,7 @@ def test_schemes_by_hand() -> None:
     assert convert_tags(iob1, "iob2") == ["B-PER", "I-PER", "B-PER", "O", "B-LOC"]
     assert convert_tags(iob1, "iobes") == ["B-PER", "E-PER", "S-PER", "O", "S-LOC"]
     assert tag_problem(["B-PER", "O"], "iob1") is not None  # IOB1 has no B- at a chunk start
-    assert tag_problem(["B-PER", "I-PER"], "iobes") == "the chunk before token 3 never ends (IOBES ends chunks with E-)"
+    assert (
+        tag_problem(["B-PER", "I-PER"], "iobes")
+        == "the chunk before token 3 never ends (IOBES ends chunks with E-)"
+    )

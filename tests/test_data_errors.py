@@ -57,22 +57,33 @@ def test_non_utf8_bytes_name_the_line(tmp_path: Path) -> None:
     dev = write_splits(tmp_path / "ner", ".conll", CONLL, b"EU S-ORG\n\nM\xfcnchen S-LOC\n")
     with pytest.raises(DataError, match=rf"{dev}, line 3: not valid UTF-8"):
         ner(tmp_path / "ner").setup()
-    dev_tsv = write_splits(tmp_path / "sst", ".tsv", "label\tsentence\n0\tbad\n1\tgood\n", b"label\tsentence\n0\tok\n1\tgr\xe9at\n")
+    dev_tsv = write_splits(
+        tmp_path / "sst",
+        ".tsv",
+        "label\tsentence\n0\tbad\n1\tgood\n",
+        b"label\tsentence\n0\tok\n1\tgr\xe9at\n",
+    )
     with pytest.raises(DataError, match=rf"{dev_tsv}, line 3: not valid UTF-8"):
-        TextClassificationData(tokenizer=WordTokenizer(), path=str(tmp_path / "sst"), text_column="sentence").setup()
+        TextClassificationData(
+            tokenizer=WordTokenizer(), path=str(tmp_path / "sst"), text_column="sentence"
+        ).setup()
 
 
 def test_unknown_label_in_dev_names_the_split_file(tmp_path: Path) -> None:
     train = "label\tsentence\n0\tbad\n1\tgood\n"
     dev = write_splits(tmp_path / "sst", ".tsv", train, "label\tsentence\n2\tso so\n")
     with pytest.raises(DataError, match=rf"unknown label 2 in the validation split \({dev}\)"):
-        TextClassificationData(tokenizer=WordTokenizer(), path=str(tmp_path / "sst"), text_column="sentence").setup()
+        TextClassificationData(
+            tokenizer=WordTokenizer(), path=str(tmp_path / "sst"), text_column="sentence"
+        ).setup()
 
 
 def test_empty_split_is_an_error(tmp_path: Path) -> None:
     write_splits(tmp_path / "sst", ".tsv", "label\tsentence\n0\tbad\n1\tgood\n", "label\tsentence\n")
     with pytest.raises(DataError, match=r"dev\.tsv"):
-        TextClassificationData(tokenizer=WordTokenizer(), path=str(tmp_path / "sst"), text_column="sentence").setup()
+        TextClassificationData(
+            tokenizer=WordTokenizer(), path=str(tmp_path / "sst"), text_column="sentence"
+        ).setup()
     table = tmp_path / "pairs.tsv"
     table.write_text("a\tb\tlabel\tset\nx\ty\tyes\tTRAIN\nx\tz\tno\tTRAIN\n")
     nli = NliData(
@@ -91,11 +102,21 @@ def test_answer_not_at_its_offset_names_the_question(tmp_path: Path) -> None:
     context = "The Broncos defeated the Panthers in Super Bowl 50."
     good = {"id": "q1", "question": "Who won?", "answers": [{"text": "The Broncos", "answer_start": 0}]}
     bad = {"id": "q2", "question": "Who lost?", "answers": [{"text": "Panthers", "answer_start": 3}]}
-    document = {"data": [{"title": t, "paragraphs": [{"context": context, "qas": [good, bad] if t == "b" else [good]}]} for t in "abc"]}
+    document = {
+        "data": [
+            {"title": t, "paragraphs": [{"context": context, "qas": [good, bad] if t == "b" else [good]}]}
+            for t in "abc"
+        ]
+    }
     path = tmp_path / "squad.json"
     path.write_text(json.dumps(document))
-    datamodule = QuestionAnsweringData(tokenizer=WordTokenizer(), path=str(path), carve_by="title", carve_fraction=0.34)
-    with pytest.raises(DataError, match=r"question q2: answer 'Panthers' is not at offset 3 of its context \(found ' Broncos'\)"):
+    datamodule = QuestionAnsweringData(
+        tokenizer=WordTokenizer(), path=str(path), carve_by="title", carve_fraction=0.34
+    )
+    with pytest.raises(
+        DataError,
+        match=r"question q2: answer 'Panthers' is not at offset 3 of its context \(found ' Broncos'\)",
+    ):
         datamodule.setup()
 
 
@@ -106,8 +127,16 @@ def test_parallel_files_with_different_line_counts(tmp_path: Path) -> None:
         with gzip.open(folder / f"{split}.de.gz", "wt") as handle:
             handle.write("".join(f"Satz {i}\n" for i in range(de)))
         (folder / f"{split}.en").write_text("".join(f"sentence {i}\n" for i in range(en)))
-    datamodule = Seq2SeqData(tokenizer=WordTokenizer(), path=str(folder), source_column="de", target_column="en", parallel_files=True)
-    with pytest.raises(DataError, match=r"different line counts: \[.*train.en'\] ended while .*train.de.gz has line 3"):
+    datamodule = Seq2SeqData(
+        tokenizer=WordTokenizer(),
+        path=str(folder),
+        source_column="de",
+        target_column="en",
+        parallel_files=True,
+    )
+    with pytest.raises(
+        DataError, match=r"different line counts: \[.*train.en'\] ended while .*train.de.gz has line 3"
+    ):
         datamodule.setup()
 
 

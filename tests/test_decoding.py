@@ -24,8 +24,12 @@ def transformer_step() -> tuple:
 def padded_translation_model(pre_norm: bool) -> tuple:
     """A tiny encoder-decoder Transformer and three sources of different lengths (right-padded)."""
     torch.manual_seed(0)
-    config = TransformerConfig(vocab_size=20, max_length=16, dim=32, heads=4, layers=2, dropout=0.0, pre_norm=pre_norm)
-    net = EncoderDecoderTransformer(config, config, shared_embeddings=False, tie_embeddings=False, init="xavier")
+    config = TransformerConfig(
+        vocab_size=20, max_length=16, dim=32, heads=4, layers=2, dropout=0.0, pre_norm=pre_norm
+    )
+    net = EncoderDecoderTransformer(
+        config, config, shared_embeddings=False, tie_embeddings=False, init="xavier"
+    )
     source = torch.randint(4, 20, (3, 7))
     mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5])
     return net.eval(), net.encode(source.masked_fill(mask == 0, PAD), mask)

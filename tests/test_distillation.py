@@ -53,7 +53,12 @@ def test_student_trains_from_a_teacher_checkpoint_and_caches_its_logits(
 ) -> None:
     cache = tmp_path / "cache"
     # The student tokenizes differently from the teacher (characters vs words) and is another cell.
-    overrides = ["model=gru", "tokenizer=char", f"distillation.teacher={tiny_lstm_checkpoint}", f"distillation.cache_dir={cache}"]
+    overrides = [
+        "model=gru",
+        "tokenizer=char",
+        f"distillation.teacher={tiny_lstm_checkpoint}",
+        f"distillation.cache_dir={cache}",
+    ]
     summary = train_run(overrides)
     assert 0.0 <= summary["metrics"]["test/acc"] <= 1.0
     (cached,) = cache.glob("teacher_logits_*.npy")

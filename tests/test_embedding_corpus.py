@@ -21,7 +21,9 @@ def corpus(tmp_path: Path, text: str = TINY_TEXT, **options) -> WordEmbeddingCor
     bench = tmp_path / "sim.txt"
     bench.write_text("a\tb\t9.0\na\tc\t5.0\nb\tc\t1.0\nb\tzzz\t3.0\n")
     defaults = {"min_count": 1, "sample": 0.0, "window": 1, "negatives": 3, "seed": 0}
-    module = WordEmbeddingCorpus(path=str(path), similarity_benchmarks={"tiny": str(bench)}, **{**defaults, **options})
+    module = WordEmbeddingCorpus(
+        path=str(path), similarity_benchmarks={"tiny": str(bench)}, **{**defaults, **options}
+    )
     module.setup()
     return module
 
@@ -38,7 +40,9 @@ def test_window_one_gives_exactly_the_neighbours_within_each_line(tmp_path: Path
     module = corpus(tmp_path)
     batch = next(iter(module.train_dataloader()))
     centers, contexts, mask = batch["input_ids"], batch["context_ids"], batch["context_mask"]
-    pairs = sorted(zip(centers.unsqueeze(1).expand_as(mask)[mask].tolist(), contexts[mask].tolist(), strict=True))
+    pairs = sorted(
+        zip(centers.unsqueeze(1).expand_as(mask)[mask].tolist(), contexts[mask].tolist(), strict=True)
+    )
     ids = {w: i for i, w in enumerate(module.words)}
     expected = []
     for line in TINY_TEXT.splitlines():  # by hand: every word with its left and right neighbour, per line

@@ -29,7 +29,10 @@ def test_onnx_matches_pytorch_on_200_real_sentences_with_any_batch_and_length(
     path = tmp_path / "model.onnx"
     assert export_onnx(loaded.module, predictor.encode(texts[:2]), path) == ["logits"]
     # Batches of other sizes and lengths than the traced one: the axes are dynamic, padding is skipped.
-    batches = [predictor.encode(texts[i : i + size]) for i, size in zip(range(0, 200, 50), (1, 7, 32, 50), strict=True)]
+    batches = [
+        predictor.encode(texts[i : i + size])
+        for i, size in zip(range(0, 200, 50), (1, 7, 32, 50), strict=True)
+    ]
     batches.append(predictor.encode(texts[150:200]))
     report = check_parity(predictor.backend, OnnxBackend(path), batches)
     assert report.max_abs_diff < 1e-4
@@ -73,7 +76,9 @@ def test_every_backend_predicts_the_same_labels_from_text(
         other = load_predictor(tiny_lstm_checkpoint, backend, export_dir=folder).predict(texts)
         agree = np.mean([a["label"] == b["label"] for a, b in zip(eager, other, strict=True)])
         assert agree >= (1.0 if backend == "onnx" else 0.95)
-        assert max(abs(a["score"] - b["score"]) for a, b in zip(eager, other, strict=True)) < (1e-4 if backend == "onnx" else 0.05)
+        assert max(abs(a["score"] - b["score"]) for a, b in zip(eager, other, strict=True)) < (
+            1e-4 if backend == "onnx" else 0.05
+        )
 
 
 def test_torch_int8_quantizes_the_lstm_and_linear_layers(tiny_lstm_checkpoint: Path) -> None:

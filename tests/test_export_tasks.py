@@ -34,7 +34,9 @@ def conll_sentences(shared_data: Path, count: int) -> list[str]:
 
 
 @pytest.mark.parametrize("recipe", [*TAGGERS, *QA])
-def test_onnx_matches_pytorch_and_the_task_metric_holds_on_every_backend(recipe: str, task_run, task_export) -> None:
+def test_onnx_matches_pytorch_and_the_task_metric_holds_on_every_backend(
+    recipe: str, task_run, task_export
+) -> None:
     summary, report = task_run(recipe), task_export(recipe)
     backends = report["backends"]
     assert set(backends) == {"torch", "torch_int8", "onnx", "onnx_int8"}
@@ -77,7 +79,9 @@ def test_crf_viterbi_on_onnx_emissions_gives_the_modules_own_tags(task_run, task
 
 
 @pytest.mark.parametrize("recipe", list(TAGGERS))
-def test_onnx_tags_raw_sentences_as_the_predictor_does(recipe: str, task_run, task_export, shared_data: Path) -> None:
+def test_onnx_tags_raw_sentences_as_the_predictor_does(
+    recipe: str, task_run, task_export, shared_data: Path
+) -> None:
     checkpoint = task_run(recipe)["best_checkpoint"]
     task_export(recipe)
     sentences = conll_sentences(shared_data, 40)
@@ -88,12 +92,20 @@ def test_onnx_tags_raw_sentences_as_the_predictor_does(recipe: str, task_run, ta
 
 
 @pytest.mark.parametrize("recipe", QA)
-def test_onnx_answers_raw_questions_as_the_predictor_does(recipe: str, task_run, task_export, shared_data: Path) -> None:
+def test_onnx_answers_raw_questions_as_the_predictor_does(
+    recipe: str, task_run, task_export, shared_data: Path
+) -> None:
     checkpoint = task_run(recipe)["best_checkpoint"]
     task_export(recipe)
-    articles = json.loads((shared_data / "squad" / "dev-v1.1.json").read_text())["data"][-2:]  # real, unseen rows
-    rows = [{"question": qa["question"], "context": paragraph["context"]}
-            for article in articles for paragraph in article["paragraphs"][:3] for qa in paragraph["qas"][:3]]
+    articles = json.loads((shared_data / "squad" / "dev-v1.1.json").read_text())["data"][
+        -2:
+    ]  # real, unseen rows
+    rows = [
+        {"question": qa["question"], "context": paragraph["context"]}
+        for article in articles
+        for paragraph in article["paragraphs"][:3]
+        for qa in paragraph["qas"][:3]
+    ]
     expected = nlpzoo.load(checkpoint, batch_size=4).predict(rows)
     actual = load_task_predictor(checkpoint, "onnx", batch_size=4).predict(rows)
     for got, want, row in zip(actual, expected, rows, strict=True):
@@ -105,6 +117,9 @@ def test_onnx_answers_raw_questions_as_the_predictor_does(recipe: str, task_run,
 def test_export_refuses_a_language_model(task_run, tmp_path: Path) -> None:
     from tests.task_checkpoints import export_checkpoint
 
-    with pytest.raises(UnsupportedTaskError, match=r"export\.py exports text_classification, token_classification, "
-                       r"extractive_qa; this checkpoint is language_modeling"):
+    with pytest.raises(
+        UnsupportedTaskError,
+        match=r"export\.py exports text_classification, token_classification, "
+        r"extractive_qa; this checkpoint is language_modeling",
+    ):
         export_checkpoint(task_run("lm_gpt")["best_checkpoint"], tmp_path)

@@ -41,44 +41,86 @@ class Dataset:
 TINY_RNN = ["model.embedding_dim=16", "model.hidden_size=16"]
 TINY_TRANSFORMER = ["model.dim=32", "model.heads=2"]
 FAMILIES: dict[str, Family] = {
-    "recurrent": Family("lstm", {K.TEXT_CLASSIFICATION, K.TOKEN_CLASSIFICATION, K.LANGUAGE_MODELING,
-                                 K.SENTENCE_SIMILARITY, K.NLI}, TINY_RNN),
+    "recurrent": Family(
+        "lstm",
+        {K.TEXT_CLASSIFICATION, K.TOKEN_CLASSIFICATION, K.LANGUAGE_MODELING, K.SENTENCE_SIMILARITY, K.NLI},
+        TINY_RNN,
+    ),
     "seq2seq": Family("seq2seq_attention", {K.SEQ2SEQ}, TINY_RNN),
-    "transformer": Family("transformer", {K.SEQ2SEQ},
-                          [*TINY_TRANSFORMER, "model.encoder_layers=1", "model.decoder_layers=1", "model.beam_size=2"]),
+    "transformer": Family(
+        "transformer",
+        {K.SEQ2SEQ},
+        [*TINY_TRANSFORMER, "model.encoder_layers=1", "model.decoder_layers=1", "model.beam_size=2"],
+    ),
     "gpt": Family("gpt", {K.LANGUAGE_MODELING}, [*TINY_TRANSFORMER, "model.layers=1"]),
-    "transformer_encoder": Family("transformer_encoder", {K.TEXT_CLASSIFICATION, K.TOKEN_CLASSIFICATION,
-                                  K.EXTRACTIVE_QA, K.SENTENCE_SIMILARITY, K.NLI, K.MASKED_LANGUAGE_MODELING},
-                                  [*TINY_TRANSFORMER, "model.layers=1"]),
+    "transformer_encoder": Family(
+        "transformer_encoder",
+        {
+            K.TEXT_CLASSIFICATION,
+            K.TOKEN_CLASSIFICATION,
+            K.EXTRACTIVE_QA,
+            K.SENTENCE_SIMILARITY,
+            K.NLI,
+            K.MASKED_LANGUAGE_MODELING,
+        },
+        [*TINY_TRANSFORMER, "model.layers=1"],
+    ),
     # Hugging Face families, randomly initialised from tiny configs over the data's own vocabulary.
-    "bert": Family("bert", {K.TEXT_CLASSIFICATION, K.TOKEN_CLASSIFICATION, K.EXTRACTIVE_QA,
-                            K.SENTENCE_SIMILARITY, K.NLI, K.MASKED_LANGUAGE_MODELING}, tiny_overrides("bert")),
+    "bert": Family(
+        "bert",
+        {
+            K.TEXT_CLASSIFICATION,
+            K.TOKEN_CLASSIFICATION,
+            K.EXTRACTIVE_QA,
+            K.SENTENCE_SIMILARITY,
+            K.NLI,
+            K.MASKED_LANGUAGE_MODELING,
+        },
+        tiny_overrides("bert"),
+    ),
     "gpt2": Family("gpt2", {K.LANGUAGE_MODELING, K.TEXT_CLASSIFICATION, K.NLI}, tiny_overrides("gpt2")),
     "llama": Family("llama", {K.LANGUAGE_MODELING, K.TEXT_CLASSIFICATION, K.NLI}, tiny_overrides("llama")),
-    "t5": Family("t5", {K.SEQ2SEQ, K.TEXT_CLASSIFICATION, K.NLI},
-                 [*tiny_overrides("t5"), "model.generation.max_new_tokens=4", "model.generation.num_beams=1"]),
+    "t5": Family(
+        "t5",
+        {K.SEQ2SEQ, K.TEXT_CLASSIFICATION, K.NLI},
+        [*tiny_overrides("t5"), "model.generation.max_new_tokens=4", "model.generation.num_beams=1"],
+    ),
 }
 
-SLICE = ["data.max_train_samples=64", "data.max_val_samples=16", "data.max_test_samples=16", "data.batch_size=8"]
+SLICE = [
+    "data.max_train_samples=64",
+    "data.max_val_samples=16",
+    "data.max_test_samples=16",
+    "data.batch_size=8",
+]
 DATA = SHARED_DATA
 DATASETS: dict[str, Dataset] = {
     "sst2": Dataset("sst2", K.TEXT_CLASSIFICATION, [f"data.path={DATA / 'sst2'}"]),
     "conll2003": Dataset("conll2003", K.TOKEN_CLASSIFICATION, [f"data.path={DATA / 'conll2003'}"]),
-    "squad": Dataset("squad", K.EXTRACTIVE_QA,
-                     [f"data.path={DATA / 'squad' / 'dev-v1.1.json'}", "data.max_length=128",
-                      "data.stride=32"]),
+    "squad": Dataset(
+        "squad",
+        K.EXTRACTIVE_QA,
+        [f"data.path={DATA / 'squad' / 'dev-v1.1.json'}", "data.max_length=128", "data.stride=32"],
+    ),
     "multi30k": Dataset("multi30k", K.SEQ2SEQ, [f"data.path={DATA / 'multi30k'}"]),
-    "tinyshakespeare": Dataset("tinyshakespeare", K.LANGUAGE_MODELING,
-                               [f"data.path={DATA / 'tinyshakespeare' / 'input.txt'}", "tokenizer=char",
-                                "data.block_size=32"]),
-    "wikitext2_mlm": Dataset("wikitext2_mlm", K.MASKED_LANGUAGE_MODELING,
-                             [f"data.path={DATA / 'wikitext-2'}", "data.block_size=32"]),
+    "tinyshakespeare": Dataset(
+        "tinyshakespeare",
+        K.LANGUAGE_MODELING,
+        [f"data.path={DATA / 'tinyshakespeare' / 'input.txt'}", "tokenizer=char", "data.block_size=32"],
+    ),
+    "wikitext2_mlm": Dataset(
+        "wikitext2_mlm",
+        K.MASKED_LANGUAGE_MODELING,
+        [f"data.path={DATA / 'wikitext-2'}", "data.block_size=32"],
+    ),
     "stsb": Dataset("stsb", K.SENTENCE_SIMILARITY, [f"data.path={DATA / 'stsb'}"]),
-    "stsb_siamese": Dataset("stsb", K.SENTENCE_SIMILARITY,
-                            [f"data.path={DATA / 'stsb'}", "data.pair_encoding=bi"]),
+    "stsb_siamese": Dataset(
+        "stsb", K.SENTENCE_SIMILARITY, [f"data.path={DATA / 'stsb'}", "data.pair_encoding=bi"]
+    ),
     "sick": Dataset("sick", K.NLI, [f"data.path={DATA / 'sick' / 'SICK.txt'}"]),
-    "sick_siamese": Dataset("sick", K.NLI,
-                            [f"data.path={DATA / 'sick' / 'SICK.txt'}", "data.pair_encoding=bi"]),
+    "sick_siamese": Dataset(
+        "sick", K.NLI, [f"data.path={DATA / 'sick' / 'SICK.txt'}", "data.pair_encoding=bi"]
+    ),
 }
 
 # Options a pair needs beyond the family's defaults.
@@ -90,8 +132,7 @@ PAIR_OVERRIDES: dict[tuple[str, str], list[str]] = {
 CROSS_ENCODERS_ONLY = {"gpt2", "llama", "t5"}
 SIAMESE = {"stsb_siamese", "sick_siamese"}
 
-RUN = ["debug=fdr", "trainer.enable_progress_bar=false", "callbacks.rich_progress_bar=null",
-       "logger=csv"]
+RUN = ["debug=fdr", "trainer.enable_progress_bar=false", "callbacks.rich_progress_bar=null", "logger=csv"]
 
 
 def family_class(family: Family, tmp_path: Path) -> type:
@@ -102,13 +143,24 @@ def overrides_for(family_name: str, dataset_name: str) -> list[str]:
     family, dataset = FAMILIES[family_name], DATASETS[dataset_name]
     # A randomly initialised pretrained architecture trains its vocabulary (tokenizer=word) as from-scratch
     # families do, unless the dataset's row chooses one (characters).
-    return [f"model={family.config}", f"data={dataset.config}", *dataset.overrides, *SLICE, *family.overrides,
-            *PAIR_OVERRIDES.get((family_name, dataset_name), []), *RUN]
+    return [
+        f"model={family.config}",
+        f"data={dataset.config}",
+        *dataset.overrides,
+        *SLICE,
+        *family.overrides,
+        *PAIR_OVERRIDES.get((family_name, dataset_name), []),
+        *RUN,
+    ]
 
 
 def pairs(supported: bool) -> list[tuple[str, str]]:
-    return [(f, d) for f, family in FAMILIES.items() for d, dataset in DATASETS.items()
-            if (dataset.kind in family.serves) is supported and not (f in CROSS_ENCODERS_ONLY and d in SIAMESE)]
+    return [
+        (f, d)
+        for f, family in FAMILIES.items()
+        for d, dataset in DATASETS.items()
+        if (dataset.kind in family.serves) is supported and not (f in CROSS_ENCODERS_ONLY and d in SIAMESE)
+    ]
 
 
 @pytest.mark.parametrize("family_name", list(FAMILIES))
@@ -118,7 +170,9 @@ def test_family_declares_exactly_the_tasks_it_serves(family_name: str, tmp_path:
 
 
 @pytest.mark.parametrize(("family_name", "dataset_name"), pairs(supported=True))
-def test_supported_pair_trains_and_validates_one_step(family_name: str, dataset_name: str, tmp_path: Path) -> None:
+def test_supported_pair_trains_and_validates_one_step(
+    family_name: str, dataset_name: str, tmp_path: Path
+) -> None:
     summary = run_training(compose_config(overrides_for(family_name, dataset_name), tmp_path / "run"))
     assert summary["global_steps"] == 1
     assert "val/loss" in summary["metrics"]

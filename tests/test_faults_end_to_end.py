@@ -38,8 +38,15 @@ pytestmark = pytest.mark.slow
 # about -1e28 per step, so the weights overflow float32 on the second update.
 DIVERGING = ["model.optimizer.lr=1.0e30", "model.scheduler=null"]
 EVERY_STEP = ["+callbacks.last_checkpoint.every_n_train_steps=1"]  # last.ckpt after every step
-SLURM = {"SLURM_NTASKS": "1", "SLURM_JOB_NAME": "nlpzoo", "SLURM_JOB_ID": "4242", "SLURM_PROCID": "0",
-         "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost"}
+SLURM = {
+    "SLURM_NTASKS": "1",
+    "SLURM_JOB_NAME": "nlpzoo",
+    "SLURM_JOB_ID": "4242",
+    "SLURM_PROCID": "0",
+    "SLURM_LOCALID": "0",
+    "SLURM_NODEID": "0",
+    "SLURM_NODELIST": "localhost",
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +91,9 @@ def test_sigkill_loses_only_the_unsaved_steps_and_resumes_to_identical_weights(
     assert_same_weights(final_weights(uninterrupted), final_weights(run_dir))
 
 
-def test_slurm_requeue_signal_saves_at_the_batch_boundary_and_exits(tmp_path: Path, shared_data: Path) -> None:
+def test_slurm_requeue_signal_saves_at_the_batch_boundary_and_exits(
+    tmp_path: Path, shared_data: Path
+) -> None:
     """SLURM simulated by its environment variables (Lightning's SLURMEnvironment reads them); there is no
     `scontrol` here, so Lightning's requeue call fails with a warning, as it says."""
     run_dir, marker, log = tmp_path / "run", tmp_path / "paused", tmp_path / "log.txt"
@@ -110,7 +119,10 @@ def diverged(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tup
 def test_diverging_run_stops_naming_the_step_and_leaves_the_last_good_checkpoint(diverged) -> None:
     status, output, run_dir = diverged
     assert status == 1, output[-3000:]
-    match = re.search(r"training (loss is|gradients are|weights after the update are) (nan|inf) at global step (\d+)", output)
+    match = re.search(
+        r"training (loss is|gradients are|weights after the update are) (nan|inf) at global step (\d+)",
+        output,
+    )
     assert match, output[-3000:]
     assert "nlpzoo: error: training" in output and "the last checkpoint is the last good one" in output
     saved = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")
@@ -133,14 +145,20 @@ def test_full_disk_while_saving_gives_a_clear_error_and_keeps_the_previous_check
     # Room for the files epoch 0 leaves (best, latest, last) but not for one more being written in epoch 1.
     files_per_epoch = len(list((uninterrupted / "checkpoints").glob("*.ckpt")))
     size_kib = int((files_per_epoch + 0.5) * checkpoint_size / 1024)
-    command = " ".join(shlex.quote(a) for a in [sys.executable, "train.py", *tiny_run_args(shared_data, run_dir)])
+    command = " ".join(
+        shlex.quote(a) for a in [sys.executable, "train.py", *tiny_run_args(shared_data, run_dir)]
+    )
     script = (
         f"mount -t tmpfs -o size={size_kib}k tmpfs {folder} && {{ {command}; status=$?; "
         f"cp -a {folder}/. {kept}/; exit $status; }}"
     )
     with log.open("wb") as stream:
         status = subprocess.run(
-            ["unshare", "-rm", "sh", "-c", script], cwd=ROOT, env=environment(), stdout=stream, stderr=subprocess.STDOUT
+            ["unshare", "-rm", "sh", "-c", script],
+            cwd=ROOT,
+            env=environment(),
+            stdout=stream,
+            stderr=subprocess.STDOUT,
         ).returncode
     output = log.read_text()
     assert status != 0, output[-3000:]

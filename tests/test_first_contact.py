@@ -85,7 +85,9 @@ def test_an_optuna_sweep_runs_as_typed_from_any_directory(tmp_path: Path, shared
     assert [record["status"] for record in json.loads(summary.read_text())["records"]] == ["completed"] * 2
 
 
-def test_recipes_ask_for_bf16_only_where_the_cpu_computes_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_recipes_ask_for_bf16_only_where_the_cpu_computes_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """On an AVX2-only CPU (oneDNN capped there) bf16 would be emulated ~10x slower: the recipe trains in fp32."""
     from nlpzoo.config import native_or_fp32
 

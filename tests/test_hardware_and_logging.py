@@ -17,7 +17,14 @@ def train_cli(*overrides: str, run_dir: Path, shared_data: Path) -> dict:
     environment = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
     environment.pop("WANDB_API_KEY", None)
     result = subprocess.run(
-        [sys.executable, "train.py", *TINY, f"data.path={shared_data / 'sst2'}", *overrides, f"hydra.run.dir={run_dir}"],
+        [
+            sys.executable,
+            "train.py",
+            *TINY,
+            f"data.path={shared_data / 'sst2'}",
+            *overrides,
+            f"hydra.run.dir={run_dir}",
+        ],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -47,7 +54,9 @@ def test_bf16_mixed_precision_on_cpu(tmp_path: Path, shared_data: Path) -> None:
     assert summary["metrics"]["val/loss"] > 0
 
 
-def test_wandb_runs_offline_and_keeps_config_metrics_and_checkpoint(tmp_path: Path, shared_data: Path) -> None:
+def test_wandb_runs_offline_and_keeps_config_metrics_and_checkpoint(
+    tmp_path: Path, shared_data: Path
+) -> None:
     run_dir = tmp_path / "wandb"
     train_cli("logger=wandb", "trainer.log_every_n_steps=1", run_dir=run_dir, shared_data=shared_data)
     run_files = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))

@@ -21,12 +21,15 @@ from nlpzoo.tokenizers import CharTokenizer, WordTokenizer
 
 FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-cells = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12) | st.sampled_from(
-    ["0", "1", "", "positive", "-1", '"', "\t", "\\", "null", "1.5"]
-)
+cells = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12
+) | st.sampled_from(["0", "1", "", "positive", "-1", '"', "\t", "\\", "null", "1.5"])
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(["text", "label", "x"]), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(["text", "label", "x"]), children, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -50,7 +53,9 @@ def load_classification_folder(files: dict[str, bytes]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name, content in files.items():
             (Path(folder) / name).write_bytes(content)
-        data = TextClassificationData(tokenizer=WordTokenizer(), path=folder, max_length=8, carve_fraction=0.5)
+        data = TextClassificationData(
+            tokenizer=WordTokenizer(), path=folder, max_length=8, carve_fraction=0.5
+        )
         loads_or_raises_own_error(lambda: data.setup("fit"))
 
 

@@ -32,14 +32,23 @@ def feed(metrics: dict, part: slice) -> None:
 
 
 def fresh() -> dict:
-    return {"spans": SpanF1(TAGS), "bleu": SacreBleuScore(), "squad": SquadScore(), "lm": LanguageModelScore()}
+    return {
+        "spans": SpanF1(TAGS),
+        "bleu": SacreBleuScore(),
+        "squad": SquadScore(),
+        "lm": LanguageModelScore(),
+    }
 
 
 def flat(metrics: dict) -> dict[str, float]:
     values = {}
     for name, metric in metrics.items():
         result = metric.compute()
-        values.update({f"{name}/{k}": float(v) for k, v in result.items()} if isinstance(result, dict) else {name: float(result)})
+        values.update(
+            {f"{name}/{k}": float(v) for k, v in result.items()}
+            if isinstance(result, dict)
+            else {name: float(result)}
+        )
     return values
 
 

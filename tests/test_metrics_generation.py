@@ -44,7 +44,9 @@ def fed_in_two_batches(metric, hypotheses: list[str], references: list[str]):
 
 def test_corpus_bleu_is_sacrebleus_default() -> None:
     expected = sacrebleu.corpus_bleu(HYPOTHESES, [REFERENCES]).score
-    assert float(fed_in_two_batches(SacreBleuScore("bleu"), HYPOTHESES, REFERENCES)) == pytest.approx(expected)
+    assert float(fed_in_two_batches(SacreBleuScore("bleu"), HYPOTHESES, REFERENCES)) == pytest.approx(
+        expected
+    )
     assert 5 < expected < 80
 
 
@@ -64,7 +66,10 @@ def torchtext_bleu(candidates: list[list[str]], references: list[list[str]]) -> 
 
 
 def test_tokenized_bleu_is_torchtexts_bleu_on_lowercased_tokens() -> None:
-    hypotheses, references = HYPOTHESES[:4], REFERENCES[:4]  # the fifth has no 4-gram match: torchtext gives 0
+    hypotheses, references = (
+        HYPOTHESES[:4],
+        REFERENCES[:4],
+    )  # the fifth has no 4-gram match: torchtext gives 0
     assert lowercased_tokens("It's 5 o'clock.") == "it ' s 5 o ' clock ."
     expected = torchtext_bleu(
         [lowercased_tokens(h).split() for h in hypotheses], [lowercased_tokens(r).split() for r in references]
@@ -78,12 +83,16 @@ def test_bleu_with_no_four_gram_match_uses_sacrebleus_smoothing() -> None:
     hypotheses, references = ["the cat sat down", "a dog"], ["the cat sat on it", "the dog"]
     expected = sacrebleu.corpus_bleu(hypotheses, [references]).score  # exp smoothing: not 0
     assert expected > 0
-    assert float(fed_in_two_batches(SacreBleuScore("bleu"), hypotheses, references)) == pytest.approx(expected)
+    assert float(fed_in_two_batches(SacreBleuScore("bleu"), hypotheses, references)) == pytest.approx(
+        expected
+    )
 
 
 def test_chrf_is_sacrebleus() -> None:
     expected = sacrebleu.corpus_chrf(HYPOTHESES, [REFERENCES]).score
-    assert float(fed_in_two_batches(SacreBleuScore("chrf"), HYPOTHESES, REFERENCES)) == pytest.approx(expected)
+    assert float(fed_in_two_batches(SacreBleuScore("chrf"), HYPOTHESES, REFERENCES)) == pytest.approx(
+        expected
+    )
 
 
 def test_rouge_is_the_mean_of_rouge_score_f_measures() -> None:

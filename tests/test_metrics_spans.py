@@ -20,15 +20,22 @@ def seqeval_scores(gold: list[list[str]], predicted: list[list[str]], scheme: st
     """Flat {"f1": ..., "f1_PER": ...} from seqeval's report (micro average and per type)."""
     options = {"mode": "strict", "scheme": {"IOB2": IOB2, "IOBES": IOBES}[scheme]} if scheme != "IOB1" else {}
     report = classification_report(gold, predicted, output_dict=True, zero_division=0, **options)
-    flat = {name: report["micro avg"][f"{name}-score" if name == "f1" else name] for name in ("precision", "recall", "f1")}
+    flat = {
+        name: report["micro avg"][f"{name}-score" if name == "f1" else name]
+        for name in ("precision", "recall", "f1")
+    }
     for entity_type, row in report.items():
         if "avg" not in entity_type:
-            flat.update({f"precision_{entity_type}": row["precision"], f"recall_{entity_type}": row["recall"]})
+            flat.update(
+                {f"precision_{entity_type}": row["precision"], f"recall_{entity_type}": row["recall"]}
+            )
             flat[f"f1_{entity_type}"] = row["f1-score"]
     return flat
 
 
-def ours(gold: list[list[str]], predicted: list[list[str]], names: list[str], scheme: str) -> dict[str, float]:
+def ours(
+    gold: list[list[str]], predicted: list[list[str]], names: list[str], scheme: str
+) -> dict[str, float]:
     """SpanF1 fed as a model would: tag ids padded with -100, in two batches."""
     index = {name: i for i, name in enumerate(names)}
     metric = SpanF1(names, scheme)
@@ -67,10 +74,14 @@ def test_fixed_example_matches_seqeval_strict() -> None:
     predicted = [["B-PER", "I-PER", "O", "I-LOC"], ["B-MISC", "I-MISC", "I-MISC", "O", "B-PER"]]
     expected = seqeval_scores(gold, predicted, "IOB2")
     assert ours(gold, predicted, IOB2_TAGS, "IOB2") == pytest.approx(expected)
-    assert expected["f1"] == pytest.approx(2 * (2 / 3) * (2 / 4) / (2 / 3 + 2 / 4))  # 2 right of 3 predicted, 4 gold
+    assert expected["f1"] == pytest.approx(
+        2 * (2 / 3) * (2 / 4) / (2 / 3 + 2 / 4)
+    )  # 2 right of 3 predicted, 4 gold
 
 
-@pytest.mark.parametrize(("scheme", "names"), [("IOB2", IOB2_TAGS), ("IOBES", IOBES_TAGS), ("IOB1", IOB2_TAGS)])
+@pytest.mark.parametrize(
+    ("scheme", "names"), [("IOB2", IOB2_TAGS), ("IOBES", IOBES_TAGS), ("IOB1", IOB2_TAGS)]
+)
 def test_random_tag_sequences_match_seqeval(scheme: str, names: list[str]) -> None:
     # Random tags are mostly ill-formed, which exercises every strict-mode rule.
     gold = random_sentences(names, 300, seed=1)

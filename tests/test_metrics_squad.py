@@ -62,8 +62,12 @@ CASES = [
 @pytest.mark.parametrize(("prediction", "golds"), CASES)
 def test_exact_match_and_f1_follow_the_official_script(prediction: str, golds: list[str]) -> None:
     assert normalize_answer(prediction) == official_normalize_answer(prediction)
-    assert exact_match(prediction, golds) == float(official_max_over_ground_truths(official_exact_match_score, prediction, golds))
-    assert token_f1(prediction, golds) == pytest.approx(official_max_over_ground_truths(official_f1_score, prediction, golds))
+    assert exact_match(prediction, golds) == float(
+        official_max_over_ground_truths(official_exact_match_score, prediction, golds)
+    )
+    assert token_f1(prediction, golds) == pytest.approx(
+        official_max_over_ground_truths(official_f1_score, prediction, golds)
+    )
 
 
 def test_corpus_scores_match_torchmetrics_squad() -> None:
@@ -77,7 +81,9 @@ def test_corpus_scores_match_torchmetrics_squad() -> None:
         f1=torch.tensor([token_f1(p, g) for p, g in cases]),
     )
     preds = [{"prediction_text": p, "id": str(i)} for i, (p, _) in enumerate(cases)]
-    target = [{"answers": {"text": g, "answer_start": [0] * len(g)}, "id": str(i)} for i, (_, g) in enumerate(cases)]
+    target = [
+        {"answers": {"text": g, "answer_start": [0] * len(g)}, "id": str(i)} for i, (_, g) in enumerate(cases)
+    ]
     reference = torchmetrics_squad(preds, target)
     result = metric.compute()
     assert float(result["exact_match"]) == pytest.approx(float(reference["exact_match"]))
@@ -87,8 +93,12 @@ def test_corpus_scores_match_torchmetrics_squad() -> None:
 def test_each_example_is_scored_by_its_best_window_across_batches() -> None:
     metric = SquadScore()
     # Example 7 has three windows in two batches: the best (score 5.0) is wrong; example 9 one right window.
-    metric.update(torch.tensor([7, 9]), torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0]), torch.tensor([1.0, 1.0]))
-    metric.update(torch.tensor([7, 7]), torch.tensor([5.0, -2.0]), torch.tensor([0.0, 1.0]), torch.tensor([0.5, 1.0]))
+    metric.update(
+        torch.tensor([7, 9]), torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0]), torch.tensor([1.0, 1.0])
+    )
+    metric.update(
+        torch.tensor([7, 7]), torch.tensor([5.0, -2.0]), torch.tensor([0.0, 1.0]), torch.tensor([0.5, 1.0])
+    )
     result = metric.compute()
     assert float(result["exact_match"]) == pytest.approx(50.0)
     assert float(result["f1"]) == pytest.approx(75.0)

@@ -68,7 +68,14 @@ def test_validation_logs_span_f1_over_the_whole_split() -> None:
     expected = f1_score(gold, predicted, mode="strict", scheme=IOB2)
     assert expected > 0
     assert results["val/f1"] == pytest.approx(expected)
-    assert {"val/loss", "val/precision", "val/recall", "val/f1_PER", "val/f1_LOC", "val/token_acc"} <= results.keys()
+    assert {
+        "val/loss",
+        "val/precision",
+        "val/recall",
+        "val/f1_PER",
+        "val/f1_LOC",
+        "val/token_acc",
+    } <= results.keys()
     assert model.objective.scheme == "IOB2"
     assert model.hparams["objective"] == {"scheme": "IOB2"}
 

@@ -43,15 +43,23 @@ def batches(with_bad_batch: bool) -> DataLoader:
 def fit(loader: DataLoader, *callbacks: L.Callback) -> LinearRegression:
     model = LinearRegression()
     trainer = L.Trainer(
-        max_epochs=1, callbacks=list(callbacks), logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+        max_epochs=1,
+        callbacks=list(callbacks),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
     )
     trainer.fit(model, loader)
     return model
 
 
 def test_stop_raises_naming_the_step() -> None:
-    with pytest.raises(TrainingDivergedError, match=rf"training loss is nan at global step {BAD_BATCH} \(epoch 0, batch {BAD_BATCH}\)"):
+    with pytest.raises(
+        TrainingDivergedError,
+        match=rf"training loss is nan at global step {BAD_BATCH} \(epoch 0, batch {BAD_BATCH}\)",
+    ):
         fit(batches(with_bad_batch=True), NonFiniteLossGuard("stop"))
 
 

@@ -47,7 +47,10 @@ def test_classification_reports_accuracy_f1_and_a_confusion_matrix(kind: TaskKin
     objective = build_objective(spec(kind, label_names=["entailment", "neutral", "contradiction"]))
     generator = torch.Generator().manual_seed(0)
     logits, labels = torch.randn(40, 3, generator=generator), torch.randint(0, 3, (40,), generator=generator)
-    batches = [({"logits": logits[:25]}, {"labels": labels[:25]}), ({"logits": logits[25:]}, {"labels": labels[25:]})]
+    batches = [
+        ({"logits": logits[:25]}, {"labels": labels[:25]}),
+        ({"logits": logits[25:]}, {"labels": labels[25:]}),
+    ]
     metrics = objective.metrics().clone(prefix="val/")
     for outputs, batch in batches:
         objective.update_metrics(metrics, outputs, batch)
@@ -57,7 +60,9 @@ def test_classification_reports_accuracy_f1_and_a_confusion_matrix(kind: TaskKin
     assert float(result["val/f1_macro"]) == pytest.approx(sklearn_f1(labels, predicted, average="macro"))
     assert float(result["val/f1_micro"]) == pytest.approx(sklearn_f1(labels, predicted, average="micro"))
     assert result["val/confusion_matrix"].tolist() == confusion_matrix(labels, predicted).tolist()
-    assert float(objective.loss({"logits": logits}, {"labels": labels})) == pytest.approx(float(F.cross_entropy(logits, labels)))
+    assert float(objective.loss({"logits": logits}, {"labels": labels})) == pytest.approx(
+        float(F.cross_entropy(logits, labels))
+    )
     first = objective.predict({"logits": logits[:1]}, {})[0]
     assert first["label"] == objective.spec.label_names[int(predicted[0])]
 
@@ -74,11 +79,15 @@ def test_token_classification_loss_ignores_unlabelled_positions() -> None:
     expected = F.cross_entropy(logits[keep], labels[keep])
     assert float(objective.loss({"logits": logits}, {"labels": labels})) == pytest.approx(float(expected))
     crf_loss = torch.tensor(3.5)
-    assert objective.loss({"loss": crf_loss, "predictions": labels.clamp(min=0)}, {"labels": labels}) is crf_loss
+    assert (
+        objective.loss({"loss": crf_loss, "predictions": labels.clamp(min=0)}, {"labels": labels}) is crf_loss
+    )
 
 
 def test_token_classification_span_f1_matches_seqeval_with_crf_predictions() -> None:
-    objective = build_objective(spec(TaskKind.TOKEN_CLASSIFICATION, label_names=TAGS, extra={"tag_scheme": "IOBES"}))
+    objective = build_objective(
+        spec(TaskKind.TOKEN_CLASSIFICATION, label_names=TAGS, extra={"tag_scheme": "IOBES"})
+    )
     index = {t: i for i, t in enumerate(TAGS)}
     gold = [["B-PER", "E-PER", "O", "S-LOC"], ["S-PER", "O", "B-LOC", "I-LOC", "E-LOC"]]
     predicted = [["B-PER", "E-PER", "O", "O"], ["S-PER", "O", "B-LOC", "I-LOC", "I-LOC"]]
@@ -87,11 +96,15 @@ def test_token_classification_span_f1_matches_seqeval_with_crf_predictions() -> 
     for row, (g, p) in enumerate(zip(gold, predicted, strict=True)):
         labels[row, 1 : len(g) + 1] = torch.tensor([index[t] for t in g])
         predictions[row, 1 : len(p) + 1] = torch.tensor([index[t] for t in p])
-    result = computed(objective, [({"loss": torch.tensor(1.0), "predictions": predictions}, {"labels": labels})])
+    result = computed(
+        objective, [({"loss": torch.tensor(1.0), "predictions": predictions}, {"labels": labels})]
+    )
     assert result["val/f1"] == pytest.approx(f1_score(gold, predicted, mode="strict", scheme=IOBES))
     assert result["val/f1_PER"] == pytest.approx(1.0)
     assert result["val/recall_LOC"] == pytest.approx(0.0)
-    entities = objective.predict({"predictions": predictions}, {"labels": labels, "input_ids": labels.clamp(min=0)})
+    entities = objective.predict(
+        {"predictions": predictions}, {"labels": labels, "input_ids": labels.clamp(min=0)}
+    )
     assert entities[1]["entities"] == [{"type": "PER", "start": 0, "end": 1}]
     assert entities[0]["tags"] == predicted[0]
 
@@ -140,7 +153,10 @@ def test_qa_respects_the_maximum_answer_length_and_hugging_face_offsets() -> Non
     answer = objective.predict(outputs, batch)[0]
     assert len(answer["answer"].split()) <= 2
     loss = objective.loss(outputs, batch)
-    expected = (F.cross_entropy(outputs["start_logits"], batch["start_positions"]) + F.cross_entropy(outputs["end_logits"], batch["end_positions"])) / 2
+    expected = (
+        F.cross_entropy(outputs["start_logits"], batch["start_positions"])
+        + F.cross_entropy(outputs["end_logits"], batch["end_positions"])
+    ) / 2
     assert float(loss) == pytest.approx(float(expected))
 
 
@@ -177,9 +193,18 @@ def seq2seq_batch(tokenizer, texts: list[str], references: list[str]) -> tuple[d
 
 
 def test_seq2seq_bleu_and_chrf_of_generations_match_sacrebleu(word_tokenizer) -> None:
-    objective = build_objective(spec(TaskKind.SEQ2SEQ, eos_token_id=word_tokenizer.eos_token_id, pad_token_id=word_tokenizer.pad_token_id))
+    objective = build_objective(
+        spec(
+            TaskKind.SEQ2SEQ,
+            eos_token_id=word_tokenizer.eos_token_id,
+            pad_token_id=word_tokenizer.pad_token_id,
+        )
+    )
     objective.decode = BatchDecode(word_tokenizer)
-    batches = [seq2seq_batch(word_tokenizer, HYPOTHESES[:2], REFERENCES[:2]), seq2seq_batch(word_tokenizer, HYPOTHESES[2:], REFERENCES[2:])]
+    batches = [
+        seq2seq_batch(word_tokenizer, HYPOTHESES[:2], REFERENCES[:2]),
+        seq2seq_batch(word_tokenizer, HYPOTHESES[2:], REFERENCES[2:]),
+    ]
     result = computed(objective, batches)  # references decoded from the labels
     assert result["val/bleu"] == pytest.approx(sacrebleu.corpus_bleu(HYPOTHESES, [REFERENCES]).score)
     assert result["val/chrf"] == pytest.approx(sacrebleu.corpus_chrf(HYPOTHESES, [REFERENCES]).score)
@@ -187,16 +212,32 @@ def test_seq2seq_bleu_and_chrf_of_generations_match_sacrebleu(word_tokenizer) ->
 
 
 def test_seq2seq_label_smoothing_and_summarization_metrics(word_tokenizer) -> None:
-    summarization = spec(TaskKind.SEQ2SEQ, eos_token_id=word_tokenizer.eos_token_id, extra={"seq2seq_task": "summarization"})
+    summarization = spec(
+        TaskKind.SEQ2SEQ, eos_token_id=word_tokenizer.eos_token_id, extra={"seq2seq_task": "summarization"}
+    )
     objective = build_objective(summarization, {"label_smoothing": 0.1})
     objective.decode = BatchDecode(word_tokenizer)
     outputs, batch = seq2seq_batch(word_tokenizer, HYPOTHESES, REFERENCES)
-    expected = F.cross_entropy(outputs["logits"].flatten(0, 1), batch["labels"].flatten(), ignore_index=-100, label_smoothing=0.1)
+    expected = F.cross_entropy(
+        outputs["logits"].flatten(0, 1), batch["labels"].flatten(), ignore_index=-100, label_smoothing=0.1
+    )
     assert float(objective.loss(outputs, batch)) == pytest.approx(float(expected))
-    batch["target_text"] = ["A man is playing a guitar.", *REFERENCES[1:]]  # references as written, when given
+    batch["target_text"] = [
+        "A man is playing a guitar.",
+        *REFERENCES[1:],
+    ]  # references as written, when given
     result = computed(objective, [(outputs, batch)])
-    assert {"val/bleu", "val/chrf", "val/rouge1", "val/rouge2", "val/rougeL", "val/rougeLsum"} <= result.keys()
-    assert result["val/bleu"] == pytest.approx(sacrebleu.corpus_bleu(HYPOTHESES, [batch["target_text"]]).score)
+    assert {
+        "val/bleu",
+        "val/chrf",
+        "val/rouge1",
+        "val/rouge2",
+        "val/rougeL",
+        "val/rougeLsum",
+    } <= result.keys()
+    assert result["val/bleu"] == pytest.approx(
+        sacrebleu.corpus_bleu(HYPOTHESES, [batch["target_text"]]).score
+    )
 
 
 def test_seq2seq_evaluation_needs_generations_and_a_tokenizer(word_tokenizer) -> None:
@@ -236,7 +277,9 @@ def test_masked_lm_scores_only_masked_positions_without_shifting() -> None:
     result = computed(objective, [({"logits": logits}, {"input_ids": input_ids, "labels": labels})])
     assert result["val/accuracy"] == pytest.approx(0.5)
     assert "val/bpc" not in result
-    assert objective.predict({"logits": logits}, {"input_ids": input_ids}) == [{"positions": [1, 3], "token_ids": [2, 5]}]
+    assert objective.predict({"logits": logits}, {"input_ids": input_ids}) == [
+        {"positions": [1, 3], "token_ids": [2, 5]}
+    ]
 
 
 # --- sentence similarity -------------------------------------------------------------------------
@@ -245,7 +288,10 @@ def test_similarity_correlations_match_scipy() -> None:
     generator = torch.Generator().manual_seed(0)
     labels = torch.rand(30, generator=generator) * 5
     scores = labels + torch.randn(30, generator=generator)
-    batches = [({"scores": scores[:16]}, {"labels": labels[:16]}), ({"scores": scores[16:]}, {"labels": labels[16:]})]
+    batches = [
+        ({"scores": scores[:16]}, {"labels": labels[:16]}),
+        ({"scores": scores[16:]}, {"labels": labels[16:]}),
+    ]
     result = computed(objective, batches)
     assert result["val/pearson"] == pytest.approx(pearsonr(scores, labels).statistic, abs=1e-5)
     assert result["val/spearman"] == pytest.approx(spearmanr(scores, labels).statistic, abs=1e-5)
@@ -255,10 +301,14 @@ def test_similarity_correlations_match_scipy() -> None:
 def test_bi_encoder_cosine_loss_rescales_labels() -> None:
     with pytest.raises(ConfigError, match="score_range"):
         build_objective(spec(TaskKind.SENTENCE_SIMILARITY), {"loss": "cosine"})
-    objective = build_objective(spec(TaskKind.SENTENCE_SIMILARITY, extra={"score_range": [0, 5]}), {"loss": "cosine"})
+    objective = build_objective(
+        spec(TaskKind.SENTENCE_SIMILARITY, extra={"score_range": [0, 5]}), {"loss": "cosine"}
+    )
     a, b = torch.randn(4, 8), torch.randn(4, 8)
     labels = torch.tensor([0.0, 2.5, 5.0, 1.0])
     cosine = F.cosine_similarity(a, b)
     outputs = {"embeddings_a": a, "embeddings_b": b}
-    assert float(objective.loss(outputs, {"labels": labels})) == pytest.approx(float(F.mse_loss(cosine, labels / 5)))
+    assert float(objective.loss(outputs, {"labels": labels})) == pytest.approx(
+        float(F.mse_loss(cosine, labels / 5))
+    )
     assert objective.predict(outputs, {})[0]["score"] == pytest.approx(float(cosine[0]) * 5)

@@ -61,8 +61,12 @@ def wandb_history(run_file: Path) -> list[dict[str, Any]]:
     ]
 
 
-def test_a_training_run_saves_its_plots_and_logs_them_to_tensorboard_and_wandb(train_run, tmp_path: Path) -> None:
-    summary = train_run(["logger=many", "logger.wandb.log_model=false", "trainer.max_epochs=2", "trainer.log_every_n_steps=2"])
+def test_a_training_run_saves_its_plots_and_logs_them_to_tensorboard_and_wandb(
+    train_run, tmp_path: Path
+) -> None:
+    summary = train_run(
+        ["logger=many", "logger.wandb.log_model=false", "trainer.max_epochs=2", "trainer.log_every_n_steps=2"]
+    )
     run_dir = Path(summary["output_dir"])
     folder = run_dir / "plots"
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -73,20 +77,32 @@ def test_a_training_run_saves_its_plots_and_logs_them_to_tensorboard_and_wandb(t
     sizes = {path.stem: assert_picture(path) for path in folder.iterdir()}
 
     images = tensorboard_images(run_dir / "tensorboard")
-    assert {"plots/learning_curves", "plots/confusion_matrix_val", "plots/confusion_matrix_test"} <= set(images)
+    assert {"plots/learning_curves", "plots/confusion_matrix_val", "plots/confusion_matrix_test"} <= set(
+        images
+    )
     curves = images["plots/learning_curves"][-1]
     assert (curves.width, curves.height) == sizes["learning_curves"]
     assert curves.step == summary["global_steps"]
 
     # The curves' history travels in checkpoints (loadable with weights_only), so a resumed run draws them whole.
     history = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["callbacks"]["PlotWriter"]["history"]
-    assert [row["step"] for row in history if "val/acc" in row] == [summary["global_steps"] // 2, summary["global_steps"]]
+    assert [row["step"] for row in history if "val/acc" in row] == [
+        summary["global_steps"] // 2,
+        summary["global_steps"],
+    ]
 
     wandb.finish()  # end the offline run and write its log out, as the end of `python train.py` does
     wandb.teardown()
     (run_file,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
-    logged = {key.rsplit("/", 1)[0]: row for row in wandb_history(run_file) for key in row if key.endswith("/filenames")}
-    assert {"plots/learning_curves", "plots/confusion_matrix_val", "plots/confusion_matrix_test"} <= set(logged)
+    logged = {
+        key.rsplit("/", 1)[0]: row
+        for row in wandb_history(run_file)
+        for key in row
+        if key.endswith("/filenames")
+    }
+    assert {"plots/learning_curves", "plots/confusion_matrix_val", "plots/confusion_matrix_test"} <= set(
+        logged
+    )
     row = logged["plots/confusion_matrix_test"]
     assert row["plots/confusion_matrix_test/_type"] == "images/separated"
     (media,) = row["plots/confusion_matrix_test/filenames"]
@@ -119,14 +135,25 @@ class AttentionClassifier(ZooModule):
         return self.embedding.weight
 
 
-def test_attention_and_word_vectors_are_drawn_when_the_family_gives_them(tmp_path: Path, shared_data: Path) -> None:
-    cfg = compose_config([*TINY, f"data.path={shared_data / 'sst2'}", "data.bucket_by_length=false"], tmp_path / "run")
+def test_attention_and_word_vectors_are_drawn_when_the_family_gives_them(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    cfg = compose_config(
+        [*TINY, f"data.path={shared_data / 'sst2'}", "data.bucket_by_length=false"], tmp_path / "run"
+    )
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
     writer = PlotWriter(str(tmp_path / "plots"), embedding_words=40, attention_tokens=64)
     logger = TensorBoardLogger(str(tmp_path), name="tensorboard", version="")
-    trainer = L.Trainer(max_epochs=1, callbacks=[writer], logger=logger, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        max_epochs=1,
+        callbacks=[writer],
+        logger=logger,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(AttentionClassifier(datamodule.spec), datamodule=datamodule)
 
     assert set(writer.written) == {"learning_curves", "confusion_matrix_val", "attention", "embeddings_pca"}
@@ -177,7 +204,9 @@ def test_pca_projection_matches_scikit_learn() -> None:
 
 @pytest.mark.parametrize("heads", [1, 6])
 def test_attention_heatmap_panels(heads: int) -> None:
-    weights = np.random.default_rng(1).dirichlet(np.ones(5), size=(heads, 3))  # (heads, T_target=3, T_source=5)
+    weights = np.random.default_rng(1).dirichlet(
+        np.ones(5), size=(heads, 3)
+    )  # (heads, T_target=3, T_source=5)
     figure = plots.attention_heatmap(weights, ["a", "b", "c"], list("vwxyz"))
     expected = ["head 0"] if heads == 1 else [f"mean of {heads} heads", "head 0", "head 1", "head 2"]
     assert [axes.get_title() for axes in figure.axes] == expected
@@ -185,9 +214,19 @@ def test_attention_heatmap_panels(heads: int) -> None:
 
 
 def test_word_projection_shows_the_most_frequent_corpus_words(tmp_path: Path) -> None:
-    words = ["zebra", "the", "of", "quark", "and"]  # a corpus vocabulary (no tokenizer), not in frequency order
-    spec = TaskSpec(kind=TaskKind.TEXT_CLASSIFICATION, vocab_size=5, label_names=["a", "b"],
-                    extra={"words": words, "counts": [1, 90, 70, 2, 50]})
+    words = [
+        "zebra",
+        "the",
+        "of",
+        "quark",
+        "and",
+    ]  # a corpus vocabulary (no tokenizer), not in frequency order
+    spec = TaskSpec(
+        kind=TaskKind.TEXT_CLASSIFICATION,
+        vocab_size=5,
+        label_names=["a", "b"],
+        extra={"words": words, "counts": [1, 90, 70, 2, 50]},
+    )
     module = AttentionClassifier(spec)
     writer = PlotWriter(str(tmp_path), embedding_words=3)
     figure = writer._embedding_figure(L.Trainer(logger=False), module, module.word_vectors())

@@ -19,19 +19,44 @@ from tests.conftest import compose_config
 from tests.tiny_transformers import tiny
 
 BLOCK = 32
-RUN = ["data=tinyshakespeare", "tokenizer=char", f"data.block_size={BLOCK}", "data.max_train_samples=4000",
-       "data.max_val_samples=200", "data.max_test_samples=100", "data.batch_size=32", "trainer.max_epochs=1",
-       "trainer.enable_progress_bar=false", "callbacks.rich_progress_bar=null", "logger=csv"]
+RUN = [
+    "data=tinyshakespeare",
+    "tokenizer=char",
+    f"data.block_size={BLOCK}",
+    "data.max_train_samples=4000",
+    "data.max_val_samples=200",
+    "data.max_test_samples=100",
+    "data.batch_size=32",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks.rich_progress_bar=null",
+    "logger=csv",
+]
 FAMILIES = {
-    "gpt": ["model=gpt", "model.dim=32", "model.heads=2", "model.layers=2", "model.scheduler=null", "model.optimizer.lr=1e-2"],
-    "recurrent": ["model=lstm", "model.embedding_dim=32", "model.hidden_size=32",
-                  "model.num_layers=2", "model.dropout=0.0", "model.optimizer.lr=1e-2"],
+    "gpt": [
+        "model=gpt",
+        "model.dim=32",
+        "model.heads=2",
+        "model.layers=2",
+        "model.scheduler=null",
+        "model.optimizer.lr=1e-2",
+    ],
+    "recurrent": [
+        "model=lstm",
+        "model.embedding_dim=32",
+        "model.hidden_size=32",
+        "model.num_layers=2",
+        "model.dropout=0.0",
+        "model.optimizer.lr=1e-2",
+    ],
 }
 PROMPTS = ["ROMEO:\nWhat ", "First Citizen:\n", "KING"]  # three lengths: batched as three groups
 
 
 @pytest.fixture(scope="module", params=list(FAMILIES))
-def lm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+def lm_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shared_data: Path
+) -> Path:
     """A tiny character-level LM trained on the head of Tiny Shakespeare through the real recipe."""
     from nlpzoo.training import run_training
 
@@ -41,7 +66,9 @@ def lm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     return run_dir
 
 
-def decode_by_hand(module: torch.nn.Module, prompt: torch.Tensor, new: int, seed: int | None = None) -> torch.Tensor:
+def decode_by_hand(
+    module: torch.nn.Module, prompt: torch.Tensor, new: int, seed: int | None = None
+) -> torch.Tensor:
     """The reference: re-run the whole sequence (GPT: its last BLOCK tokens) through `forward` each step;
     argmax, or a sample from the softmax with a generator seeded `seed`."""
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -49,7 +76,9 @@ def decode_by_hand(module: torch.nn.Module, prompt: torch.Tensor, new: int, seed
     ids = prompt
     for _ in range(new):
         window = ids[:, -context:] if context else ids
-        logits = module({"input_ids": window, "attention_mask": torch.ones_like(window)})["logits"][:, -1].float()
+        logits = module({"input_ids": window, "attention_mask": torch.ones_like(window)})["logits"][
+            :, -1
+        ].float()
         if generator is None:
             next_token = logits.argmax(-1, keepdim=True)
         else:
@@ -70,8 +99,9 @@ def test_incremental_decoding_gives_the_tokens_of_full_recomputation(lm_run) -> 
         generated = module.generate(prompt, new, temperature=1.0, generator=torch.Generator().manual_seed(0))
         assert torch.equal(generated, sampled)
         if isinstance(module, GPTModel):  # GPT: cached and uncached generation agree token for token
-            uncached = module.generate(prompt, new, temperature=1.0, generator=torch.Generator().manual_seed(0),
-                                       use_cache=False)
+            uncached = module.generate(
+                prompt, new, temperature=1.0, generator=torch.Generator().manual_seed(0), use_cache=False
+            )
             assert torch.equal(uncached, sampled)
             batch = torch.tensor([tokenizer(p[:4], add_special_tokens=False)["input_ids"] for p in PROMPTS])
             state: dict = {}
@@ -89,7 +119,7 @@ def test_prompts_continue_as_alone_repeatably_under_a_seed(lm_run) -> None:
     module, tokenizer = greedy.module, greedy.tokenizer
     first = torch.tensor([tokenizer(PROMPTS[0], add_special_tokens=False)["input_ids"]])
     with torch.inference_mode():
-        expected = module.generate(first, 20, temperature=0)[0, first.shape[1]:].tolist()
+        expected = module.generate(first, 20, temperature=0)[0, first.shape[1] :].tolist()
     assert together[0]["generated"] == tokenizer.decode(expected, skip_special_tokens=True)
     assert len(together[0]["generated"]) == 20  # characters: one per token
 
@@ -101,8 +131,18 @@ def test_prompts_continue_as_alone_repeatably_under_a_seed(lm_run) -> None:
 
 
 def test_predict_script_generates_with_options_and_refuses_bad_input(lm_run, tmp_path: Path) -> None:
-    cfg = compose_config([f"ckpt_path={lm_run}", "input=KING", "progress=false", "generation.max_new_tokens=16",
-                          "generation.temperature=0.8", "generation.seed=3"], tmp_path / "p", config_name="predict")
+    cfg = compose_config(
+        [
+            f"ckpt_path={lm_run}",
+            "input=KING",
+            "progress=false",
+            "generation.max_new_tokens=16",
+            "generation.temperature=0.8",
+            "generation.seed=3",
+        ],
+        tmp_path / "p",
+        config_name="predict",
+    )
     (line,) = [json.loads(line) for line in run_prediction(cfg).read_text().splitlines()]
     options = {"max_new_tokens": 16, "temperature": 0.8, "seed": 3}
     assert line == {"input": "KING", **nlpzoo.load(lm_run, generation=options).predict("KING")[0]}
@@ -121,8 +161,13 @@ def test_predict_script_generates_with_options_and_refuses_bad_input(lm_run, tmp
 def test_pretrained_decoder_generates_through_the_predictor(shared_data: Path) -> None:
     text = (shared_data / "tinyshakespeare" / "input.txt").read_text()[:5000]
     tokenizer = CharTokenizer().build(text.splitlines())
-    spec = TaskSpec(kind=TaskKind.LANGUAGE_MODELING, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=tokenizer.eos_token_id, max_length=64)
+    spec = TaskSpec(
+        kind=TaskKind.LANGUAGE_MODELING,
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        max_length=64,
+    )
     torch.manual_seed(0)
     model = PretrainedDecoder(spec, **tiny("gpt2"))
     greedy = LanguageModelPredictor(model, tokenizer, ["text"], GenerationOptions(max_new_tokens=8))

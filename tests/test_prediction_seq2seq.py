@@ -18,25 +18,53 @@ from nlpzoo.prediction import run_prediction
 from tests.conftest import compose_config
 from tests.tiny_transformers import tiny_overrides
 
-RUN = ["data.max_train_samples=256", "data.max_val_samples=12", "data.max_test_samples=8", "data.batch_size=32",
-       "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "callbacks.rich_progress_bar=null", "logger=csv"]
+RUN = [
+    "data.max_train_samples=256",
+    "data.max_val_samples=12",
+    "data.max_test_samples=8",
+    "data.batch_size=32",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks.rich_progress_bar=null",
+    "logger=csv",
+]
 FAMILIES = {
     # German -> English with a separate English vocabulary, as the experiments train them.
     "seq2seq_attention": ["experiment=multi30k_attention", "model.embedding_dim=16", "model.hidden_size=16"],
-    "transformer": ["experiment=multi30k_transformer", "model.dim=32", "model.heads=2", "model.encoder_layers=1",
-                    "model.decoder_layers=1", "model.beam_size=2"],
+    "transformer": [
+        "experiment=multi30k_transformer",
+        "model.dim=32",
+        "model.heads=2",
+        "model.encoder_layers=1",
+        "model.decoder_layers=1",
+        "model.beam_size=2",
+    ],
     # T5 from a tiny config, on one word vocabulary for both languages (a pretrained model shares one).
-    "t5": ["data=multi30k", "model=t5", *tiny_overrides("t5"), "tokenizer=word", "model.generation.num_beams=2",
-           "model.generation.max_new_tokens=12", "model.optimizer.fused=false"],
+    "t5": [
+        "data=multi30k",
+        "model=t5",
+        *tiny_overrides("t5"),
+        "tokenizer=word",
+        "model.generation.num_beams=2",
+        "model.generation.max_new_tokens=12",
+        "model.optimizer.fused=false",
+    ],
 }
 
 
 @pytest.fixture(scope="module", params=list(FAMILIES))
-def seq2seq_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[Path, dict]:
+def seq2seq_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shared_data: Path
+) -> tuple[Path, dict]:
     from nlpzoo.training import run_training
 
     run_dir = tmp_path_factory.mktemp(f"seq2seq_{request.param}") / "run"
-    overrides = [*FAMILIES[request.param], f"paths.data_dir={shared_data}", f"data.path={shared_data / 'multi30k'}", *RUN]
+    overrides = [
+        *FAMILIES[request.param],
+        f"paths.data_dir={shared_data}",
+        f"data.path={shared_data / 'multi30k'}",
+        *RUN,
+    ]
     return run_dir, run_training(compose_config(overrides, run_dir))
 
 
@@ -74,16 +102,23 @@ def test_translations_equal_the_familys_own_search_on_the_evaluated_batch(seq2se
     beams = [p["generated"] for p in objective.predict({"generated_ids": ids}, batch)]
     assert [p["generated"] for p in nlpzoo.load(run_dir, generation=options).predict(sources)] == beams
     short = nlpzoo.load(run_dir, generation={"max_new_tokens": 2}).predict(sources)
-    assert all(len(module.objective.decode.tokenizer(p["generated"], add_special_tokens=False)["input_ids"]) <= 2
-               for p in short)
+    assert all(
+        len(module.objective.decode.tokenizer(p["generated"], add_special_tokens=False)["input_ids"]) <= 2
+        for p in short
+    )
 
 
-def test_predict_script_translates_a_file_and_refuses_options_the_family_lacks(seq2seq_run, tmp_path: Path) -> None:
+def test_predict_script_translates_a_file_and_refuses_options_the_family_lacks(
+    seq2seq_run, tmp_path: Path
+) -> None:
     run_dir, _ = seq2seq_run
     inputs = tmp_path / "german.txt"
     inputs.write_text("ein mann fährt fahrrad .\nzwei hunde spielen im schnee .\n")
-    cfg = compose_config([f"ckpt_path={run_dir}", f"input={inputs}", "progress=false", "generation.num_beams=2"],
-                         tmp_path / "p", config_name="predict")
+    cfg = compose_config(
+        [f"ckpt_path={run_dir}", f"input={inputs}", "progress=false", "generation.num_beams=2"],
+        tmp_path / "p",
+        config_name="predict",
+    )
     lines = [json.loads(line) for line in run_prediction(cfg).read_text().splitlines()]
     expected = nlpzoo.load(run_dir, generation={"num_beams": 2}).predict(inputs.read_text().splitlines())
     assert [line["input"] for line in lines] == inputs.read_text().splitlines()

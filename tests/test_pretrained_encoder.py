@@ -35,7 +35,9 @@ def test_a_word_tokenizer_with_a_pretrained_encoder_fails_before_reading_data(tr
 
 def test_a_spec_from_another_vocabulary_is_refused_by_the_pretrained_encoder() -> None:
     with pytest.raises(ConfigError, match="different vocabulary"):
-        PretrainedEncoder(spec(TaskKind.TEXT_CLASSIFICATION, vocab_size=500, label_names=["a", "b"]), pretrained=MINILM)
+        PretrainedEncoder(
+            spec(TaskKind.TEXT_CLASSIFICATION, vocab_size=500, label_names=["a", "b"]), pretrained=MINILM
+        )
 
 
 def test_layerwise_lr_decay_scales_each_block_and_keeps_norms_undecayed() -> None:
@@ -68,7 +70,9 @@ def test_freezing_the_first_layers_or_the_backbone_stops_their_gradients() -> No
         "model.classifier.weight",
         "model.classifier.bias",
     }
-    loss = torch.nn.functional.cross_entropy(head_only(classification_batch())["logits"], torch.tensor([0, 1, 0, 1]))
+    loss = torch.nn.functional.cross_entropy(
+        head_only(classification_batch())["logits"], torch.tensor([0, 1, 0, 1])
+    )
     loss.backward()
     assert head_only.model.bert.encoder.layer[0].attention.self.query.weight.grad is None
 
@@ -93,7 +97,9 @@ def test_gradient_checkpointing_gives_the_same_gradients() -> None:
 def test_remote_code_never_runs_unless_trusted(tmp_path: Path) -> None:
     marker = tmp_path / "remote_code_ran"
     (tmp_path / "config.json").write_text(
-        json.dumps({"model_type": "custom-zoo", "auto_map": {"AutoConfig": "configuration_custom.CustomConfig"}})
+        json.dumps(
+            {"model_type": "custom-zoo", "auto_map": {"AutoConfig": "configuration_custom.CustomConfig"}}
+        )
     )
     (tmp_path / "configuration_custom.py").write_text(
         f"open({str(marker)!r}, 'w').write('ran')\nfrom transformers import PretrainedConfig\n"
@@ -148,7 +154,9 @@ def test_save_pretrained_loads_in_transformers_with_the_same_logits(tmp_path: Pa
     module.use_tokenizer(tokenizer)
     texts = ["a gripping, beautifully made film", "dull and far too long"]
     batch = dict(tokenizer(texts, padding=True, return_tensors="pt"))
-    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)  # one step, so the weights are fine-tuned ones
+    optimizer = torch.optim.AdamW(
+        module.parameters(), lr=1e-3
+    )  # one step, so the weights are fine-tuned ones
     torch.nn.functional.cross_entropy(module(batch)["logits"], torch.tensor([1, 0])).backward()
     optimizer.step()
     module.eval()
@@ -163,7 +171,9 @@ def test_save_pretrained_loads_in_transformers_with_the_same_logits(tmp_path: Pa
     assert loaded.config.id2label == {0: "negative", 1: "positive"}
 
 
-def test_a_trained_checkpoint_exports_to_a_transformers_folder(train_run, shared_data: Path, tmp_path: Path) -> None:
+def test_a_trained_checkpoint_exports_to_a_transformers_folder(
+    train_run, shared_data: Path, tmp_path: Path
+) -> None:
     summary = train_run(
         [
             "data=sst2_local",
@@ -184,17 +194,29 @@ def test_a_trained_checkpoint_exports_to_a_transformers_folder(train_run, shared
     model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     encoded = tokenizer(["a fine film"], return_tensors="pt")
-    assert model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits.shape == (1, 2)
+    assert model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits.shape == (
+        1,
+        2,
+    )
     assert model.config.hidden_size == 32
 
 
-def test_fused_adamw_under_bf16_mixed_with_clipping_trains_instead_of_crashing(train_run, shared_data: Path) -> None:
+def test_fused_adamw_under_bf16_mixed_with_clipping_trains_instead_of_crashing(
+    train_run, shared_data: Path
+) -> None:
     """Lightning refuses to clip a fused optimizer's gradients under mixed precision; the family falls
     back to the unfused kernel (the run clips, and the loss is finite)."""
     sst2_slice = [o for o in TINY if not o.startswith("model")] + [f"data.path={shared_data / 'sst2'}"]
     summary = train_run(
-        [*sst2_slice, "model=bert", *tiny_overrides("bert"), "model.optimizer.fused=true",
-         "trainer.precision=bf16-mixed", "trainer.gradient_clip_val=1.0", "data.max_train_samples=64"],
+        [
+            *sst2_slice,
+            "model=bert",
+            *tiny_overrides("bert"),
+            "model.optimizer.fused=true",
+            "trainer.precision=bf16-mixed",
+            "trainer.gradient_clip_val=1.0",
+            "data.max_train_samples=64",
+        ],
         tiny=False,
     )
     assert summary["global_steps"] == 2  # 64 examples in batches of 32, one epoch

@@ -12,7 +12,9 @@ from tests.tiny_transformers import random_ids, spec, tiny
 
 
 def needs_objective(kind: TaskKind) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(kind not in OBJECTIVES, reason=f"no {kind.value} objective on this branch yet ([2/8])")
+    return pytest.mark.skipif(
+        kind not in OBJECTIVES, reason=f"no {kind.value} objective on this branch yet ([2/8])"
+    )
 
 
 def fit(module: torch.nn.Module, batch: dict, steps: int, lr: float = 1e-2) -> list[float]:
@@ -43,7 +45,10 @@ def test_gpt2_fine_tunes_and_batched_generation_continues_each_prompt_as_alone()
     batch[0], batch[1, :5] = long_prompt, short_prompt
     mask = (torch.arange(8) < torch.tensor([[8], [5]])).long()
     together = lm.generate(batch, mask)
-    alone = [lm.generate(p.unsqueeze(0), torch.ones(1, len(p), dtype=torch.long)) for p in (long_prompt, short_prompt)]
+    alone = [
+        lm.generate(p.unsqueeze(0), torch.ones(1, len(p), dtype=torch.long))
+        for p in (long_prompt, short_prompt)
+    ]
     assert torch.equal(together[0], alone[0][0]) and torch.equal(together[1], alone[1][0])
     # It learned the text: greedy decoding of a prefix continues it.
     assert torch.equal(alone[0][0, :4], text[0, 8:12])
@@ -74,7 +79,9 @@ def test_greedy_beam_and_sampling_decoding() -> None:
 
 
 def test_gpt2_classifies_from_the_last_real_token_whatever_the_padding() -> None:
-    classifier = PretrainedDecoder(spec(TaskKind.TEXT_CLASSIFICATION, label_names=["a", "b"]), **tiny("gpt2")).eval()
+    classifier = PretrainedDecoder(
+        spec(TaskKind.TEXT_CLASSIFICATION, label_names=["a", "b"]), **tiny("gpt2")
+    ).eval()
     ids = random_ids(1, 6)
     padded = torch.cat([ids, torch.zeros(1, 3, dtype=torch.long)], dim=1)
     mask = torch.cat([torch.ones(1, 6), torch.zeros(1, 3)], dim=1).long()
@@ -141,13 +148,19 @@ def test_seq2seq_learns_to_copy_and_generates_with_beams(model_type: str) -> Non
     source = random_ids(4, 5, seed=4)
     labels = torch.cat([source, torch.full((4, 1), 3)], dim=1)  # copy, then [EOS]
     decoder_input_ids = torch.cat([torch.full((4, 1), 2), labels[:, :-1]], dim=1)  # [BOS] + target
-    batch = {"input_ids": source, "attention_mask": torch.ones_like(source), "labels": labels,
-             "decoder_input_ids": decoder_input_ids}
+    batch = {
+        "input_ids": source,
+        "attention_mask": torch.ones_like(source),
+        "labels": labels,
+        "decoder_input_ids": decoder_input_ids,
+    }
     losses = fit(module, batch, steps=100)
     assert losses[-1] < 0.1 * losses[0]
     module.eval()
     with torch.no_grad():
         generated = module(batch)["generated_ids"]  # eval forward decodes, for the metrics
     assert torch.equal(generated[:, 1:6], source)  # after the decoder start token
-    short = module.generate(source, torch.ones_like(source), max_new_tokens=2, num_beams=2, length_penalty=2.0)
+    short = module.generate(
+        source, torch.ones_like(source), max_new_tokens=2, num_beams=2, length_penalty=2.0
+    )
     assert short.shape == (4, 3)

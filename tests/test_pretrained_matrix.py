@@ -37,7 +37,10 @@ def batch_for(kind: TaskKind, pair_encoding: str | None = None) -> dict[str, Any
     elif kind == TaskKind.TOKEN_CLASSIFICATION:
         batch["labels"] = torch.randint(0, 5, (B, T)).masked_fill(mask == 0, -100)
     elif kind == TaskKind.EXTRACTIVE_QA:
-        batch["start_positions"], batch["end_positions"] = torch.tensor([2, 3, 4, 5]), torch.tensor([3, 3, 6, 5])
+        batch["start_positions"], batch["end_positions"] = (
+            torch.tensor([2, 3, 4, 5]),
+            torch.tensor([3, 3, 6, 5]),
+        )
         # Tokens 2..T-1 cover the context two characters each; the rest is question and specials.
         offsets = [[(-1, -1)] * 2 + [(2 * i, 2 * i + 2) for i in range(T - 2)] for _ in range(B)]
         batch["offset_mapping"] = torch.tensor(offsets)
@@ -56,7 +59,10 @@ def batch_for(kind: TaskKind, pair_encoding: str | None = None) -> dict[str, Any
     elif kind == TaskKind.SENTENCE_SIMILARITY:
         batch["labels"] = torch.tensor([0.5, 4.0, 2.5, 1.0])
         if pair_encoding == "bi":
-            batch["input_ids_b"], batch["attention_mask_b"] = random_ids(B, 7, seed=2), torch.ones(B, 7, dtype=torch.long)
+            batch["input_ids_b"], batch["attention_mask_b"] = (
+                random_ids(B, 7, seed=2),
+                torch.ones(B, 7, dtype=torch.long),
+            )
     return batch
 
 
@@ -74,7 +80,12 @@ CASES = [
     (PretrainedEncoder, "bert", TaskKind.MASKED_LANGUAGE_MODELING, {}),
     (PretrainedEncoder, "bert", TaskKind.SENTENCE_SIMILARITY, {"pair_encoding": "cross"}),
     (PretrainedEncoder, "bert", TaskKind.SENTENCE_SIMILARITY, {"pair_encoding": "bi"}),
-    (PretrainedEncoder, "bert", TaskKind.SENTENCE_SIMILARITY, {"pair_encoding": "bi", "similarity_loss": "contrastive"}),
+    (
+        PretrainedEncoder,
+        "bert",
+        TaskKind.SENTENCE_SIMILARITY,
+        {"pair_encoding": "bi", "similarity_loss": "contrastive"},
+    ),
     (PretrainedDecoder, "gpt2", TaskKind.LANGUAGE_MODELING, {}),
     (PretrainedDecoder, "gpt2", TaskKind.TEXT_CLASSIFICATION, {}),
     (PretrainedDecoder, "gpt2", TaskKind.NLI, {}),
@@ -84,7 +95,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("family", "model_type", "kind", "options"), CASES, ids=lambda v: getattr(v, "value", None))
+@pytest.mark.parametrize(
+    ("family", "model_type", "kind", "options"), CASES, ids=lambda v: getattr(v, "value", None)
+)
 def test_each_supported_pair_trains_and_evaluates_one_step(family, model_type, kind, options) -> None:
     if kind not in OBJECTIVES:
         pytest.skip(f"no {kind.value} objective on this branch yet (nlpzoo.tasks, [2/8])")
@@ -92,7 +105,9 @@ def test_each_supported_pair_trains_and_evaluates_one_step(family, model_type, k
     pair_encoding = options.pop("pair_encoding", None)
     if family is not PretrainedEncoder:
         options["generation"] = {"max_new_tokens": 4}
-    task = spec(kind, label_names=LABELS.get(kind, []), pair_encoding=pair_encoding, extra={"score_range": [0, 5]})
+    task = spec(
+        kind, label_names=LABELS.get(kind, []), pair_encoding=pair_encoding, extra={"score_range": [0, 5]}
+    )
     module = family(task, **tiny(model_type), **options)
     module.use_tokenizer(CharTokenizer())
     batch = batch_for(kind, pair_encoding)

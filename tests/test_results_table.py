@@ -17,7 +17,14 @@ from nlpzoo.errors import ConfigError
 from nlpzoo.hardware import hardware_label
 from tests.conftest import ROOT, TINY, compose_config
 
-CPU = {"cpu": "AMD EPYC 7B13", "cpu_cores": 2, "gpu": None, "accelerator": "cpu", "devices": 1, "torch": "2.13.0"}
+CPU = {
+    "cpu": "AMD EPYC 7B13",
+    "cpu_cores": 2,
+    "gpu": None,
+    "accelerator": "cpu",
+    "devices": 1,
+    "torch": "2.13.0",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,33 +42,71 @@ def write_registry(path: Path, *entries: dict) -> Path:
     return path
 
 
-def write_summary(path: Path, metrics: dict, task_name: str, wall_seconds: float, mtime: float | None = None, **extra) -> None:
+def write_summary(
+    path: Path, metrics: dict, task_name: str, wall_seconds: float, mtime: float | None = None, **extra
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    summary = {"metrics": metrics, "wall_seconds": wall_seconds, "hardware": CPU, "config": {"task_name": task_name}, **extra}
+    summary = {
+        "metrics": metrics,
+        "wall_seconds": wall_seconds,
+        "hardware": CPU,
+        "config": {"task_name": task_name},
+        **extra,
+    }
     path.write_text(json.dumps(summary))
     if mtime is not None:
         os.utime(path, (mtime, mtime))
 
 
 SST2 = {
-    "name": "sst2_lstm", "data": "SST-2 dev", "metric": "val/acc", "percent": True, "budget_minutes": 8,
-    "target": ">= 0.85", "overrides": ["data.path=${paths.data_dir}/sst2"],
+    "name": "sst2_lstm",
+    "data": "SST-2 dev",
+    "metric": "val/acc",
+    "percent": True,
+    "budget_minutes": 8,
+    "target": ">= 0.85",
+    "overrides": ["data.path=${paths.data_dir}/sst2"],
     "reference": {"value": "85.1", "source": "flax examples/sst2"},
 }
 CONLL = {
-    "name": "conll_bilstm", "data": "CoNLL-2003 test", "metric": "test/f1", "budget_minutes": 5, "target": ">= 0.836",
+    "name": "conll_bilstm",
+    "data": "CoNLL-2003 test",
+    "metric": "test/f1",
+    "budget_minutes": 5,
+    "target": ">= 0.836",
     "reference": {"value": "0.836", "source": "Lample et al., 2016"},
 }
 NEVER_RUN = {**CONLL, "name": "never_run"}
 
 
-def test_from_runs_rebuilds_the_table_and_touches_nothing_outside_the_markers(results, tmp_path: Path) -> None:
+def test_from_runs_rebuilds_the_table_and_touches_nothing_outside_the_markers(
+    results, tmp_path: Path
+) -> None:
     runs = tmp_path / "logs"
-    write_summary(runs / "results" / "sst2_lstm" / "summary.json", {"val/acc": 0.84123, "val/loss": 0.4}, "sst2_lstm", 372.4)
+    write_summary(
+        runs / "results" / "sst2_lstm" / "summary.json",
+        {"val/acc": 0.84123, "val/loss": 0.4},
+        "sst2_lstm",
+        372.4,
+    )
     # Training runs found wherever they lie, by task name: the newest one wins; eval.py summaries are not runs.
-    write_summary(runs / "conll_bilstm" / "runs" / "a" / "summary.json", {"test/f1": 0.51}, "conll_bilstm", 30, mtime=1e9)
-    write_summary(runs / "conll_bilstm" / "runs" / "b" / "summary.json", {"test/f1": 0.87654}, "conll_bilstm", 41.6, mtime=2e9)
-    write_summary(runs / "eval" / "summary.json", {"test/f1": 0.99}, "conll_bilstm", 5, mtime=3e9, checkpoint="x.ckpt")
+    write_summary(
+        runs / "conll_bilstm" / "runs" / "a" / "summary.json",
+        {"test/f1": 0.51},
+        "conll_bilstm",
+        30,
+        mtime=1e9,
+    )
+    write_summary(
+        runs / "conll_bilstm" / "runs" / "b" / "summary.json",
+        {"test/f1": 0.87654},
+        "conll_bilstm",
+        41.6,
+        mtime=2e9,
+    )
+    write_summary(
+        runs / "eval" / "summary.json", {"test/f1": 0.99}, "conll_bilstm", 5, mtime=3e9, checkpoint="x.ckpt"
+    )
     registry = write_registry(tmp_path / "experiments.yaml", SST2, CONLL, NEVER_RUN)
 
     readme = tmp_path / "README.md"
@@ -100,14 +145,18 @@ def test_a_registered_experiment_runs_to_completion_and_lands_in_the_table(
     readme.write_text(f"# title\n{results.START}\nold table\n{results.END}\nfooter\n")
     runs = tmp_path / "runs"
 
-    code = results.main(["--only", "sst2_lstm", "--registry", str(registry), "--readme", str(readme), "--runs-dir", str(runs)])
+    code = results.main(
+        ["--only", "sst2_lstm", "--registry", str(registry), "--readme", str(readme), "--runs-dir", str(runs)]
+    )
     assert code == 0
     summary = json.loads((runs / "sst2_lstm" / "summary.json").read_text())
     assert "max_time" not in summary["config"]["trainer"]
     assert summary["global_steps"] == 256 // 32  # the whole epoch of the recipe, past the budget
     assert {"val/acc", "test/acc"} <= set(summary["metrics"])
     text = readme.read_text()
-    assert "old table" not in text and text.startswith("# title\n") and text.endswith(f"{results.END}\nfooter\n")
+    assert (
+        "old table" not in text and text.startswith("# title\n") and text.endswith(f"{results.END}\nfooter\n")
+    )
     (row,) = [line for line in text.splitlines() if line.startswith("| `sst2_lstm`")]
     assert f"| {100 * summary['metrics']['val/acc']:.1f} | >= 0.0 | no (" in row and "> budget) |" in row
     assert row.endswith(f"| 1 s | {hardware_label(summary['hardware'])} |")
@@ -123,14 +172,19 @@ def test_registered_experiments_exist_and_their_overrides_compose(results, tmp_p
         assert 0 < experiment.budget_minutes <= 60
     targets = {e.name: (e.comparison(), e.budget_minutes) for e in experiments}
     assert targets["shakespeare_gpt"] == (("<=", 1.88), 10)  # issue 17's table
-    assert targets["multi30k_transformer"] == ((">=", 35.0), 45) and targets["text8_glove"] == ((">=", 0.5), 4)
+    assert targets["multi30k_transformer"] == ((">=", 35.0), 45) and targets["text8_glove"] == (
+        (">=", 0.5),
+        4,
+    )
 
 
 def test_mistakes_in_the_registry_or_readme_are_named(results, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['budget'\]"):
         results.load_registry(write_registry(tmp_path / "typo.yaml", {**SST2, "budget": 3}))
     with pytest.raises(ConfigError, match=r"missing key\(s\) \['metric'\]"):
-        results.load_registry(write_registry(tmp_path / "short.yaml", {k: v for k, v in SST2.items() if k != "metric"}))
+        results.load_registry(
+            write_registry(tmp_path / "short.yaml", {k: v for k, v in SST2.items() if k != "metric"})
+        )
     with pytest.raises(ConfigError, match=r"target '85%' must read '>= VALUE' or '<= VALUE'"):
         results.load_registry(write_registry(tmp_path / "target.yaml", {**SST2, "target": "85%"}))
     with pytest.raises(ConfigError, match="needs the markers"):
@@ -143,7 +197,9 @@ def test_values_are_shown_as_papers_show_them(results) -> None:
     assert results.format_value(0.84123, percent=True) == "84.1"  # accuracy, F1
     assert results.format_value(27.456, percent=False) == "27.5"  # BLEU is already 0-100
     assert results.format_value(1.8765, percent=False) == "1.877"  # a loss, a correlation
-    assert results.format_value(None, percent=False) == results.format_value(float("nan"), percent=True) == "n/a"
+    assert (
+        results.format_value(None, percent=False) == results.format_value(float("nan"), percent=True) == "n/a"
+    )
 
 
 def test_meets_reference_needs_the_target_within_the_budget(results) -> None:
@@ -154,11 +210,16 @@ def test_meets_reference_needs_the_target_within_the_budget(results) -> None:
     assert gpt.verdict(1.95, 9 * 60) == "no (1.950 vs <= 1.880)"
     assert gpt.verdict(1.87, 11 * 60) == "no (11.0 min > budget)"
     assert gpt.verdict(None, None) == "no (n/a vs <= 1.880; n/a > budget)"
-    assert results.Experiment(name="x", data="d", metric="m", budget_minutes=1, reference={}).verdict(0.5, 1) == "-"
+    assert (
+        results.Experiment(name="x", data="d", metric="m", budget_minutes=1, reference={}).verdict(0.5, 1)
+        == "-"
+    )
 
 
 def test_hardware_label_names_the_gpu_when_one_was_used() -> None:
     gpu = {**CPU, "gpu": "NVIDIA H100 80GB HBM3", "accelerator": "cuda", "devices": 2}
     assert hardware_label(gpu) == "2 x NVIDIA H100 80GB HBM3"
-    assert hardware_label({**gpu, "accelerator": "cpu"}) == "AMD EPYC 7B13 (2 cores)"  # a GPU present but unused
+    assert (
+        hardware_label({**gpu, "accelerator": "cpu"}) == "AMD EPYC 7B13 (2 cores)"
+    )  # a GPU present but unused
     assert hardware_label(None) == "unknown"

@@ -41,9 +41,15 @@ def test_deepspeed_config_composes_and_names_its_missing_package(tmp_path: Path)
 
 def test_slurm_launcher_config_follows_the_trainer(train_script) -> None:
     result = train_script(
-        ["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=8", "trainer.num_nodes=2",
-         "hydra.launcher.partition=gpu"],
-        flags=("--cfg", "all", "--resolve"), tiny=False,
+        [
+            "hydra/launcher=slurm",
+            "trainer=ddp",
+            "trainer.devices=8",
+            "trainer.num_nodes=2",
+            "hydra.launcher.partition=gpu",
+        ],
+        flags=("--cfg", "all", "--resolve"),
+        tiny=False,
     )
     assert result.returncode == 0, result.log
     launcher = yaml.safe_load(result.stdout)["hydra"]["launcher"]
@@ -56,8 +62,10 @@ def test_slurm_launcher_config_follows_the_trainer(train_script) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("launcher", "seeds"),
-    [(["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"], [1]),
-     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], [1, 2])],
+    [
+        (["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"], [1]),
+        (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], [1, 2]),
+    ],
     ids=["submitit_local", "joblib"],
 )
 def test_launchers_run_sweep_jobs_in_other_processes(
@@ -95,14 +103,24 @@ def test_processes_started_by_slurm_train_as_one_ddp_run(train_script, tmp_path:
     with socket.socket() as probe:  # a free port for the process group
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    slurm = {"SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2", "SLURM_NNODES": "1", "SLURM_NODEID": "0",
-             "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "train", "SLURM_NODELIST": "127.0.0.1",
-             "MASTER_PORT": str(port)}
+    slurm = {
+        "SLURM_NTASKS": "2",
+        "SLURM_NTASKS_PER_NODE": "2",
+        "SLURM_NNODES": "1",
+        "SLURM_NODEID": "0",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NAME": "train",
+        "SLURM_NODELIST": "127.0.0.1",
+        "MASTER_PORT": str(port),
+    }
     run_dir = tmp_path / "run"
     with ThreadPoolExecutor(max_workers=2) as pool:
         tasks = [
-            pool.submit(train_script, ["trainer=ddp_cpu", f"hydra.run.dir={run_dir}"],
-                        env={**slurm, "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)})
+            pool.submit(
+                train_script,
+                ["trainer=ddp_cpu", f"hydra.run.dir={run_dir}"],
+                env={**slurm, "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)},
+            )
             for rank in (0, 1)
         ]
         results = [task.result() for task in tasks]

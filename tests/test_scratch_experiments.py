@@ -10,12 +10,24 @@ import pytest
 from nlpzoo.training import run_training
 from tests.conftest import compose_config
 
-TINY = ["debug=fdr", "data.max_train_samples=64", "data.max_val_samples=16", "data.max_test_samples=16",
-        "data.batch_size=8", "trainer.enable_progress_bar=false", "callbacks.rich_progress_bar=null"]
+TINY = [
+    "debug=fdr",
+    "data.max_train_samples=64",
+    "data.max_val_samples=16",
+    "data.max_test_samples=16",
+    "data.batch_size=8",
+    "trainer.enable_progress_bar=false",
+    "callbacks.rich_progress_bar=null",
+]
 EXPERIMENTS = {
     "conll_bilstm_crf": ["model.embedding_dim=16", "model.hidden_size=16"],
     "multi30k_attention": ["model.embedding_dim=16", "model.hidden_size=16"],
-    "multi30k_transformer": ["model.dim=32", "model.encoder_layers=1", "model.decoder_layers=1", "model.beam_size=2"],
+    "multi30k_transformer": [
+        "model.dim=32",
+        "model.encoder_layers=1",
+        "model.decoder_layers=1",
+        "model.beam_size=2",
+    ],
     "shakespeare_gpt": ["model.layers=1", "data.eval_batch_size=8"],
 }
 
@@ -30,9 +42,16 @@ def test_experiment_runs_one_step(experiment: str, tmp_path: Path, shared_data: 
 def test_conll_data_serves_character_ids_of_each_word(tmp_path: Path, shared_data: Path) -> None:
     from nlpzoo.training import build_datamodule
 
-    cfg = compose_config(["data=conll2003", f"data.path={shared_data / 'conll2003'}",
-                          "data.max_word_chars=5", "data.max_train_samples=16", "tokenizer.lowercase=false"],
-                         tmp_path / "run")
+    cfg = compose_config(
+        [
+            "data=conll2003",
+            f"data.path={shared_data / 'conll2003'}",
+            "data.max_word_chars=5",
+            "data.max_train_samples=16",
+            "tokenizer.lowercase=false",
+        ],
+        tmp_path / "run",
+    )
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
     batch = next(iter(datamodule.train_dataloader()))
@@ -49,10 +68,16 @@ def test_multi30k_transformer_is_the_size_of_its_reference(tmp_path: Path, share
     """bentrevett/pytorch-seq2seq notebook 6 reports 9,038,341 parameters on the same training split."""
     from nlpzoo.training import build_datamodule, build_model
 
-    cfg = compose_config(["experiment=multi30k_transformer", f"paths.data_dir={shared_data}"], tmp_path / "run")
+    cfg = compose_config(
+        ["experiment=multi30k_transformer", f"paths.data_dir={shared_data}"], tmp_path / "run"
+    )
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)
     assert sum(p.numel() for p in model.parameters()) == pytest.approx(9_038_341, rel=0.005)
-    assert model.net.lm_head.weight is not model.net.target_embeddings.tokens.weight  # untied, as the notebook
-    assert model.net.target_embeddings.scale == pytest.approx(16.0)  # tokens * sqrt(256) next to learned positions
+    assert (
+        model.net.lm_head.weight is not model.net.target_embeddings.tokens.weight
+    )  # untied, as the notebook
+    assert model.net.target_embeddings.scale == pytest.approx(
+        16.0
+    )  # tokens * sqrt(256) next to learned positions

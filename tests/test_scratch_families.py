@@ -29,8 +29,15 @@ FIRST_WORD = 7  # ids below are special tokens
 
 
 def make_spec(kind: TaskKind, **values: Any) -> TaskSpec:
-    return TaskSpec(kind=kind, vocab_size=VOCAB, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS,
-                    max_length=16, **values)
+    return TaskSpec(
+        kind=kind,
+        vocab_size=VOCAB,
+        pad_token_id=PAD,
+        bos_token_id=BOS,
+        eos_token_id=EOS,
+        max_length=16,
+        **values,
+    )
 
 
 def words(batch: int, length: int, generator: torch.Generator) -> torch.Tensor:
@@ -70,20 +77,33 @@ def tagging_batch(generator: torch.Generator, batch: int = 32, length: int = 8) 
     }
 
 
-def classification_batch(generator: torch.Generator, batch: int = 32, length: int = 8) -> dict[str, torch.Tensor]:
+def classification_batch(
+    generator: torch.Generator, batch: int = 32, length: int = 8
+) -> dict[str, torch.Tensor]:
     """text classification: is word FIRST_WORD in the text?"""
     ids = words(batch, length, generator)
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": (ids == FIRST_WORD).any(1).long()}
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "labels": (ids == FIRST_WORD).any(1).long(),
+    }
 
 
 def pair_batch(generator: torch.Generator, batch: int = 32, length: int = 6) -> dict[str, torch.Tensor]:
     """sentence pairs (bi-encoder): similarity 1 for a shuffled copy, 0 for an unrelated text."""
     a = words(batch, length, generator)
     same = torch.rand(batch, generator=generator) < 0.5
-    b = torch.where(same.unsqueeze(1), a[:, torch.randperm(length, generator=generator)], words(batch, length, generator))
+    b = torch.where(
+        same.unsqueeze(1), a[:, torch.randperm(length, generator=generator)], words(batch, length, generator)
+    )
     ones = torch.ones_like(a)
-    return {"input_ids": a, "attention_mask": ones, "input_ids_b": b, "attention_mask_b": ones,
-            "labels": same.float()}
+    return {
+        "input_ids": a,
+        "attention_mask": ones,
+        "input_ids_b": b,
+        "attention_mask_b": ones,
+        "labels": same.float(),
+    }
 
 
 def qa_batch(generator: torch.Generator, batch: int = 32, length: int = 10) -> dict[str, torch.Tensor]:
@@ -91,20 +111,31 @@ def qa_batch(generator: torch.Generator, batch: int = 32, length: int = 10) -> d
     ids = torch.randint(FIRST_WORD + 1, VOCAB, (batch, length), generator=generator)
     start = torch.randint(0, length - 2, (batch,), generator=generator)
     ids[torch.arange(batch), start] = FIRST_WORD
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "start_positions": start,
-            "end_positions": start + 2}
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "start_positions": start,
+        "end_positions": start + 2,
+    }
 
 
 TINY_RECURRENT = dict(embedding_dim=32, hidden_size=32, dropout=0.0)
 TINY_TRANSFORMER = dict(dim=32, heads=4, dropout=0.0)
 CASES: dict[str, tuple[Callable[[], ZooModule], Callable[..., dict[str, torch.Tensor]]]] = {
     "lstm_classification": (
-        lambda: RecurrentModel(make_spec(TaskKind.TEXT_CLASSIFICATION, label_names=["no", "yes"]), **TINY_RECURRENT),
+        lambda: RecurrentModel(
+            make_spec(TaskKind.TEXT_CLASSIFICATION, label_names=["no", "yes"]), **TINY_RECURRENT
+        ),
         classification_batch,
     ),
     "bilstm_crf_chars": (
-        lambda: RecurrentModel(make_spec(TaskKind.TOKEN_CLASSIFICATION, label_names=["O", "B-X"]), crf=True,
-                               char_features=True, char_buckets=64, **TINY_RECURRENT),
+        lambda: RecurrentModel(
+            make_spec(TaskKind.TOKEN_CLASSIFICATION, label_names=["O", "B-X"]),
+            crf=True,
+            char_features=True,
+            char_buckets=64,
+            **TINY_RECURRENT,
+        ),
         tagging_batch,
     ),
     "lstm_language_model": (
@@ -112,27 +143,43 @@ CASES: dict[str, tuple[Callable[[], ZooModule], Callable[..., dict[str, torch.Te
         lm_batch,
     ),
     "gru_siamese_similarity": (
-        lambda: RecurrentModel(make_spec(TaskKind.SENTENCE_SIMILARITY, pair_encoding="bi"), cell="gru",
-                               pooling="mean", **TINY_RECURRENT),
+        lambda: RecurrentModel(
+            make_spec(TaskKind.SENTENCE_SIMILARITY, pair_encoding="bi"),
+            cell="gru",
+            pooling="mean",
+            **TINY_RECURRENT,
+        ),
         pair_batch,
     ),
     **{
         f"seq2seq_{attention}": (
-            lambda attention=attention: Seq2SeqModel(make_spec(TaskKind.SEQ2SEQ), attention=attention,
-                                                     embedding_dim=32, hidden_size=32, dropout=0.0),
+            lambda attention=attention: Seq2SeqModel(
+                make_spec(TaskKind.SEQ2SEQ),
+                attention=attention,
+                embedding_dim=32,
+                hidden_size=32,
+                dropout=0.0,
+            ),
             reversal_batch,
         )
         for attention in ("none", "additive", "multiplicative")
     },
     "transformer_seq2seq": (
-        lambda: TransformerSeq2SeqModel(make_spec(TaskKind.SEQ2SEQ), encoder_layers=2, decoder_layers=2, positions="learned",
-                                        beam_size=2, **TINY_TRANSFORMER),
+        lambda: TransformerSeq2SeqModel(
+            make_spec(TaskKind.SEQ2SEQ),
+            encoder_layers=2,
+            decoder_layers=2,
+            positions="learned",
+            beam_size=2,
+            **TINY_TRANSFORMER,
+        ),
         reversal_batch,
     ),
     "gpt": (lambda: GPTModel(make_spec(TaskKind.LANGUAGE_MODELING), layers=2, **TINY_TRANSFORMER), lm_batch),
     "transformer_encoder_tagging_crf": (
-        lambda: TransformerEncoderModel(make_spec(TaskKind.TOKEN_CLASSIFICATION, label_names=["O", "B-X"]),
-                                        crf=True, **TINY_TRANSFORMER),
+        lambda: TransformerEncoderModel(
+            make_spec(TaskKind.TOKEN_CLASSIFICATION, label_names=["O", "B-X"]), crf=True, **TINY_TRANSFORMER
+        ),
         tagging_batch,
     ),
     "transformer_encoder_qa": (
@@ -174,9 +221,17 @@ def test_checkpoint_reloads_to_identical_outputs(case: str, tmp_path: Path) -> N
     torch.manual_seed(0)
     build, make_batch = CASES[case]
     module = build()
-    loader = DataLoader([make_batch(torch.Generator().manual_seed(i), batch=8) for i in range(3)], batch_size=None)
-    trainer = L.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu")
+    loader = DataLoader(
+        [make_batch(torch.Generator().manual_seed(i), batch=8) for i in range(3)], batch_size=None
+    )
+    trainer = L.Trainer(
+        max_steps=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.fit(module, train_dataloaders=loader)
     trainer.save_checkpoint(tmp_path / "model.ckpt")
     reloaded = load_module(tmp_path / "model.ckpt").module
@@ -206,6 +261,8 @@ def test_gpt_samples_continue_the_prompt() -> None:
     train_steps(module, lm_batch, steps=80)
     module.eval()
     prompt = torch.tensor([[FIRST_WORD, FIRST_WORD + 1, FIRST_WORD + 2]])
-    out = module.generate(prompt, max_new_tokens=5, temperature=0.5, top_k=3, generator=torch.Generator().manual_seed(0))
+    out = module.generate(
+        prompt, max_new_tokens=5, temperature=0.5, top_k=3, generator=torch.Generator().manual_seed(0)
+    )
     assert out[0, :3].tolist() == prompt[0].tolist()
     assert out[0, 3:].tolist() == list(range(FIRST_WORD + 3, FIRST_WORD + 8))

@@ -38,12 +38,20 @@ def conll_sentences(shared_data: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def server(exported_lstm: dict[str, Any], tiny_lstm_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(
+    exported_lstm: dict[str, Any], tiny_lstm_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """`python serve.py` on the ONNX export, started on 127.0.0.1 and stopped after the module's tests."""
     run_dir = tmp_path_factory.mktemp("serve")
     overrides = [
-        f"ckpt_path={tiny_lstm_checkpoint}", "backend=onnx", "max_chars=300", "max_batch_size=8", "batch_timeout=0.05",
-        f"drift.window={WINDOW}", f"drift.min_samples={WINDOW}", f"hydra.run.dir={run_dir}",
+        f"ckpt_path={tiny_lstm_checkpoint}",
+        "backend=onnx",
+        "max_chars=300",
+        "max_batch_size=8",
+        "batch_timeout=0.05",
+        f"drift.window={WINDOW}",
+        f"drift.min_samples={WINDOW}",
+        f"hydra.run.dir={run_dir}",
     ]
     with running_server(overrides, run_dir / "server.log") as url:
         yield url
@@ -78,7 +86,9 @@ def test_concurrent_requests_match_the_model_called_directly(
         ("a bare string", "valid dictionary"),
     ],
 )
-def test_bad_requests_get_a_4xx_with_a_message_and_the_server_keeps_serving(server: str, payload: Any, problem: str) -> None:
+def test_bad_requests_get_a_4xx_with_a_message_and_the_server_keeps_serving(
+    server: str, payload: Any, problem: str
+) -> None:
     response = httpx.post(f"{server}/predict", json=payload, timeout=30)
     assert 400 <= response.status_code < 500
     assert problem in response.text
@@ -86,7 +96,9 @@ def test_bad_requests_get_a_4xx_with_a_message_and_the_server_keeps_serving(serv
 
 
 def test_invalid_json_is_a_4xx(server: str) -> None:
-    response = httpx.post(f"{server}/predict", content=b"{not json", headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{server}/predict", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422 and "JSON" in response.text
     assert httpx.get(f"{server}/health").text == "ok"
 
@@ -115,27 +127,43 @@ def test_drift_crosses_the_threshold_only_for_shifted_text(server: str, shared_d
 def test_an_oversized_body_gets_a_413_before_it_is_read_and_no_error_echoes_the_input(server: str) -> None:
     limit = body_limit(300)
     # Declared larger than the limit: refused from the headers alone, the 20 MB body never sent.
-    with socket.create_connection((urlsplit(server).hostname, urlsplit(server).port), timeout=30) as connection:
-        connection.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                           b"Content-Length: 20000000\r\n\r\n")
+    with socket.create_connection(
+        (urlsplit(server).hostname, urlsplit(server).port), timeout=30
+    ) as connection:
+        connection.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 20000000\r\n\r\n"
+        )
         head = b""
-        while chunk := connection.recv(4096):  # headers and body may arrive in separate reads; it closes after
+        while chunk := connection.recv(
+            4096
+        ):  # headers and body may arrive in separate reads; it closes after
             head += chunk
         head = head.decode()
     assert head.startswith("HTTP/1.1 413") and f"over the limit of {limit} bytes" in head
     # Streamed without a length (chunked): counted as it arrives.
     chunks = iter([b'{"text": "', b"x" * limit, b'"}'])
-    response = httpx.post(f"{server}/predict", content=chunks, headers={"content-type": "application/json"}, timeout=30)
+    response = httpx.post(
+        f"{server}/predict", content=chunks, headers={"content-type": "application/json"}, timeout=30
+    )
     assert response.status_code == 413 and len(response.content) < 200
     # Under the body limit but invalid: the 422 says what is wrong without quoting the text.
     long_text, extra = "unforgettable " * 40, "q" * 5000
     response = httpx.post(f"{server}/predict", json={"text": long_text, "note": extra}, timeout=30)
-    assert response.status_code == 422 and "the limit is 300" in response.text and "Extra inputs" in response.text
-    assert "unforgettable" not in response.text and extra not in response.text and len(response.content) < 1000
+    assert (
+        response.status_code == 422
+        and "the limit is 300" in response.text
+        and "Extra inputs" in response.text
+    )
+    assert (
+        "unforgettable" not in response.text and extra not in response.text and len(response.content) < 1000
+    )
     assert httpx.post(f"{server}/predict", json={"text": "a fine film"}, timeout=30).status_code == 200
 
 
-def test_metrics_are_prometheus_text_with_errors_latency_batches_and_drift(server: str, shared_data: Path) -> None:
+def test_metrics_are_prometheus_text_with_errors_latency_batches_and_drift(
+    server: str, shared_data: Path
+) -> None:
     post_all(server, [{"text": t} for t in sst2_dev(shared_data)[:WINDOW]])  # enough for the drift scores
     httpx.post(f"{server}/predict", json={"text": ""}, timeout=30)
     response = httpx.get(f"{server}/metrics")
@@ -148,9 +176,13 @@ def test_metrics_are_prometheus_text_with_errors_latency_batches_and_drift(serve
     answered = sum(value for name, value in samples.items() if name.startswith("nlpzoo_requests_total"))
     assert samples["nlpzoo_request_duration_seconds_count"] == answered
     assert samples['nlpzoo_request_duration_seconds_bucket{le="+Inf"}'] == answered
-    buckets = [value for name, value in samples.items() if name.startswith("nlpzoo_request_duration_seconds_bucket")]
+    buckets = [
+        value for name, value in samples.items() if name.startswith("nlpzoo_request_duration_seconds_bucket")
+    ]
     assert buckets == sorted(buckets)  # cumulative
-    assert samples["nlpzoo_batch_size_count"] < samples["nlpzoo_batch_size_sum"]  # batches of more than one request
+    assert (
+        samples["nlpzoo_batch_size_count"] < samples["nlpzoo_batch_size_sum"]
+    )  # batches of more than one request
     for statistic in ("input_length", "unknown_rate", "predicted_label", "confidence"):
         assert f'nlpzoo_drift_psi{{statistic="{statistic}"}}' in samples
         assert samples[f'nlpzoo_drift_drifted{{statistic="{statistic}"}}'] in (0, 1)
@@ -162,16 +194,25 @@ def prometheus_samples(text: str) -> dict[str, float]:
     return {name: float(value) for name, value in (line.rsplit(" ", 1) for line in lines)}
 
 
-def test_int8_scores_do_not_depend_on_the_batch(exported_lstm: dict, tiny_lstm_checkpoint: Path, shared_data: Path,
-                                                tmp_path: Path) -> None:
+def test_int8_scores_do_not_depend_on_the_batch(
+    exported_lstm: dict, tiny_lstm_checkpoint: Path, shared_data: Path, tmp_path: Path
+) -> None:
     """Dynamic int8 scales activations by the whole batch's range: the server runs int8 one request at a time."""
     texts = sst2_dev(shared_data)[:16]
     alone = load_predictor(tiny_lstm_checkpoint, "onnx_int8")
     expected = [alone.predict([text])[0] for text in texts]
     batched = alone.predict(texts)
-    assert max(abs(a["score"] - b["score"]) for a, b in zip(batched, expected, strict=True)) > 0  # batching moves them
-    overrides = [f"ckpt_path={tiny_lstm_checkpoint}", "backend=onnx_int8", "max_batch_size=8", "batch_timeout=0.5",
-                 "drift.enabled=false", f"hydra.run.dir={tmp_path}"]
+    assert (
+        max(abs(a["score"] - b["score"]) for a, b in zip(batched, expected, strict=True)) > 0
+    )  # batching moves them
+    overrides = [
+        f"ckpt_path={tiny_lstm_checkpoint}",
+        "backend=onnx_int8",
+        "max_batch_size=8",
+        "batch_timeout=0.5",
+        "drift.enabled=false",
+        f"hydra.run.dir={tmp_path}",
+    ]
     with running_server(overrides, tmp_path / "server.log") as url:
         responses = post_all(url, [{"text": t} for t in texts])
         metrics = httpx.get(f"{url}/metrics", params={"format": "json"}).json()

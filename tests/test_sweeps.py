@@ -36,7 +36,8 @@ def best_score_in_checkpoint(path: str) -> float:
 def test_grid_sweep_gives_each_job_a_directory_and_writes_the_summary(train_script, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     result = train_script(
-        ["model=rnn,lstm,gru", "logger=many", f"hydra.sweep.dir={sweep_dir}"], flags=("-m",),
+        ["model=rnn,lstm,gru", "logger=many", f"hydra.sweep.dir={sweep_dir}"],
+        flags=("-m",),
         env={"WANDB_MODE": "offline"},
     )
     assert result.returncode == 0, result.log
@@ -44,7 +45,9 @@ def test_grid_sweep_gives_each_job_a_directory_and_writes_the_summary(train_scri
     summary, rows = read_summary(sweep_dir)
     assert (summary["jobs"], summary["completed"], summary["failed"]) == (3, 3, 0)
     run_ids = set()
-    for job, (record, row, cell) in enumerate(zip(summary["records"], rows, ["rnn", "lstm", "gru"], strict=True)):
+    for job, (record, row, cell) in enumerate(
+        zip(summary["records"], rows, ["rnn", "lstm", "gru"], strict=True)
+    ):
         job_dir = sweep_dir / str(job)
         run_summary = json.loads((job_dir / "summary.json").read_text())
         assert record["job"] == job and record["status"] == "completed"
@@ -56,7 +59,9 @@ def test_grid_sweep_gives_each_job_a_directory_and_writes_the_summary(train_scri
         assert record["wall_seconds"] > 0
         assert row["status"] == "completed" and float(row["val/acc"]) == record["metrics"]["val/acc"]
         # csv, TensorBoard and W&B per job; the job's own W&B run, grouped by the sweep
-        assert (job_dir / "csv" / "metrics.csv").is_file() and list((job_dir / "tensorboard").glob("events.*"))
+        assert (job_dir / "csv" / "metrics.csv").is_file() and list(
+            (job_dir / "tensorboard").glob("events.*")
+        )
         (wandb_log,) = job_dir.glob("wandb/offline-run-*/run-*.wandb")
         (run,) = of_type(list(records(wandb_log)), "run")
         assert run.run_group == "train-sweep"
@@ -69,7 +74,9 @@ def test_grid_sweep_gives_each_job_a_directory_and_writes_the_summary(train_scri
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(train_script, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     optimizers = "torch.optim.AdamW,torch.optim.NoSuchOptimizer,torch.optim.SGD"
-    result = train_script([f"model.optimizer._target_={optimizers}", f"hydra.sweep.dir={sweep_dir}"], flags=("-m",))
+    result = train_script(
+        [f"model.optimizer._target_={optimizers}", f"hydra.sweep.dir={sweep_dir}"], flags=("-m",)
+    )
     assert result.returncode == 0, result.log
 
     summary, rows = read_summary(sweep_dir)
@@ -95,7 +102,15 @@ def test_optuna_sweep_optimizes_the_best_checkpoint_metric_and_continues_its_stu
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'optuna' / 'study.db'}"  # the folder is made when the sweep starts
     common = ["hparams_search=sst2_lstm", f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=tiny"]
-    first = train_script([*common, "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.seed=1", f"hydra.sweep.dir={tmp_path / 'first'}"], flags=("-m",))
+    first = train_script(
+        [
+            *common,
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.sampler.seed=1",
+            f"hydra.sweep.dir={tmp_path / 'first'}",
+        ],
+        flags=("-m",),
+    )
     assert first.returncode == 0, first.log
 
     study = optuna.load_study(study_name="tiny", storage=storage)
@@ -105,12 +120,18 @@ def test_optuna_sweep_optimizes_the_best_checkpoint_metric_and_continues_its_stu
         run_summary = json.loads((Path(record["output_dir"]) / "summary.json").read_text())
         assert math.isclose(trial.value, best_score_in_checkpoint(run_summary["best_checkpoint"]))
         # the trial's sampled hyper-parameters are the ones the job trained with
-        assert math.isclose(run_summary["config"]["model"]["optimizer"]["lr"], trial.params["model.optimizer.lr"])
+        assert math.isclose(
+            run_summary["config"]["model"]["optimizer"]["lr"], trial.params["model.optimizer.lr"]
+        )
 
     # The same command continues the study; two trials that cannot train fail and the sweep goes on.
     second = train_script(
-        [*common, "hydra.sweeper.n_trials=2", "model.optimizer._target_=torch.optim.NoSuchOptimizer",
-         f"hydra.sweep.dir={tmp_path / 'second'}"],
+        [
+            *common,
+            "hydra.sweeper.n_trials=2",
+            "model.optimizer._target_=torch.optim.NoSuchOptimizer",
+            f"hydra.sweep.dir={tmp_path / 'second'}",
+        ],
         flags=("-m",),
     )
     assert second.returncode == 0, second.log
@@ -135,7 +156,9 @@ def test_ddp_inside_a_sweep_runs_each_job_in_its_own_directory(train_script, tmp
         assert run_summary["global_steps"] == 4
         # the second worker re-ran this job (not the sweep) in this job's directory
         assert (job_dir / "train_ddp_process_1.log").is_file()
-        assert "All distributed processes registered. Starting with 2 processes" in result.stderr + result.stdout
+        assert (
+            "All distributed processes registered. Starting with 2 processes" in result.stderr + result.stdout
+        )
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1"]
     assert not (tmp_path / "logs").exists() or not list((tmp_path / "logs").rglob("summary.json"))
 
@@ -145,11 +168,15 @@ def test_search_spaces_name_keys_the_config_has(preset: str, tmp_path: Path) -> 
     """A typo in a search space would only surface when Optuna samples it; catch it at compose time."""
     if preset == "sst2_minilm" and not (CONF / "experiment" / "sst2_minilm.yaml").is_file():
         pytest.skip("needs the pretrained family's experiment sst2_minilm (merged from its own branch)")
-    cfg = compose_config([f"hparams_search={preset}"], tmp_path)  # the recurrent preset: train.py's default LSTM
+    cfg = compose_config(
+        [f"hparams_search={preset}"], tmp_path
+    )  # the recurrent preset: train.py's default LSTM
     sweeper = HydraConfig.get().sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.sampler._target_.endswith("TPESampler")
     assert sweeper.direction == "maximize" and cfg.monitor_mode == "max"
-    assert OmegaConf.to_container(sweeper)["storage"].startswith("sqlite:///")  # unresolved: hydra is detached
+    assert OmegaConf.to_container(sweeper)["storage"].startswith(
+        "sqlite:///"
+    )  # unresolved: hydra is detached
     for key in sweeper.params:
         assert OmegaConf.select(cfg, key, default="<absent>") != "<absent>", f"{preset}: no config key {key}"
 

@@ -68,7 +68,12 @@ def test_conll2003_labels_the_first_subword_of_each_word(shared_data: Path, tmp_
 
 
 def test_conll_all_subwords_and_iob2_conversion(shared_data: Path, tmp_path: Path) -> None:
-    overrides = [f"data.path={shared_data / 'conll2003'}", *SLICE, "data.label_all_subwords=true", "data.output_scheme=iob2"]
+    overrides = [
+        f"data.path={shared_data / 'conll2003'}",
+        *SLICE,
+        "data.label_all_subwords=true",
+        "data.output_scheme=iob2",
+    ]
     datamodule = load("conll2003", "pretrained", overrides, tmp_path)
     assert datamodule.spec.extra["tag_scheme"] == "iob2"
     assert not any(name[0] in "ES" for name in datamodule.spec.label_names)
@@ -95,13 +100,26 @@ def test_conll_jsonl_tokens_and_tags_with_a_word_tokenizer(tmp_path: Path) -> No
 
 
 def test_squad_windows_point_at_the_answer_text(shared_data: Path, tmp_path: Path) -> None:
-    overrides = [f"data.path={shared_data / 'squad' / 'dev-v1.1.json'}", *SLICE, "data.max_length=128", "data.stride=32"]
+    overrides = [
+        f"data.path={shared_data / 'squad' / 'dev-v1.1.json'}",
+        *SLICE,
+        "data.max_length=128",
+        "data.stride=32",
+    ]
     datamodule = load("squad", "pretrained", overrides, tmp_path)
-    shared_contexts = set(datamodule.splits["train"]["context"]) & set(datamodule.splits["validation"]["context"])
+    shared_contexts = set(datamodule.splits["train"]["context"]) & set(
+        datamodule.splits["validation"]["context"]
+    )
     assert not shared_contexts  # carved by article: no paragraph in two splits
     answered: set[str] = set()
     for batch in datamodule.val_dataloader():
-        assert batch.keys() >= {"input_ids", "attention_mask", "start_positions", "end_positions", "offset_mapping"}
+        assert batch.keys() >= {
+            "input_ids",
+            "attention_mask",
+            "start_positions",
+            "end_positions",
+            "offset_mapping",
+        }
         assert batch["offset_mapping"].shape == (*batch["input_ids"].shape, 2)
         spans = zip(batch["start_positions"].tolist(), batch["end_positions"].tolist(), strict=True)
         for row, (start, end) in enumerate(spans):
@@ -113,18 +131,35 @@ def test_squad_windows_point_at_the_answer_text(shared_data: Path, tmp_path: Pat
             decoded = datamodule.tokenizer.decode(batch["input_ids"][row][start : end + 1])
             assert decoded.replace(" ", "") == text.lower().replace(" ", "")
             answered.add(batch["example_id"][row])
-    assert answered == set(datamodule.splits["validation"]["example_id"])  # every question has a window with its answer
+    assert answered == set(
+        datamodule.splits["validation"]["example_id"]
+    )  # every question has a window with its answer
 
 
 def test_multi30k_parallel_gz_files_teacher_forcing(shared_data: Path, tmp_path: Path) -> None:
-    datamodule = load("multi30k", "bpe", [f"data.path={shared_data / 'multi30k'}", *SLICE, "tokenizer.vocab_size=1000"], tmp_path)
+    datamodule = load(
+        "multi30k",
+        "bpe",
+        [f"data.path={shared_data / 'multi30k'}", *SLICE, "tokenizer.vocab_size=1000"],
+        tmp_path,
+    )
     spec = datamodule.spec
-    assert spec.kind is TaskKind.SEQ2SEQ and spec.extra["shared_vocabulary"] and spec.target_vocab_size is None
+    assert (
+        spec.kind is TaskKind.SEQ2SEQ and spec.extra["shared_vocabulary"] and spec.target_vocab_size is None
+    )
     batch = first_batch(datamodule, "validation")
-    assert batch.keys() == {"input_ids", "attention_mask", "decoder_input_ids", "decoder_attention_mask", "labels"}
+    assert batch.keys() == {
+        "input_ids",
+        "attention_mask",
+        "decoder_input_ids",
+        "decoder_attention_mask",
+        "labels",
+    }
     labels, decoder_inputs = batch["labels"][0], batch["decoder_input_ids"][0]
     length = int((labels != -100).sum())
-    assert decoder_inputs[0] == spec.extra["decoder_start_token_id"] and labels[length - 1] == spec.eos_token_id
+    assert (
+        decoder_inputs[0] == spec.extra["decoder_start_token_id"] and labels[length - 1] == spec.eos_token_id
+    )
     assert torch.equal(decoder_inputs[1:length], labels[: length - 1])  # shifted right by one
     german = gzip.decompress((shared_data / "multi30k" / "val.de.gz").read_bytes()).decode().splitlines()
     assert datamodule.tokenizer.decode(batch["input_ids"][0], skip_special_tokens=True) in german
@@ -146,7 +181,12 @@ def test_multi30k_separate_target_tokenizer(shared_data: Path, tmp_path: Path) -
 
 
 def test_dialogsum_jsonl_and_gz_with_test_references(shared_data: Path, tmp_path: Path) -> None:
-    datamodule = load("dialogsum", "bpe", [f"data.path={shared_data / 'dialogsum'}", *SLICE, "tokenizer.vocab_size=1000"], tmp_path)
+    datamodule = load(
+        "dialogsum",
+        "bpe",
+        [f"data.path={shared_data / 'dialogsum'}", *SLICE, "tokenizer.vocab_size=1000"],
+        tmp_path,
+    )
     assert datamodule.split_sources["train"].endswith("dialogsum.train.jsonl.gz")
     batch = next(iter(datamodule.test_dataloader()))
     assert batch["input_ids"].shape[1] <= 512 and batch["labels"].shape[1] <= 96
@@ -156,17 +196,30 @@ def test_dialogsum_jsonl_and_gz_with_test_references(shared_data: Path, tmp_path
 def test_cnn_dailymail_format_from_a_tiny_file(tmp_path: Path) -> None:
     folder = tmp_path / "cnn"
     folder.mkdir()
-    article = {"article": "The council met on Monday and approved the new park budget after a long debate.", "highlights": "Council approves park budget.", "id": "a"}
+    article = {
+        "article": "The council met on Monday and approved the new park budget after a long debate.",
+        "highlights": "Council approves park budget.",
+        "id": "a",
+    }
     for split in ("train", "validation", "test"):
-        (folder / f"{split}.jsonl").write_text("\n".join(json.dumps({**article, "id": str(i)}) for i in range(6)))
+        (folder / f"{split}.jsonl").write_text(
+            "\n".join(json.dumps({**article, "id": str(i)}) for i in range(6))
+        )
     datamodule = load("cnn_dailymail", "word", [f"data.path={folder}"], tmp_path)
     batch = first_batch(datamodule)
     labels = batch["labels"][0]
-    assert datamodule.tokenizer.decode(labels[labels != -100], skip_special_tokens=True) == "council approves park budget."
+    assert (
+        datamodule.tokenizer.decode(labels[labels != -100], skip_special_tokens=True)
+        == "council approves park budget."
+    )
 
 
 def test_tinyshakespeare_char_blocks_are_the_text(shared_data: Path, tmp_path: Path) -> None:
-    overrides = [f"data.path={shared_data / 'tinyshakespeare' / 'input.txt'}", "data.block_size=64", "data.max_train_samples=2000"]
+    overrides = [
+        f"data.path={shared_data / 'tinyshakespeare' / 'input.txt'}",
+        "data.block_size=64",
+        "data.max_train_samples=2000",
+    ]
     datamodule = load("tinyshakespeare", "char", overrides, tmp_path)
     assert datamodule.spec.kind is TaskKind.LANGUAGE_MODELING and datamodule.spec.vocab_size < 80
     batch = first_batch(datamodule, "validation")
@@ -190,8 +243,12 @@ def test_shakespeare_recipe_splits_and_samples_as_nanogpt(shared_data: Path, tmp
     assert len(validation) == 1000 and validation[0]["input_ids"].shape == (64,)
     first = next(iter(datamodule.train_dataloader()))["input_ids"]  # (12, 64)
     starts = [int(s) for s in datamodule.train_sampler()][:12]
-    assert first.shape == (12, 64) and torch.equal(first, torch.stack([train.stream[s : s + 64] for s in starts]))
-    assert len(set(starts)) == 12 and any(s % 64 for s in starts)  # windows begin anywhere, not on block edges
+    assert first.shape == (12, 64) and torch.equal(
+        first, torch.stack([train.stream[s : s + 64] for s in starts])
+    )
+    assert len(set(starts)) == 12 and any(
+        s % 64 for s in starts
+    )  # windows begin anywhere, not on block edges
     again = datamodule.train_sampler()
     assert [int(s) for s in again][:12] == starts  # the same seed draws the same windows
     again.set_epoch(1)
@@ -199,8 +256,13 @@ def test_shakespeare_recipe_splits_and_samples_as_nanogpt(shared_data: Path, tmp
 
 
 def test_random_windows_resume_mid_epoch_with_the_next_batch(shared_data: Path, tmp_path: Path) -> None:
-    overrides = [f"data.path={shared_data / 'tinyshakespeare' / 'input.txt'}", "data.block_size=16",
-                 "data.max_train_samples=500", "data.sampling=random_windows", "data.batch_size=4"]
+    overrides = [
+        f"data.path={shared_data / 'tinyshakespeare' / 'input.txt'}",
+        "data.block_size=16",
+        "data.max_train_samples=500",
+        "data.sampling=random_windows",
+        "data.batch_size=4",
+    ]
     datamodule = load("tinyshakespeare", "char", overrides, tmp_path)
     loader = datamodule.train_dataloader()
     batches = iter(loader)
@@ -220,7 +282,10 @@ def test_text_carved_by_characters_with_a_test_part_before_validation(tmp_path: 
     datamodule = load("tinyshakespeare", "char", overrides, tmp_path)
     decode = datamodule.tokenizer.decode
     n = len(text)
-    blocks = {split: "".join(decode(b) for b in datamodule.splits[split]["input_ids"]) for split in ("train", "validation", "test")}
+    blocks = {
+        split: "".join(decode(b) for b in datamodule.splits[split]["input_ids"])
+        for split in ("train", "validation", "test")
+    }
     assert blocks["validation"] == text[int(n * 0.9) :]
     assert blocks["test"] == text[int(n * 0.7) : int(n * 0.9)]
     assert blocks["train"] == text[: int(n * 0.7)]
@@ -234,7 +299,9 @@ def test_wikitext2_word_level_with_eos_per_line(shared_data: Path, tmp_path: Pat
         "tokenizer.max_vocab_size=40000",
     ]
     datamodule = load("wikitext2", "word", overrides, tmp_path)
-    assert sum(datamodule.lengths("test")) == 245_569 - 1  # the standard count; a last 1-token block is dropped
+    assert (
+        sum(datamodule.lengths("test")) == 245_569 - 1
+    )  # the standard count; a last 1-token block is dropped
     batch = first_batch(datamodule)
     assert batch["input_ids"].shape[1] == 64
     eos = datamodule.tokenizer.eos_token_id
@@ -265,7 +332,9 @@ def test_wikitext2_mlm_masks_fifteen_percent_eighty_ten_ten(shared_data: Path, t
 
 
 @pytest.mark.parametrize("pair_encoding", ["cross", "bi"])
-def test_stsb_float_scores_as_cross_or_bi_encoder(shared_data: Path, tmp_path: Path, pair_encoding: str) -> None:
+def test_stsb_float_scores_as_cross_or_bi_encoder(
+    shared_data: Path, tmp_path: Path, pair_encoding: str
+) -> None:
     overrides = [f"data.path={shared_data / 'stsb'}", *SLICE, f"data.pair_encoding={pair_encoding}"]
     datamodule = load("stsb", "pretrained", overrides, tmp_path)
     assert datamodule.spec.pair_encoding == pair_encoding and datamodule.spec.extra["score_range"][1] <= 5.0
@@ -283,7 +352,11 @@ def test_stsb_float_scores_as_cross_or_bi_encoder(shared_data: Path, tmp_path: P
 
 def test_sick_splits_by_its_semeval_column_into_three_way_nli(shared_data: Path, tmp_path: Path) -> None:
     datamodule = load("sick", "word", [f"data.path={shared_data / 'sick' / 'SICK.txt'}"], tmp_path)
-    assert {split: len(data) for split, data in datamodule.splits.items()} == {"train": 4439, "validation": 495, "test": 4906}
+    assert {split: len(data) for split, data in datamodule.splits.items()} == {
+        "train": 4439,
+        "validation": 495,
+        "test": 4906,
+    }
     assert datamodule.spec.kind is TaskKind.NLI and datamodule.spec.num_labels == 3
     batch = first_batch(datamodule, "validation")
     assert set(batch["labels"].tolist()) <= {0, 1, 2}
@@ -297,7 +370,9 @@ def test_sick_splits_by_its_semeval_column_into_three_way_nli(shared_data: Path,
 def test_rte_two_way_nli_carves_test_for_hidden_labels(shared_data: Path, tmp_path: Path) -> None:
     datamodule = load("rte", "word", [f"data.path={shared_data / 'rte'}", "data.pair_encoding=bi"], tmp_path)
     assert datamodule.spec.label_names == ["entailment", "not_entailment"]
-    assert len(datamodule.splits["validation"]) == 277 and datamodule.split_sources["test"].startswith("carved")
+    assert len(datamodule.splits["validation"]) == 277 and datamodule.split_sources["test"].startswith(
+        "carved"
+    )
     batch = first_batch(datamodule)
     assert batch.keys() == {"input_ids", "attention_mask", "input_ids_b", "attention_mask_b", "labels"}
 
@@ -326,9 +401,15 @@ def test_hub_style_classlabel_tags_read_from_parquet(tmp_path: Path) -> None:
 
     names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
     features = datasets.Features(
-        {"tokens": datasets.List(datasets.Value("string")), "ner_tags": datasets.List(datasets.ClassLabel(names=names))}
+        {
+            "tokens": datasets.List(datasets.Value("string")),
+            "ner_tags": datasets.List(datasets.ClassLabel(names=names)),
+        }
     )
-    rows = {"tokens": [["Ada", "Lovelace", "met", "Babbage"], ["in", "London"]] * 3, "ner_tags": [[1, 2, 0, 1], [0, 3]] * 3}
+    rows = {
+        "tokens": [["Ada", "Lovelace", "met", "Babbage"], ["in", "London"]] * 3,
+        "ner_tags": [[1, 2, 0, 1], [0, 3]] * 3,
+    }
     folder = tmp_path / "hub"
     folder.mkdir()
     for split in ("train", "validation", "test"):

@@ -30,7 +30,11 @@ def sst2(shared_data: Path, **options) -> TextClassificationData:
 
 def test_sst2_slice_serves_dynamically_padded_batches(shared_data: Path) -> None:
     datamodule = sst2(shared_data)
-    assert {split: len(d) for split, d in datamodule.splits.items()} == {"train": 500, "validation": 100, "test": 100}
+    assert {split: len(d) for split, d in datamodule.splits.items()} == {
+        "train": 500,
+        "validation": 100,
+        "test": 100,
+    }
     assert datamodule.spec.label_names == ["negative", "positive"]
     assert datamodule.spec.vocab_size == len(datamodule.tokenizer)
     batch = next(iter(datamodule.val_dataloader()))
@@ -40,7 +44,9 @@ def test_sst2_slice_serves_dynamically_padded_batches(shared_data: Path) -> None
     assert torch.all(batch["input_ids"][batch["attention_mask"] == 0] == datamodule.spec.pad_token_id)
     first = datamodule.tokenizer.decode(batch["input_ids"][0][: lengths[0]])
     raw_first = datamodule.load_raw_splits()["validation"][0]["content"]
-    assert first.split() == [w if w in datamodule.tokenizer.get_vocab() else "[UNK]" for w in raw_first.split()]
+    assert first.split() == [
+        w if w in datamodule.tokenizer.get_vocab() else "[UNK]" for w in raw_first.split()
+    ]
 
 
 def test_length_bucketing_cuts_padding(shared_data: Path) -> None:
@@ -75,7 +81,10 @@ def test_local_csv_and_jsonl_files_with_string_labels(tmp_path: Path) -> None:
     [
         ({"train.csv": ""}, "empty"),
         ({"train.csv": "sentence,label\nhello,0\n"}, r"text column \['text'\] not found"),
-        ({"train.csv": "text,label\nhello,0\nbye,1\n", "dev.csv": "text,label\nhm,7\n"}, "unknown label 7 in the validation split"),
+        (
+            {"train.csv": "text,label\nhello,0\nbye,1\n", "dev.csv": "text,label\nhm,7\n"},
+            "unknown label 7 in the validation split",
+        ),
         ({"notes.md": "x"}, "no training file"),
     ],
 )

@@ -55,7 +55,9 @@ def test_pretrained_minilm_wordpiece_splits_nlp_into_subwords() -> None:
     ],
     ids=["bpe", "unigram", "wordpiece", "word", "char"],
 )
-def test_trained_tokenizer_round_trips_and_survives_a_checkpoint(recipe, text: str, sst2_sentences: list[str]) -> None:
+def test_trained_tokenizer_round_trips_and_survives_a_checkpoint(
+    recipe, text: str, sst2_sentences: list[str]
+) -> None:
     tokenizer = recipe.build(sst2_sentences)
     ids = tokenizer(text)["input_ids"]
     assert tokenizer.decode(ids) == text
@@ -65,7 +67,9 @@ def test_trained_tokenizer_round_trips_and_survives_a_checkpoint(recipe, text: s
     assert reloaded(text)["input_ids"] == ids
 
 
-@pytest.mark.parametrize("recipe", [BpeTokenizer(vocab_size=800), WordPieceTokenizer(vocab_size=800)], ids=["bpe", "wordpiece"])
+@pytest.mark.parametrize(
+    "recipe", [BpeTokenizer(vocab_size=800), WordPieceTokenizer(vocab_size=800)], ids=["bpe", "wordpiece"]
+)
 def test_subword_tokenizers_split_unseen_words_instead_of_unk(recipe, sst2_sentences: list[str]) -> None:
     tokenizer = recipe.build(sst2_sentences)
     pieces = tokenizer.tokenize("unfathomably")
@@ -74,7 +78,11 @@ def test_subword_tokenizers_split_unseen_words_instead_of_unk(recipe, sst2_sente
 
 
 def test_subword_configs_instantiate_with_their_settings() -> None:
-    for kind, recipe_class in [("bpe", BpeTokenizer), ("wordpiece", WordPieceTokenizer), ("unigram", UnigramTokenizer)]:
+    for kind, recipe_class in [
+        ("bpe", BpeTokenizer),
+        ("wordpiece", WordPieceTokenizer),
+        ("unigram", UnigramTokenizer),
+    ]:
         recipe = instantiate(OmegaConf.load(CONF / f"{kind}.yaml"))
         assert isinstance(recipe, recipe_class)
         assert recipe.vocab_size == 8000

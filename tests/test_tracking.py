@@ -25,9 +25,15 @@ def test_wandb_offline_run_holds_config_metrics_predictions_and_the_best_checkpo
 ) -> None:
     run_dir = tmp_path / "run"
     result = train_script(
-        ["logger=wandb", f"hydra.run.dir={run_dir}", "trainer.log_every_n_steps=1",
-         "callbacks.prediction_table.num_examples=10", "callbacks.wandb_watch.log=gradients",
-         "callbacks.wandb_watch.log_freq=2", "logger.wandb.tags=[tiny,test]"],
+        [
+            "logger=wandb",
+            f"hydra.run.dir={run_dir}",
+            "trainer.log_every_n_steps=1",
+            "callbacks.prediction_table.num_examples=10",
+            "callbacks.wandb_watch.log=gradients",
+            "callbacks.wandb_watch.log_freq=2",
+            "logger.wandb.tags=[tiny,test]",
+        ],
         env={"WANDB_MODE": "offline", "WANDB_API_KEY": FAKE_API_KEY},
     )
     assert result.returncode == 0, result.log
@@ -42,7 +48,9 @@ def test_wandb_offline_run_holds_config_metrics_predictions_and_the_best_checkpo
     for update in of_type(run_records, "config"):
         config.update({item.key: json.loads(item.value_json) for item in update.update})
     assert config["model"]["hidden_size"] == 16 and config["data"]["max_train_samples"] == 256
-    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert config["git"]["commit"] == head
 
     rows = history_rows(run_records)
@@ -93,6 +101,10 @@ def test_mlflow_logger_records_params_and_metrics_in_a_local_store(train_run, tm
     # The run's plots are MLflow artifacts too, byte for byte the PNGs in the run directory.
     plots_dir = Path(summary["output_dir"]) / "plots"
     logged = {Path(item.path).name for item in client.list_artifacts(run.info.run_id, "plots")}
-    assert logged == {path.name for path in plots_dir.glob("*.png")} >= {"learning_curves.png", "confusion_matrix_val.png"}
+    assert (
+        logged
+        == {path.name for path in plots_dir.glob("*.png")}
+        >= {"learning_curves.png", "confusion_matrix_val.png"}
+    )
     copy = client.download_artifacts(run.info.run_id, "plots/learning_curves.png", str(tmp_path))
     assert Path(copy).read_bytes() == (plots_dir / "learning_curves.png").read_bytes()

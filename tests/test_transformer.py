@@ -14,8 +14,16 @@ from nlpzoo.models.transformer_encoder import TransformerEncoder
 @pytest.mark.parametrize("pre_norm", [True, False])
 def test_gpt_output_at_t_ignores_tokens_after_t(positions: str, pre_norm: bool) -> None:
     torch.manual_seed(0)
-    config = TransformerConfig(vocab_size=30, max_length=12, dim=32, heads=4, layers=2, dropout=0.0,
-                               positions=positions, pre_norm=pre_norm)
+    config = TransformerConfig(
+        vocab_size=30,
+        max_length=12,
+        dim=32,
+        heads=4,
+        layers=2,
+        dropout=0.0,
+        positions=positions,
+        pre_norm=pre_norm,
+    )
     gpt = GPT(config).eval()
     tokens = torch.randint(0, 30, (2, 12))
     changed = tokens.clone()
@@ -27,7 +35,9 @@ def test_gpt_output_at_t_ignores_tokens_after_t(positions: str, pre_norm: bool) 
 
 def test_encoder_states_of_real_tokens_ignore_padding() -> None:
     torch.manual_seed(0)
-    encoder = TransformerEncoder(TransformerConfig(vocab_size=30, max_length=10, dim=32, heads=4, dropout=0.0), 0)
+    encoder = TransformerEncoder(
+        TransformerConfig(vocab_size=30, max_length=10, dim=32, heads=4, dropout=0.0), 0
+    )
     encoder.eval()
     tokens = torch.randint(1, 30, (1, 10))
     mask = torch.tensor([[1] * 6 + [0] * 4])
@@ -53,7 +63,9 @@ def test_xavier_init_draws_every_matrix_from_glorots_range() -> None:
     from nlpzoo.models.transformer_seq2seq import EncoderDecoderTransformer
 
     config = TransformerConfig(vocab_size=500, max_length=10, dim=32, heads=4, layers=1, positions="learned")
-    net = EncoderDecoderTransformer(config, config, shared_embeddings=False, tie_embeddings=False, init="xavier")
+    net = EncoderDecoderTransformer(
+        config, config, shared_embeddings=False, tie_embeddings=False, init="xavier"
+    )
     for name, parameter in net.named_parameters():
         if parameter.dim() > 1:
             bound = (6 / sum(parameter.shape)) ** 0.5

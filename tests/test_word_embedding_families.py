@@ -127,7 +127,9 @@ def test_hierarchical_softmax_stays_finite_on_the_whole_head500(
     for i, batch in enumerate(batches):
         train_on(model, batch, path, alpha=0.025 * (1 - i / len(batches)))  # word2vec's linear decay
     assert all(torch.isfinite(table).all() for table in model.state_dict().values())
-    assert mean_loss(model, batches) < 0.995 * before  # compiled 8.16 -> 8.01, vectorized 8.14 -> 8.07 measured
+    assert (
+        mean_loss(model, batches) < 0.995 * before
+    )  # compiled 8.16 -> 8.01, vectorized 8.14 -> 8.07 measured
 
 
 def test_skipgram_learns_wordsim353_through_lightning(whole_head500: WordEmbeddingCorpus) -> None:
@@ -148,8 +150,13 @@ def test_skipgram_learns_wordsim353_through_lightning(whole_head500: WordEmbeddi
     batches = list(corpus.train_dataloader())[:5]
     loss_before, wordsim_before = mean_loss(model, batches), wordsim()
     trainer = L.Trainer(
-        max_epochs=4, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        limit_val_batches=0, enable_model_summary=False,
+        max_epochs=4,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        limit_val_batches=0,
+        enable_model_summary=False,
     )
     trainer.fit(model, train_dataloaders=corpus.train_dataloader())
     assert trainer.global_step == 4 * len(corpus.train_dataloader())
@@ -159,7 +166,10 @@ def test_skipgram_learns_wordsim353_through_lightning(whole_head500: WordEmbeddi
 
 def test_glove_loss_falls() -> None:
     module = WordEmbeddingCorpus(
-        path="gensim:head500.noblanks.cor", max_train_words=10_000, batch_format="cooccurrence", batch_size=4096
+        path="gensim:head500.noblanks.cor",
+        max_train_words=10_000,
+        batch_format="cooccurrence",
+        batch_size=4096,
     )
     module.setup()
     torch.manual_seed(0)
@@ -172,7 +182,10 @@ def test_glove_loss_falls() -> None:
 def test_glove_adagrad_matches_torch_adagrad_on_the_same_loss() -> None:
     """The hand-written step is torch.optim.Adagrad on GloVe's summed loss (what sparse embeddings computed)."""
     module = WordEmbeddingCorpus(
-        path="gensim:head500.noblanks.cor", max_train_words=5_000, batch_format="cooccurrence", batch_size=2048
+        path="gensim:head500.noblanks.cor",
+        max_train_words=5_000,
+        batch_format="cooccurrence",
+        batch_size=2048,
     )
     module.setup()
     torch.manual_seed(0)
@@ -235,7 +248,9 @@ def test_similarity_spearman_and_analogy_against_hand_computation() -> None:
     pairs = torch.tensor([[0, 1], [0, 2], [0, 3], [1, 4]])
     gold = torch.tensor([1.0, 8.0, 6.0, 3.0])
     outputs = {"word_vectors": vectors}
-    objective.update_metrics(metrics, outputs, {"pair_ids": pairs, "pair_scores": gold, "benchmark_index": torch.tensor(0)})
+    objective.update_metrics(
+        metrics, outputs, {"pair_ids": pairs, "pair_scores": gold, "benchmark_index": torch.tensor(0)}
+    )
     # cosines 0, .707, .707, .196 -> ranks 1, 3.5, 3.5, 2 against gold ranks 1, 4, 3, 2
     expected = scipy.stats.spearmanr([0.0, 0.7071, 0.7071, 0.1961], [1, 8, 6, 3]).statistic
     # a:b :: d:? -> unit(b) - unit(a) + unit(d) = (-0.29, 0.29): closest of c, e (a, b, d excluded) is e
@@ -247,7 +262,9 @@ def test_similarity_spearman_and_analogy_against_hand_computation() -> None:
     assert computed["val/analogy_accuracy"].item() == pytest.approx(0.5)
 
 
-def test_analogy_accuracy_matches_gensim_evaluate_word_analogies(head_corpus: WordEmbeddingCorpus, tmp_path) -> None:
+def test_analogy_accuracy_matches_gensim_evaluate_word_analogies(
+    head_corpus: WordEmbeddingCorpus, tmp_path
+) -> None:
     from gensim.models import KeyedVectors
 
     words = head_corpus.words[:300]
@@ -263,7 +280,9 @@ def test_analogy_accuracy_matches_gensim_evaluate_word_analogies(head_corpus: Wo
 
 
 @pytest.mark.parametrize("binary", [False, True])
-def test_export_round_trips_through_gensim_keyed_vectors(head_corpus: WordEmbeddingCorpus, tmp_path, binary) -> None:
+def test_export_round_trips_through_gensim_keyed_vectors(
+    head_corpus: WordEmbeddingCorpus, tmp_path, binary
+) -> None:
     from gensim.models import KeyedVectors
 
     model = Word2Vec(head_corpus.spec, dim=12)
@@ -291,20 +310,28 @@ def test_default_experiment_trains_skipgram_and_reports_similarity(train_run, tm
     assert written["config"]["model"]["_target_"] == "nlpzoo.models.Word2Vec"
     assert written["config"]["data"]["window"] == 5 and written["config"]["model"]["dim"] == 16
     assert written["monitor"] == "val/wordsim353_spearman"
-    assert {"val/wordsim353_spearman", "test/wordsim353_spearman", "test/analogy_accuracy"} <= written["metrics"].keys()
-    assert "val/analogy_accuracy" not in written["metrics"]  # the analogies wait for the test (data.validate_analogies)
+    assert {"val/wordsim353_spearman", "test/wordsim353_spearman", "test/analogy_accuracy"} <= written[
+        "metrics"
+    ].keys()
+    assert (
+        "val/analogy_accuracy" not in written["metrics"]
+    )  # the analogies wait for the test (data.validate_analogies)
     assert written["epochs"] == 2
     assert (tmp_path / "run" / "word_vectors.bin").is_file()
 
 
 def test_analogies_are_one_batch_scored_in_chunks_and_can_wait_for_the_test(monkeypatch) -> None:
     module = WordEmbeddingCorpus(
-        path="gensim:head500.noblanks.cor", analogy_benchmark="gensim:questions-words.txt",
-        similarity_benchmarks={"wordsim353": "gensim:wordsim353.tsv"}, validate_analogies=False,
+        path="gensim:head500.noblanks.cor",
+        analogy_benchmark="gensim:questions-words.txt",
+        similarity_benchmarks={"wordsim353": "gensim:wordsim353.tsv"},
+        validate_analogies=False,
     )
     module.setup()
     val, test = list(module.val_dataloader()), list(module.test_dataloader())
-    assert [sorted(b) for b in val] == [["benchmark_index", "pair_ids", "pair_scores"]]  # analogies wait for the test
+    assert [sorted(b) for b in val] == [
+        ["benchmark_index", "pair_ids", "pair_scores"]
+    ]  # analogies wait for the test
     analogies = [b["analogy_ids"] for b in test if "analogy_ids" in b]
     assert len(analogies) == 1 and len(analogies[0]) > 1000  # every question in one batch
     vectors = torch.randn(len(module.words), 8, generator=torch.Generator().manual_seed(0))
@@ -315,7 +342,9 @@ def test_analogies_are_one_batch_scored_in_chunks_and_can_wait_for_the_test(monk
 
 def test_word_vectors_are_computed_once_per_evaluation(monkeypatch) -> None:
     corpus = WordEmbeddingCorpus(
-        path="gensim:head500.noblanks.cor", max_train_words=20_000, analogy_benchmark="gensim:questions-words.txt",
+        path="gensim:head500.noblanks.cor",
+        max_train_words=20_000,
+        analogy_benchmark="gensim:questions-words.txt",
         similarity_benchmarks={"wordsim353": "gensim:wordsim353.tsv", "simlex999": "gensim:simlex999.txt"},
     )
     corpus.setup()

@@ -47,7 +47,9 @@ def text_about(topic: str, rng: random.Random) -> str:
 def test_scores_match_the_transformers_zero_shot_pipeline() -> None:
     torch.manual_seed(0)
     tokenizer = PretrainedTokenizer(MINILM).build()
-    module = PretrainedEncoder(spec_of(tokenizer), **tiny("bert")).eval()  # random weights: scores still compare
+    module = PretrainedEncoder(
+        spec_of(tokenizer), **tiny("bert")
+    ).eval()  # random weights: scores still compare
     texts, labels = ["a long story about music", "the weather today"], ["music", "weather", "travel"]
     reference = pipeline("zero-shot-classification", model=module.model, tokenizer=tokenizer, device="cpu")
     ours = ZeroShotClassifier(module, tokenizer)

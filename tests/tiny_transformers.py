@@ -23,13 +23,23 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 TINY_CONFIGS["marian"] = TINY_CONFIGS["bart"]
-TINY_CONFIGS["llama"] = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-                         "num_key_value_heads": 1}  # grouped-query attention, as SmolLM2
+TINY_CONFIGS["llama"] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+}  # grouped-query attention, as SmolLM2
 
 
 def tiny(model_type: str, **options: Any) -> dict[str, Any]:
     """Constructor arguments of a from-config family module of `model_type`."""
-    return {"from_config": True, "model_type": model_type, "config_overrides": TINY_CONFIGS[model_type], **options}
+    return {
+        "from_config": True,
+        "model_type": model_type,
+        "config_overrides": TINY_CONFIGS[model_type],
+        **options,
+    }
 
 
 def tiny_overrides(model_type: str) -> list[str]:
@@ -45,8 +55,15 @@ def tiny_overrides(model_type: str) -> list[str]:
 
 def spec(kind: TaskKind, vocab_size: int = 60, **values: Any) -> TaskSpec:
     """A spec like a DataModule's, with nlpzoo's special-token layout ([PAD]=0, [BOS]=2, [EOS]=3, ...)."""
-    defaults = {"pad_token_id": 0, "unk_token_id": 1, "bos_token_id": 2, "eos_token_id": 3, "mask_token_id": 4,
-                "cls_token_id": 5, "sep_token_id": 6}
+    defaults = {
+        "pad_token_id": 0,
+        "unk_token_id": 1,
+        "bos_token_id": 2,
+        "eos_token_id": 3,
+        "mask_token_id": 4,
+        "cls_token_id": 5,
+        "sep_token_id": 6,
+    }
     return TaskSpec(kind=kind, vocab_size=vocab_size, **{**defaults, **values})
 
 

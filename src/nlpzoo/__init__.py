@@ -14,7 +14,9 @@ __all__ = ["CheckpointError", "ConfigError", "DataError", "NlpzooError", "Unsupp
 __version__ = "0.1.0"
 
 
-def load(ckpt_or_dir: str, batch_size: int = 32, device: str = "cpu", generation: dict[str, Any] | None = None) -> Any:
+def load(
+    ckpt_or_dir: str, batch_size: int = 32, device: str = "cpu", generation: dict[str, Any] | None = None
+) -> Any:
     """A predictor for a checkpoint or run directory: `nlpzoo.load(path).predict(["a text"])`.
 
     `generation` (seq2seq and language models): max_new_tokens, num_beams, temperature, top_k, top_p, seed, ...

@@ -62,7 +62,9 @@ def resume_metadata(path: str | Path, family: type[ZooModule], task_kind: str) -
     checkpoint = read_checkpoint(path)
     meta = checkpoint.get(CHECKPOINT_KEY)
     if not meta:
-        raise CheckpointError(f"{path} is not an nlpzoo checkpoint (no '{CHECKPOINT_KEY}' section); cannot resume")
+        raise CheckpointError(
+            f"{path} is not an nlpzoo checkpoint (no '{CHECKPOINT_KEY}' section); cannot resume"
+        )
     expected = f"{family.__module__}.{family.__qualname__}"
     if meta.get("family_class") != expected:
         raise CheckpointError(

@@ -38,7 +38,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     and the cause; the temporary file is removed and the previous checkpoint stays as it was.
     """
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         target = Path(path)
@@ -50,7 +52,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         """Write `data` to `target` through a temporary file in the same folder and one rename."""
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            for stale in partial_files(target):  # left by a save that was killed; only one process writes a path
+            for stale in partial_files(
+                target
+            ):  # left by a save that was killed; only one process writes a path
                 stale.unlink(missing_ok=True)
         except OSError as error:
             raise self._write_error(target, error) from error
@@ -106,7 +110,9 @@ def load_weights_only(path: str | Path, map_location: Any = "cpu") -> dict[str, 
 
 
 def _fsync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # some filesystems cannot fsync a directory; the data is synced already
+    with contextlib.suppress(
+        OSError
+    ):  # some filesystems cannot fsync a directory; the data is synced already
         descriptor = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(descriptor)

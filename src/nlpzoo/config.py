@@ -62,7 +62,9 @@ def package_model_path(package: str) -> str:
     try:
         module = importlib.import_module(package)
     except ImportError as error:
-        raise ConfigError(f"package '{package}' is not installed (pip install {package.replace('_', '-')})") from error
+        raise ConfigError(
+            f"package '{package}' is not installed (pip install {package.replace('_', '-')})"
+        ) from error
     if not hasattr(module, "get_model_path"):
         raise ConfigError(f"package '{package}' has no get_model_path(); give model.pretrained=PATH instead")
     return str(module.get_model_path())
@@ -105,7 +107,9 @@ def _register_checkpoint_data_node() -> None:
     `data.KEY=VALUE` patches the checkpoint's stored data config as `train.py` takes `data.KEY=VALUE`,
     without the `+` Hydra asks for when a key is not declared. `data=NAME` merges a whole config over it."""
     node = OmegaConf.create({})
-    OmegaConf.set_struct(node, False)  # the flag survives Hydra's composition (the root's struct flag is its own)
+    OmegaConf.set_struct(
+        node, False
+    )  # the flag survives Hydra's composition (the root's struct flag is its own)
     ConfigStore.instance().store(name="checkpoint_data", node=node)
 
 
@@ -115,9 +119,11 @@ _register_checkpoint_data_node()
 
 def accepted_parameters(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:
     """Parameters of a callable or class (following `**kwargs` up the class hierarchy)."""
-    callables = [klass.__init__ for klass in target.__mro__ if "__init__" in vars(klass)] if inspect.isclass(
-        target
-    ) else [target]
+    callables = (
+        [klass.__init__ for klass in target.__mro__ if "__init__" in vars(klass)]
+        if inspect.isclass(target)
+        else [target]
+    )
     parameters: dict[str, inspect.Parameter] = {}
     for function in callables:
         try:
@@ -139,9 +145,11 @@ def accepted_parameters(target: Any) -> tuple[dict[str, inspect.Parameter], bool
 
 def _type_hints(target: Any) -> dict[str, Any]:
     hints: dict[str, Any] = {}
-    functions = [k.__init__ for k in reversed(target.__mro__) if "__init__" in vars(k)] if inspect.isclass(
-        target
-    ) else [target]
+    functions = (
+        [k.__init__ for k in reversed(target.__mro__) if "__init__" in vars(k)]
+        if inspect.isclass(target)
+        else [target]
+    )
     for function in functions:
         try:
             hints.update(typing.get_type_hints(function))

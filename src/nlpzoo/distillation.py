@@ -47,10 +47,14 @@ def teacher_logits(teacher: Predictor, texts: list[str], batch_size: int) -> np.
     return logits
 
 
-def cached_teacher_logits(teacher_path: str, texts: list[str], cache_dir: str | None, batch_size: int) -> np.ndarray:
+def cached_teacher_logits(
+    teacher_path: str, texts: list[str], cache_dir: str | None, batch_size: int
+) -> np.ndarray:
     """Teacher logits, read from `cache_dir` when this teacher already labelled these exact texts."""
     stat = Path(teacher_path).stat()
-    key = hashlib.sha256(json.dumps([str(Path(teacher_path).resolve()), stat.st_size, stat.st_mtime_ns, texts]).encode())
+    key = hashlib.sha256(
+        json.dumps([str(Path(teacher_path).resolve()), stat.st_size, stat.st_mtime_ns, texts]).encode()
+    )
     path = Path(cache_dir) / f"teacher_logits_{key.hexdigest()[:20]}.npy" if cache_dir else None
     if path is not None and path.is_file():
         log.info("teacher logits from cache %s", path)
@@ -71,10 +75,16 @@ def attach_teacher(model: ZooModule, datamodule: TaskDataModule, config: dict[st
     meta = read_checkpoint(teacher_path).get(CHECKPOINT_KEY) or {}
     teacher_labels = (meta.get("spec") or {}).get("label_names")
     if teacher_labels != model.spec.label_names:
-        raise ConfigError(f"teacher {teacher_path} has labels {teacher_labels}; the student has {model.spec.label_names}")
+        raise ConfigError(
+            f"teacher {teacher_path} has labels {teacher_labels}; the student has {model.spec.label_names}"
+        )
     texts = training_texts_in_order(datamodule)
-    logits = cached_teacher_logits(teacher_path, texts, config.get("cache_dir"), int(config.get("batch_size", 64)))
+    logits = cached_teacher_logits(
+        teacher_path, texts, config.get("cache_dir"), int(config.get("batch_size", 64))
+    )
     agreement = float(np.mean(logits.argmax(-1) == np.asarray(datamodule.splits["train"]["labels"])))
     log.info("teacher %s agrees with %.3f of the gold training labels", teacher_path, agreement)
     datamodule.splits["train"] = datamodule.splits["train"].add_column(TEACHER_KEY, logits.tolist())
-    model.objective = DistillationObjective(model.objective, float(config["temperature"]), float(config["alpha"]))
+    model.objective = DistillationObjective(
+        model.objective, float(config["temperature"]), float(config["alpha"])
+    )

@@ -30,17 +30,23 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.get("ckpt_path") and cfg.get("model"):
         return evaluate_pretrained(cfg)
     if not cfg.get("ckpt_path"):
-        raise ConfigError("eval.py needs ckpt_path=PATH_TO_CHECKPOINT_OR_RUN_DIR (or model=NAME: a pretrained model as it is)")
+        raise ConfigError(
+            "eval.py needs ckpt_path=PATH_TO_CHECKPOINT_OR_RUN_DIR (or model=NAME: a pretrained model as it is)"
+        )
     if cfg.split not in SPLITS:
         raise ConfigError(f"split={cfg.split} is not one of {list(SPLITS)}")
     validate_config(cfg)
     checkpoint = find_checkpoint(cfg.ckpt_path)
     loaded = load_module(checkpoint)
     data_cfg = evaluation_data_config(cfg.get("data"), loaded.data_config)
-    check_task_kind(loaded.module, get_object(data_cfg._target_).task_kind, data_cfg._target_)  # before reading data
+    check_task_kind(
+        loaded.module, get_object(data_cfg._target_).task_kind, data_cfg._target_
+    )  # before reading data
     datamodule = hydra.utils.instantiate(data_cfg, tokenizer=None, _convert_="all")
     datamodule.use_tokenizer(loaded.tokenizer)
-    if loaded.target_tokenizer is not None:  # the checkpoint's target vocabulary, not one trained on this data
+    if (
+        loaded.target_tokenizer is not None
+    ):  # the checkpoint's target vocabulary, not one trained on this data
         datamodule.target_tokenizer = loaded.target_tokenizer
     datamodule.setup("test")
     check_labels(loaded.module.spec, datamodule.spec)
@@ -85,7 +91,9 @@ def evaluate_pretrained(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("test")
     module = build_model(cfg, datamodule)
     module.eval()
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=instantiate_group(cfg.get("callbacks")))
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer, logger=False, callbacks=instantiate_group(cfg.get("callbacks"))
+    )
     method = trainer.validate if cfg.split == "validation" else trainer.test
     results = method(module, dataloaders=datamodule.split_dataloader(cfg.split), verbose=True)
     summary = {
@@ -153,6 +161,12 @@ def write_eval_summary(summary: dict[str, Any], output_dir: Path) -> None:
     """summary.json, and a line saying what was evaluated: how many examples of which split and source."""
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    limited = f", limited by data.{SAMPLE_LIMITS[summary['split']]}={summary['max_samples']}" if summary["max_samples"] else ""
-    print(f"evaluated {summary['examples']} examples of the {summary['split']} split ({summary['data']}{limited})\n"
-          f"{summary['metrics']}\nsummary: {output_dir / 'summary.json'}")
+    limited = (
+        f", limited by data.{SAMPLE_LIMITS[summary['split']]}={summary['max_samples']}"
+        if summary["max_samples"]
+        else ""
+    )
+    print(
+        f"evaluated {summary['examples']} examples of the {summary['split']} split ({summary['data']}{limited})\n"
+        f"{summary['metrics']}\nsummary: {output_dir / 'summary.json'}"
+    )

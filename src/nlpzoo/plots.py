@@ -71,7 +71,9 @@ def learning_curves(history: Sequence[dict[str, float]]) -> Figure:
     return figure
 
 
-def confusion_matrix(matrix: np.ndarray, label_names: Sequence[str], title: str = "confusion matrix") -> Figure:
+def confusion_matrix(
+    matrix: np.ndarray, label_names: Sequence[str], title: str = "confusion matrix"
+) -> Figure:
     """Counts (rows: true label, columns: prediction), coloured by each row's share so rare classes show."""
     matrix = np.asarray(matrix, dtype=np.int64)  # (classes, classes)
     classes = matrix.shape[0]
@@ -90,8 +92,15 @@ def confusion_matrix(matrix: np.ndarray, label_names: Sequence[str], title: str 
     if classes <= MAX_ANNOTATED_CLASSES:
         for true, predicted in np.ndindex(classes, classes):
             dark = row_share[true, predicted] > 0.5
-            axes.text(predicted, true, str(matrix[true, predicted]), ha="center", va="center",
-                      color="white" if dark else "black", fontsize="small")
+            axes.text(
+                predicted,
+                true,
+                str(matrix[true, predicted]),
+                ha="center",
+                va="center",
+                color="white" if dark else "black",
+                fontsize="small",
+            )
     return figure
 
 
@@ -130,7 +139,9 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     return centered @ components[:2].T
 
 
-def embedding_projection(vectors: np.ndarray, words: Sequence[str], title: str = "word embeddings (PCA)") -> Figure:
+def embedding_projection(
+    vectors: np.ndarray, words: Sequence[str], title: str = "word embeddings (PCA)"
+) -> Figure:
     """Word vectors (N, D) projected to 2-D with PCA, each point labelled with its word."""
     points = pca_2d(vectors)  # (N, 2)
     figure = new_figure(10.0, 8.0)

@@ -172,8 +172,13 @@ def collect_records(sweep_dir: Path) -> list[dict[str, Any]]:
         else:
             overrides = OmegaConf.to_container(OmegaConf.load(hydra_dir / "overrides.yaml"))
             records.append(
-                {"job": None, "status": "crashed", "overrides": overrides, "output_dir": str(job_dir),
-                 "error": f"no {JOB_RECORD}: the job's process ended before the job did"}
+                {
+                    "job": None,
+                    "status": "crashed",
+                    "overrides": overrides,
+                    "output_dir": str(job_dir),
+                    "error": f"no {JOB_RECORD}: the job's process ended before the job did",
+                }
             )
     return sorted(records, key=lambda r: (r["job"] is None, r["job"] if r["job"] is not None else 0))
 
@@ -204,7 +209,16 @@ def write_sweep_summary(sweep_dir: Path, records: list[dict[str, Any]], mode: st
     json_path = sweep_dir / f"{SUMMARY_STEM}.json"
     json_path.write_text(json.dumps(summary, indent=2, default=str))
     metric_names = sorted({name for r in records for name in r.get("metrics", {})})
-    columns = ["job", "status", "overrides", "objective", *metric_names, "wall_seconds", "error", "output_dir"]
+    columns = [
+        "job",
+        "status",
+        "overrides",
+        "objective",
+        *metric_names,
+        "wall_seconds",
+        "error",
+        "output_dir",
+    ]
     with (sweep_dir / f"{SUMMARY_STEM}.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
@@ -246,4 +260,6 @@ class SweepSummary(Callback):
         failed = [r for r in records if r["status"] != "completed"]
         log.info("sweep summary: %d jobs, %d failed -> %s", len(records), len(failed), path)
         for record in failed:
-            log.warning("job %s failed (%s): %s", record["job"], " ".join(record["overrides"]), record["error"])
+            log.warning(
+                "job %s failed (%s): %s", record["job"], " ".join(record["overrides"]), record["error"]
+            )

@@ -48,9 +48,15 @@ def build_model(cfg: DictConfig, datamodule: TaskDataModule) -> ZooModule:
     model.checkpoint_extras = {
         "tokenizer": tokenizer_to_files(datamodule.tokenizer),
         # A separate target-side vocabulary (seq2seq) travels too, so evaluation on other data reuses it.
-        **({"target_tokenizer": tokenizer_to_files(target)} if target is not None and target is not datamodule.tokenizer else {}),
+        **(
+            {"target_tokenizer": tokenizer_to_files(target)}
+            if target is not None and target is not datamodule.tokenizer
+            else {}
+        ),
         "data_config": OmegaConf.to_container(cfg.data, resolve=True),
-        "tokenizer_config": OmegaConf.to_container(cfg.tokenizer, resolve=True) if cfg.get("tokenizer") else None,
+        "tokenizer_config": OmegaConf.to_container(cfg.tokenizer, resolve=True)
+        if cfg.get("tokenizer")
+        else None,
     }
     return model
 
@@ -75,7 +81,11 @@ def preflight(cfg: DictConfig) -> None:
 def check_tokenizer_named(cfg: DictConfig) -> None:
     """A pretrained tokenizer takes its name from a pretrained model family; any other run must give one."""
     tokenizer = cfg.get("tokenizer")
-    if tokenizer and str(tokenizer.get("_target_", "")).endswith("PretrainedTokenizer") and not tokenizer.get("name_or_path"):
+    if (
+        tokenizer
+        and str(tokenizer.get("_target_", "")).endswith("PretrainedTokenizer")
+        and not tokenizer.get("name_or_path")
+    ):
         raise ConfigError(
             "tokenizer=pretrained needs tokenizer.name_or_path=NAME_OR_DIR (a hub name or a local folder); "
             "a model built from a config alone (model.from_config=true) trains with any tokenizer, e.g. tokenizer=word"
@@ -96,7 +106,9 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
         return None
     if ckpt_path == "auto":
         candidate = output_dir / "checkpoints" / "last.ckpt"
-        log.info("ckpt_path=auto: %s", f"resuming from {candidate}" if candidate.is_file() else "starting fresh")
+        log.info(
+            "ckpt_path=auto: %s", f"resuming from {candidate}" if candidate.is_file() else "starting fresh"
+        )
         return str(candidate) if candidate.is_file() else None
     if ckpt_path == "last":
         candidate = output_dir / "checkpoints" / "last.ckpt"

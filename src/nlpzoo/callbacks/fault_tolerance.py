@@ -58,7 +58,9 @@ class PreemptionCheckpoint(Checkpoint):
 
             signal.signal(signal.SIGUSR1, stop_after_this_batch)
 
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
         # Also mid-validation inside fit (the loops raise there too); never during the sanity check.
         fitting = trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking
         if not (isinstance(exception, SIGTERMException) and fitting):
@@ -90,7 +92,11 @@ class MidEpochResume(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         fit_loop = trainer.fit_loop
-        if fit_loop.restarting and fit_loop._combined_loader_states_to_load and fit_loop._data_fetcher is not None:
+        if (
+            fit_loop.restarting
+            and fit_loop._combined_loader_states_to_load
+            and fit_loop._data_fetcher is not None
+        ):
             # The sampler's epoch first (it seeds the order), then the saved position, then a fresh iterator.
             for loader in fit_loop._combined_loader.flattened:
                 _set_sampler_epoch(loader, fit_loop.epoch_progress.current.processed)

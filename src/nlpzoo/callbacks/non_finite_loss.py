@@ -34,17 +34,23 @@ class NonFiniteLossGuard(L.Callback):
         self._batch_idx = 0
         self._skip_this_step = False
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int
+    ) -> None:
         self._batch_idx = idx
 
-    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
+    def on_before_backward(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
+    ) -> None:
         self._check(trainer, "loss", [loss.detach()])
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
     ) -> None:
         if not self._skip_this_step and getattr(trainer.precision_plugin, "scaler", None) is None:
-            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            grads = [
+                p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None
+            ]
             self._check(trainer, "gradients", grads)
         if self._skip_this_step:  # set by any micro-batch since the last step
             optimizer.zero_grad(set_to_none=True)  # parameters without a gradient are left untouched

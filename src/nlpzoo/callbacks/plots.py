@@ -47,12 +47,24 @@ class PlotWriter(L.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
 
-    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, idx: int) -> None:
-        if trainer.global_step % max(trainer.log_every_n_steps, 1) == 0 and "train/loss" in trainer.callback_metrics:
-            self.history.append({"step": trainer.global_step, "train/loss": float(trainer.callback_metrics["train/loss"])})
+    def on_train_batch_end(
+        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, idx: int
+    ) -> None:
+        if (
+            trainer.global_step % max(trainer.log_every_n_steps, 1) == 0
+            and "train/loss" in trainer.callback_metrics
+        ):
+            self.history.append(
+                {"step": trainer.global_step, "train/loss": float(trainer.callback_metrics["train/loss"])}
+            )
 
     def on_validation_batch_start(
-        self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+        self,
+        trainer: L.Trainer,
+        module: L.LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
         if batch_idx == 0 and dataloader_idx == 0 and isinstance(batch, dict) and "input_ids" in batch:
             self.example = first_example(batch)
@@ -63,7 +75,11 @@ class PlotWriter(L.Callback):
             return
         fitting = trainer.state.fn == TrainerFn.FITTING  # not the re-validation of the best checkpoint
         if fitting:
-            scalars = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
+            scalars = {
+                k: float(v)
+                for k, v in trainer.callback_metrics.items()
+                if k.startswith("val/") and v.numel() == 1
+            }
             self.history.append({"step": trainer.global_step, **scalars})
         attention = self._attention_figure(trainer, module)  # every rank runs the forward (sharded models)
         if trainer.is_global_zero:
@@ -108,7 +124,11 @@ class PlotWriter(L.Callback):
         if weights.dim() == 3:  # one head: (B, T_target, T_source)
             weights = weights.unsqueeze(1)
         source_ids = self.example["input_ids"][0]
-        source_length = int(self.example["attention_mask"][0].sum()) if "attention_mask" in self.example else len(source_ids)
+        source_length = (
+            int(self.example["attention_mask"][0].sum())
+            if "attention_mask" in self.example
+            else len(source_ids)
+        )
         target_ids = self.example.get("decoder_input_ids", self.example["input_ids"])[0]
         target_length = len(target_ids)
         if "decoder_input_ids" in self.example and "labels" in self.example:
@@ -119,13 +139,18 @@ class PlotWriter(L.Callback):
         target_length = min(target_length, weights.shape[-2], self.attention_tokens)
         source_tokenizer, target_tokenizer = tokenizers_of(trainer, module)
         return plots.attention_heatmap(
-            weights[0, :, :target_length, :source_length].float().cpu().numpy(),  # (heads, T_target, T_source)
+            weights[0, :, :target_length, :source_length]
+            .float()
+            .cpu()
+            .numpy(),  # (heads, T_target, T_source)
             token_names(target_tokenizer, target_ids[:target_length].tolist()),
             token_names(source_tokenizer, source_ids[:source_length].tolist()),
             title=f"attention, first validation example (step {trainer.global_step})",
         )
 
-    def _embedding_figure(self, trainer: L.Trainer, module: L.LightningModule, vectors: torch.Tensor) -> Figure:
+    def _embedding_figure(
+        self, trainer: L.Trainer, module: L.LightningModule, vectors: torch.Tensor
+    ) -> Figure:
         tokenizer, _ = tokenizers_of(trainer, module)
         special = set(getattr(tokenizer, "all_special_ids", []) or [])
         # The most frequent words: by the corpus counts when the data gives them, else by id, since
@@ -148,7 +173,9 @@ class PlotWriter(L.Callback):
         self.written[name] = path
         for logger in trainer.loggers if log else []:
             if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(f"plots/{name}", plots.figure_pixels(figure), trainer.global_step, dataformats="HWC")
+                logger.experiment.add_image(
+                    f"plots/{name}", plots.figure_pixels(figure), trainer.global_step, dataformats="HWC"
+                )
             elif isinstance(logger, WandbLogger):
                 logger.log_image(key=f"plots/{name}", images=[str(path)], step=trainer.global_step)
             elif isinstance(logger, MLFlowLogger):

@@ -18,7 +18,9 @@ class ThroughputMeter(L.Callback):
         self.seconds = 0.0
         self._started = 0.0
 
-    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, module: L.LightningModule, batch: Any, idx: int
+    ) -> None:
         self._started = time.perf_counter()
 
     def on_train_batch_end(

@@ -46,7 +46,9 @@ class RunMetadata(L.Callback):
 class WandbWatch(L.Callback):
     """Gradient and/or parameter histograms in W&B (`wandb.watch`); off unless `log` is set."""
 
-    def __init__(self, log: Literal["gradients", "parameters", "all"] | None = None, log_freq: int = 100) -> None:
+    def __init__(
+        self, log: Literal["gradients", "parameters", "all"] | None = None, log_freq: int = 100
+    ) -> None:
         self.histograms = log
         self.log_freq = log_freq
 
@@ -110,7 +112,12 @@ class PredictionTable(L.Callback):
         self.rows = []
 
     def on_validation_batch_end(
-        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
+        self,
+        trainer: L.Trainer,
+        module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero or len(self.rows) >= self.num_examples:
@@ -130,4 +137,6 @@ class PredictionTable(L.Callback):
         if not self.rows:
             return
         for logger in self.table_loggers(trainer):
-            logger.log_table(key=self.key, columns=list(self.columns), data=self.rows, step=trainer.global_step)
+            logger.log_table(
+                key=self.key, columns=list(self.columns), data=self.rows, step=trainer.global_step
+            )

@@ -41,7 +41,10 @@ def report_truncation(dataset: datasets.Dataset, split: str, max_length: int) ->
     if count:
         log.warning(
             "%d of %d examples in the %s split were longer than max_length=%d tokens and were truncated",
-            count, len(dataset), split, max_length,
+            count,
+            len(dataset),
+            split,
+            max_length,
         )
     return dataset.remove_columns(TRUNCATED)
 
@@ -96,16 +99,24 @@ class TaskDataModule(L.LightningDataModule):
         self.drop_splits = list(drop_splits) if drop_splits else []
         unknown = set(self.split_values) | set(self.drop_splits)
         if unknown - set(SPLITS):
-            raise DataError(f"split_values/drop_splits name unknown split(s) {sorted(unknown - set(SPLITS))}; valid: {list(SPLITS)}")
+            raise DataError(
+                f"split_values/drop_splits name unknown split(s) {sorted(unknown - set(SPLITS))}; valid: {list(SPLITS)}"
+            )
         if split_column and not self.split_values:
-            raise DataError(f"split_column={split_column} needs split_values, e.g. {{train: TRAIN, test: TEST}}")
+            raise DataError(
+                f"split_column={split_column} needs split_values, e.g. {{train: TRAIN, test: TEST}}"
+            )
         self.carve_by = carve_by
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.max_length = max_length
-        self.max_samples = {"train": max_train_samples, "validation": max_val_samples, "test": max_test_samples}
+        self.max_samples = {
+            "train": max_train_samples,
+            "validation": max_val_samples,
+            "test": max_test_samples,
+        }
         self.carve_fraction = carve_fraction
         self.bucket_by_length = bucket_by_length
         self.seed = seed
@@ -200,7 +211,9 @@ class TaskDataModule(L.LightningDataModule):
         """One table whose `split_column` names each row's split (SICK's SemEval_set)."""
         table = datasets.concatenate_datasets(list(splits.values())) if len(splits) > 1 else splits["train"]
         if self.split_column not in table.column_names:
-            raise DataError(f"split_column '{self.split_column}' not in {self.where('train')}; columns: {table.column_names}")
+            raise DataError(
+                f"split_column '{self.split_column}' not in {self.where('train')}; columns: {table.column_names}"
+            )
         source = self.split_sources.get("train", "")
         self.split_sources = {split: source for split in self.split_values}
         return {
@@ -226,7 +239,9 @@ class TaskDataModule(L.LightningDataModule):
             return
         raw = self.load_raw_splits()
         if self.tokenizer is None:
-            self.tokenizer = self.build_tokenizer(self.tokenizer_recipe, lambda: self.training_texts(raw["train"]))
+            self.tokenizer = self.build_tokenizer(
+                self.tokenizer_recipe, lambda: self.training_texts(raw["train"])
+            )
         self.splits = self.encode_splits(raw)
         self.spec = self.build_spec()
         log.info(
@@ -240,7 +255,9 @@ class TaskDataModule(L.LightningDataModule):
     def build_tokenizer(self, recipe: TokenizerRecipe | None, texts: Callable[[], list[str]]) -> Any:
         """The recipe's tokenizer: trained on `texts()` (once; reused from the cache after) or pretrained."""
         if recipe is None:
-            raise DataError("no tokenizer: set tokenizer=word|char|bpe|wordpiece|unigram|pretrained in the config")
+            raise DataError(
+                "no tokenizer: set tokenizer=word|char|bpe|wordpiece|unigram|pretrained in the config"
+            )
         if not recipe.trains_on_data:
             return recipe.build(())
         return trained_tokenizer(recipe, texts())

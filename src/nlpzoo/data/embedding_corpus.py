@@ -30,7 +30,12 @@ from nlpzoo.tokenizers.base import UNK, wrap_backend
 log = logging.getLogger(__name__)
 
 BatchFormat = Literal["windows", "cooccurrence"]
-TEXT_SUFFIXES = {".txt", ".cor", ".text", ""}  # read as plain text, line by line; others go through `datasets`
+TEXT_SUFFIXES = {
+    ".txt",
+    ".cor",
+    ".text",
+    "",
+}  # read as plain text, line by line; others go through `datasets`
 READ_BYTES = 1 << 23
 
 
@@ -149,7 +154,9 @@ class WordEmbeddingCorpus(TaskDataModule):
         if batch_format not in ("windows", "cooccurrence"):
             raise DataError(f"data.batch_format='{batch_format}' is not one of: windows, cooccurrence")
         if window < 1 or negatives < 0 or batch_words < 1 or min_count < 1:
-            raise DataError("data.window, data.batch_words and data.min_count must be >= 1, data.negatives >= 0")
+            raise DataError(
+                "data.window, data.batch_words and data.min_count must be >= 1, data.negatives >= 0"
+            )
         self.text_column = text_column
         self.batch_format = batch_format
         self.min_count, self.max_vocab_size, self.max_train_words = min_count, max_vocab_size, max_train_words
@@ -178,7 +185,9 @@ class WordEmbeddingCorpus(TaskDataModule):
                 yield piece
 
     def _raw_sentences(self) -> Iterator[list[str]]:
-        if self.path and (self.path.startswith(bench.GENSIM_PREFIX) or Path(self.path).suffix in TEXT_SUFFIXES):
+        if self.path and (
+            self.path.startswith(bench.GENSIM_PREFIX) or Path(self.path).suffix in TEXT_SUFFIXES
+        ):
             yield from read_text_lines(bench.resolve_path(self.path))
             return
         train = load_splits(self.source, self.path, self.files, self.subset, self.reader_options)["train"]
@@ -192,7 +201,9 @@ class WordEmbeddingCorpus(TaskDataModule):
         if self.spec is not None:
             return
         if self.tokenizer is None:
-            self.words, self.counts = ww.count_vocabulary(self.sentences(), self.min_count, self.max_vocab_size)
+            self.words, self.counts = ww.count_vocabulary(
+                self.sentences(), self.min_count, self.max_vocab_size
+            )
             self.tokenizer = vocabulary_tokenizer(self.words)
         else:  # a checkpoint's vocabulary: keep its ids, recount the words in this corpus
             vocab = self.tokenizer.get_vocab()

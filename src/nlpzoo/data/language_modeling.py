@@ -23,7 +23,9 @@ from nlpzoo.tasks.spec import TaskKind, TaskSpec
 LINES_PER_GROUP = 10_000  # lines concatenated before cutting blocks; only the group's last block is short
 
 
-def encode_lines(rows: dict[str, list[Any]], tokenizer: Any, text_column: str, eos_id: int | None) -> dict[str, list[Any]]:
+def encode_lines(
+    rows: dict[str, list[Any]], tokenizer: Any, text_column: str, eos_id: int | None
+) -> dict[str, list[Any]]:
     """Token ids of each line (no special tokens), with an end-of-line token when `eos_id` is given."""
     encoded = tokenizer([t or "" for t in rows[text_column]], add_special_tokens=False)["input_ids"]
     return {"input_ids": [[*ids, eos_id] if eos_id is not None else ids for ids in encoded]}
@@ -41,7 +43,11 @@ def cut_blocks(rows: dict[str, list[Any]], block_size: int) -> dict[str, list[An
     stream = [token for ids in rows["input_ids"] for token in ids]
     blocks = [stream[i : i + block_size] for i in range(0, len(stream), block_size)]
     blocks = [block for block in blocks if len(block) > 1]  # one token predicts nothing
-    return {"input_ids": blocks, "attention_mask": [[1] * len(b) for b in blocks], "labels": [list(b) for b in blocks]}
+    return {
+        "input_ids": blocks,
+        "attention_mask": [[1] * len(b) for b in blocks],
+        "labels": [list(b) for b in blocks],
+    }
 
 
 def trim_text_ends(
@@ -57,13 +63,22 @@ def trim_text_ends(
     return {column: texts}
 
 
-def text_slice(dataset: datasets.Dataset, column: str, lengths: list[int], start: int, end: int) -> datasets.Dataset:
+def text_slice(
+    dataset: datasets.Dataset, column: str, lengths: list[int], start: int, end: int
+) -> datasets.Dataset:
     """Characters [start, end) of the running text (rows are its lines of `lengths` characters), as rows."""
     offsets = list(itertools.accumulate(lengths, initial=0))  # offsets[r]: the first character of row r
-    first = min(bisect.bisect_right(offsets, start) - 1, len(lengths) - 1)  # the row holding character `start`
+    first = min(
+        bisect.bisect_right(offsets, start) - 1, len(lengths) - 1
+    )  # the row holding character `start`
     last = max(bisect.bisect_left(offsets, end) - 1, first)  # the row holding character `end - 1`
     rows = dataset.select(range(first, last + 1)).select_columns([column])
-    trim = {"column": column, "first_from": start - offsets[first], "last_row": last - first, "last_to": end - offsets[last]}
+    trim = {
+        "column": column,
+        "first_from": start - offsets[first],
+        "last_row": last - first,
+        "last_to": end - offsets[last],
+    }
     return cached_map(rows, trim_text_ends, trim, batched=True, with_indices=True, desc="cutting the text")
 
 
@@ -87,7 +102,6 @@ class TokenWindows(Dataset):
         start = int(self.starts[index]) if self.starts is not None else index
         window = self.stream[start : start + self.block_size]
         return {"input_ids": window, "attention_mask": torch.ones_like(window), "labels": window}
-
 
 
 class LanguageModelingData(TaskDataModule):
@@ -134,7 +148,9 @@ class LanguageModelingData(TaskDataModule):
         if val_fraction is not None and not 0 < val_fraction < 1:
             raise DataError(f"val_fraction={val_fraction} must lie in (0, 1)")
         if test_fraction is not None and (val_fraction is None or not 0 <= test_fraction < 1 - val_fraction):
-            raise DataError(f"test_fraction={test_fraction} needs val_fraction and must lie in [0, 1 - val_fraction)")
+            raise DataError(
+                f"test_fraction={test_fraction} needs val_fraction and must lie in [0, 1 - val_fraction)"
+            )
         self.sampling = sampling
         self.windows_per_epoch = windows_per_epoch
         self.val_windows = val_windows
@@ -159,7 +175,9 @@ class LanguageModelingData(TaskDataModule):
         if "test" not in splits:
             if test_start < val_start:
                 splits["test"] = text_slice(train, column, lengths, test_start, val_start)
-                self.split_sources["test"] = f"{carved} (the {self.test_fraction:.0%} of characters before validation)"
+                self.split_sources["test"] = (
+                    f"{carved} (the {self.test_fraction:.0%} of characters before validation)"
+                )
             else:
                 splits["test"] = splits["validation"]
                 self.split_sources["test"] = self.split_sources["validation"]
@@ -173,7 +191,11 @@ class LanguageModelingData(TaskDataModule):
     def eos_id(self) -> int | None:
         if not self.append_eos:
             return None
-        eos = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.tokenizer.sep_token_id
+        eos = (
+            self.tokenizer.eos_token_id
+            if self.tokenizer.eos_token_id is not None
+            else self.tokenizer.sep_token_id
+        )
         if eos is None:
             raise DataError("append_eos=true but the tokenizer has no EOS or SEP token")
         return eos
@@ -182,7 +204,14 @@ class LanguageModelingData(TaskDataModule):
         encoded = {}
         for split, dataset in splits.items():
             column = first_present_column(dataset, self.text_column, "text", self.where(split))
-            lines = self.map_split(dataset, encode_lines, split, tokenizer=self.tokenizer, text_column=column, eos_id=self.eos_id())
+            lines = self.map_split(
+                dataset,
+                encode_lines,
+                split,
+                tokenizer=self.tokenizer,
+                text_column=column,
+                eos_id=self.eos_id(),
+            )
             if self.windowed(split):
                 encoded[split] = self.windows(lines, split)
                 continue
@@ -201,14 +230,18 @@ class LanguageModelingData(TaskDataModule):
 
     def windowed(self, split: str) -> bool:
         """Whether this split is served as windows of the token stream rather than blocks."""
-        return (split == "train" and self.sampling == "random_windows") or (split == "validation" and bool(self.val_windows))
+        return (split == "train" and self.sampling == "random_windows") or (
+            split == "validation" and bool(self.val_windows)
+        )
 
     def windows(self, lines: datasets.Dataset, split: str) -> TokenWindows:
         """The split's token stream as windows: all starts (train, a sampler draws them) or `val_windows` fixed ones."""
         ids = pc.list_flatten(lines.with_format("arrow")["input_ids"]).to_numpy(zero_copy_only=False)
         stream = torch.from_numpy(ids.astype("int64"))
         if len(stream) < self.block_size:
-            raise DataError(f"{self.where(split)} holds {len(stream)} tokens, fewer than block_size={self.block_size}")
+            raise DataError(
+                f"{self.where(split)} holds {len(stream)} tokens, fewer than block_size={self.block_size}"
+            )
         if split == "train":
             return TokenWindows(stream, self.block_size)
         generator = torch.Generator().manual_seed(self.seed)
@@ -259,8 +292,12 @@ class MaskingCollator(PaddingCollator):
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         batch = super().__call__(examples)
-        special = torch.isin(batch["input_ids"], self.special_ids) | (batch["attention_mask"] == 0)  # (batch, seq)
-        batch["input_ids"], batch["labels"] = self.masker.torch_mask_tokens(batch["input_ids"].clone(), special)
+        special = torch.isin(batch["input_ids"], self.special_ids) | (
+            batch["attention_mask"] == 0
+        )  # (batch, seq)
+        batch["input_ids"], batch["labels"] = self.masker.torch_mask_tokens(
+            batch["input_ids"].clone(), special
+        )
         return batch
 
 
@@ -292,7 +329,9 @@ class MaskedLanguageModelingData(LanguageModelingData):
         return super().encode_splits(splits)
 
     def collator(self) -> MaskingCollator:
-        return MaskingCollator(self.tokenizer, self.mlm_probability, self.mask_replace_prob, self.random_replace_prob)
+        return MaskingCollator(
+            self.tokenizer, self.mlm_probability, self.mask_replace_prob, self.random_replace_prob
+        )
 
     def build_spec(self) -> TaskSpec:
         spec = super().build_spec()

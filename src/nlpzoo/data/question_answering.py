@@ -22,7 +22,9 @@ def answer_span(context: str, texts: list[str], starts: list[int], place: str) -
     for text, start in zip(texts, starts, strict=True):
         found = context[start : start + len(text)]
         if found != text:
-            raise DataError(f"{place}: answer {text!r} is not at offset {start} of its context (found {found!r})")
+            raise DataError(
+                f"{place}: answer {text!r} is not at offset {start} of its context (found {found!r})"
+            )
     return (starts[0], starts[0] + len(texts[0])) if texts else None
 
 
@@ -63,14 +65,17 @@ def encode_qa_batch(
     )
     spans = [
         answer_span(context, answers["text"], answers["answer_start"], f"{where}, question {qid}")
-        for context, answers, qid in zip(rows[context_column], rows[answers_column], rows[id_column], strict=True)
+        for context, answers, qid in zip(
+            rows[context_column], rows[answers_column], rows[id_column], strict=True
+        )
     ]
     output: dict[str, list[Any]] = {key: [] for key in ("start_positions", "end_positions", "offset_mapping")}
     output.update({"example_id": [], "context": [], "answers": []})
     for window, example in enumerate(encoded["overflow_to_sample_mapping"]):
         sequence_ids = encoded.sequence_ids(window)
         offsets = [
-            tuple(offset) if sequence_ids[i] == 1 else NOT_CONTEXT for i, offset in enumerate(encoded["offset_mapping"][window])
+            tuple(offset) if sequence_ids[i] == 1 else NOT_CONTEXT
+            for i, offset in enumerate(encoded["offset_mapping"][window])
         ]
         start, end = token_span(offsets, spans[example])
         output["start_positions"].append(start)

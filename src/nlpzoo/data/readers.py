@@ -26,7 +26,9 @@ def file_stamp(path: Path) -> tuple[str, int, int]:
     return str(path.resolve()), stat.st_size, stat.st_mtime_ns
 
 
-def dataset_from_reader(reader: Callable[..., Iterator[dict[str, Any]]], paths: list[Path], **options: Any) -> datasets.Dataset:
+def dataset_from_reader(
+    reader: Callable[..., Iterator[dict[str, Any]]], paths: list[Path], **options: Any
+) -> datasets.Dataset:
     """Run a row generator through `datasets` (cached as Arrow); re-raise its DataError unwrapped."""
     stamps = tuple(file_stamp(path) for path in paths)
     # Tuples, not lists: `from_generator` splits list-valued arguments into shards.
@@ -114,7 +116,9 @@ def read_squad_json(path: Path) -> datasets.Dataset:
     return dataset_from_reader(squad_rows, [path])
 
 
-def parallel_rows(paths: tuple[str, ...], stamps: tuple[Any, ...], columns: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+def parallel_rows(
+    paths: tuple[str, ...], stamps: tuple[Any, ...], columns: tuple[str, ...]
+) -> Iterator[dict[str, Any]]:
     """Line-aligned files (one sentence per line in each language), as rows of one column per file."""
     readers = [read_lines(Path(path)) for path in paths]
     while True:

@@ -16,7 +16,9 @@ class LengthBucketSampler(Sampler[int]):
     swap it for a DistributedSampler under DDP.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, pool_batches: int = 50, seed: int = 0) -> None:
+    def __init__(
+        self, lengths: Sequence[int], batch_size: int, pool_batches: int = 50, seed: int = 0
+    ) -> None:
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.pool_size = batch_size * pool_batches

@@ -22,7 +22,9 @@ from nlpzoo.tasks.spec import TaskKind, TaskSpec
 PAIR_ENCODINGS = ("cross", "bi")
 
 
-def encode_pairs(tokenizer: Any, first: list[str], second: list[str], pair_encoding: str, max_length: int) -> dict[str, list[Any]]:
+def encode_pairs(
+    tokenizer: Any, first: list[str], second: list[str], pair_encoding: str, max_length: int
+) -> dict[str, list[Any]]:
     """Token ids of sentence pairs, joint (`cross`) or apart (`bi`, second sentence under `*_b` keys)."""
     first = [t or "" for t in first]
     second = [t or "" for t in second]
@@ -53,7 +55,9 @@ def encode_nli_batch(
 ) -> dict[str, list[Any]]:
     """Premise/hypothesis pairs with class ids (module level so `datasets` caches it)."""
     labels = label_ids(rows[label_column], label_index, where)
-    pairs = encode_pairs(tokenizer, rows[text_column], rows[pair_column or text_column], pair_encoding, max_length)
+    pairs = encode_pairs(
+        tokenizer, rows[text_column], rows[pair_column or text_column], pair_encoding, max_length
+    )
     return {**pairs, "labels": labels}
 
 
@@ -75,7 +79,9 @@ def encode_similarity_batch(
         except (TypeError, ValueError):
             score = math.nan
         if math.isnan(score):
-            raise DataError(f"{where}, row {index + 1} of its batch: score {value!r} in '{score_column}' is not a number")
+            raise DataError(
+                f"{where}, row {index + 1} of its batch: score {value!r} in '{score_column}' is not a number"
+            )
         scores.append(score)
     pairs = encode_pairs(tokenizer, rows[first_column], rows[second_column], pair_encoding, max_length)
     return {**pairs, "labels": scores}
@@ -141,7 +147,11 @@ class SentenceSimilarityData(TaskDataModule):
 
     def training_texts(self, train: datasets.Dataset) -> list[str]:
         self._check_columns(train, "train")
-        return [t or "" for column in (self.first_column, self.second_column) for t in column_values(train, column)]
+        return [
+            t or ""
+            for column in (self.first_column, self.second_column)
+            for t in column_values(train, column)
+        ]
 
     def encode_splits(self, splits: dict[str, datasets.Dataset]) -> dict[str, datasets.Dataset]:
         encoded = {}

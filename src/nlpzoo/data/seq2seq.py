@@ -61,9 +61,13 @@ def parallel_split_files(folder: Path, languages: list[str]) -> dict[str, list[P
         if len(per_language) == len(languages):
             found[split] = per_language
         elif per_language:
-            raise DataError(f"{folder}: the {split} split has {[p.name for p in per_language]} but not all of {languages}")
+            raise DataError(
+                f"{folder}: the {split} split has {[p.name for p in per_language]} but not all of {languages}"
+            )
     if "train" not in found:
-        raise DataError(f"no parallel training files in {folder}: expected names like train.{languages[0]}(.gz)")
+        raise DataError(
+            f"no parallel training files in {folder}: expected names like train.{languages[0]}(.gz)"
+        )
     return found
 
 
@@ -169,7 +173,11 @@ class Seq2SeqData(TaskDataModule):
 
     def collator(self) -> PaddingCollator:
         return PaddingCollator(
-            {"input_ids": self.tokenizer.pad_token_id, "decoder_input_ids": self.target_pad_id(), "labels": IGNORE_INDEX}
+            {
+                "input_ids": self.tokenizer.pad_token_id,
+                "decoder_input_ids": self.target_pad_id(),
+                "labels": IGNORE_INDEX,
+            }
         )
 
     def build_spec(self) -> TaskSpec:

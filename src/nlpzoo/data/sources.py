@@ -39,7 +39,9 @@ def file_format(path: Path) -> str:
     suffixes = [s for s in path.suffixes if s != ".gz"]
     suffix = suffixes[-1].lower() if suffixes else ""
     if suffix not in FORMATS:
-        raise DataError(f"cannot tell the format of {path}: expected one of {sorted(FORMATS)} (optionally .gz)")
+        raise DataError(
+            f"cannot tell the format of {path}: expected one of {sorted(FORMATS)} (optionally .gz)"
+        )
     return FORMATS[suffix]
 
 
@@ -85,7 +87,8 @@ def find_split_files(folder: Path, files: dict[str, str] | None) -> dict[str, Pa
     if "train" not in found and "validation" in found:
         log.warning(
             "no training file in %s: training on the validation file %s (a validation split is carved from it)",
-            folder, found["validation"].name,
+            folder,
+            found["validation"].name,
         )
         found["train"] = found.pop("validation")
     if "train" not in found:
@@ -120,7 +123,9 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                raise DataError(f"{path}, line {number}: not valid UTF-8 ({error}); re-encode the file as UTF-8") from None
+                raise DataError(
+                    f"{path}, line {number}: not valid UTF-8 ({error}); re-encode the file as UTF-8"
+                ) from None
             yield number, line.rstrip("\r\n")
 
 
@@ -168,7 +173,9 @@ def check_json_records(path: Path) -> None:
         records = list(enumerate(document if isinstance(document, list) else [document], 1))
     for number, record in records:
         if not isinstance(record, dict):
-            raise DataError(f"{path}: record {number} is {type(record).__name__}, not a JSON object {{column: value}}")
+            raise DataError(
+                f"{path}: record {number} is {type(record).__name__}, not a JSON object {{column: value}}"
+            )
 
 
 def load_local_file(
@@ -191,7 +198,9 @@ def load_local_file(
     except Exception as error:  # datasets wraps parser errors in many types; name the file either way
         if builder != "parquet":
             lines = [line for _, line in read_lines(path) if line.strip()]  # names a line that is not UTF-8
-            if builder == "csv" and len(lines) == 1:  # datasets says 'Instruction "data" corresponds to no data!'
+            if (
+                builder == "csv" and len(lines) == 1
+            ):  # datasets says 'Instruction "data" corresponds to no data!'
                 raise DataError(f"data file has a header ({lines[0]!r}) but no rows: {path}") from None
         cause = innermost_cause(error)
         raise DataError(f"could not read {path} as {builder}: {type(cause).__name__}: {cause}") from error
@@ -252,7 +261,9 @@ def carve_split(
     if group_column:
         groups = list(dict.fromkeys(train[group_column]))
         if len(groups) < 2:
-            raise DataError(f"cannot carve a {missing} split by '{group_column}': the training split has one group")
+            raise DataError(
+                f"cannot carve a {missing} split by '{group_column}': the training split has one group"
+            )
         generator = random.Random(seed)
         generator.shuffle(groups)
         held_out = set(groups[: max(1, round(fraction * len(groups)))])
@@ -269,7 +280,9 @@ def carve_split(
     else:
         parts = train.train_test_split(test_size=fraction, seed=seed)
         how = f"random rows, seed {seed}"
-    log.warning("no %s split: carved %d of %d training rows (%s)", missing, len(parts["test"]), len(train), how)
+    log.warning(
+        "no %s split: carved %d of %d training rows (%s)", missing, len(parts["test"]), len(train), how
+    )
     return {**splits, "train": parts["train"], missing: parts["test"]}
 
 
@@ -278,7 +291,9 @@ def column_values(dataset: datasets.Dataset, column: str) -> list[Any]:
     return dataset.with_format("arrow")[column].to_pylist()
 
 
-def first_present_column(dataset: datasets.Dataset, candidates: str | list[str], what: str, where: str) -> str:
+def first_present_column(
+    dataset: datasets.Dataset, candidates: str | list[str], what: str, where: str
+) -> str:
     """The first of the candidate column names that the split has, or an error listing its columns."""
     names = [candidates] if isinstance(candidates, str) else list(candidates)
     for name in names:

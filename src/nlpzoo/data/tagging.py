@@ -49,7 +49,9 @@ def tag_problem(tags: Sequence[str], scheme: str) -> str | None:
         if scheme == "iob2" and prefix == "I" and not continues:
             return f"tag {tag!r} at token {position + 1} continues no chunk (IOB2 starts chunks with B-)"
         if scheme == "iob1" and prefix == "B" and not continues:
-            return f"tag {tag!r} at token {position + 1}: IOB1 uses B- only right after a chunk of the same type"
+            return (
+                f"tag {tag!r} at token {position + 1}: IOB1 uses B- only right after a chunk of the same type"
+            )
         if scheme == "iobes":
             open_chunk = previous_prefix in ("B", "I")
             if prefix in ("I", "E") and not continues:

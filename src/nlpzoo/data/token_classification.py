@@ -42,7 +42,11 @@ def encode_token_batch(
     all_labels, all_word_ids, all_char_ids = [], [], []
     for index, tags in enumerate(rows[tags_column]):
         tags = [tag_names[t] for t in tags] if tag_names else list(tags)
-        place = f"{where}, line {rows['line'][index]}" if "line" in rows else f"{where}, example {rows[tokens_column][index][:8]}"
+        place = (
+            f"{where}, line {rows['line'][index]}"
+            if "line" in rows
+            else f"{where}, example {rows[tokens_column][index][:8]}"
+        )
         if len(tags) != len(rows[tokens_column][index]):
             raise DataError(f"{place}: {len(rows[tokens_column][index])} tokens but {len(tags)} tags")
         if scheme:
@@ -59,12 +63,16 @@ def encode_token_batch(
         for word in word_ids:
             first = word != previous
             previous = word
-            labels.append(label_index[tags[word]] if word >= 0 and (first or label_all_subwords) else IGNORE_INDEX)
+            labels.append(
+                label_index[tags[word]] if word >= 0 and (first or label_all_subwords) else IGNORE_INDEX
+            )
         all_labels.append(labels)
         all_word_ids.append(word_ids)
         if max_word_chars:
             words = rows[tokens_column][index]
-            all_char_ids.append([word_code_points(words[w] if w >= 0 else "", max_word_chars) for w in word_ids])
+            all_char_ids.append(
+                [word_code_points(words[w] if w >= 0 else "", max_word_chars) for w in word_ids]
+            )
     features = {
         "input_ids": encoded["input_ids"],
         "attention_mask": encoded["attention_mask"],
@@ -108,7 +116,9 @@ class TokenClassificationData(TaskDataModule):
         super().__init__(**common)
         for name, value in (("tag_scheme", tag_scheme), ("output_scheme", output_scheme)):
             if value is not None and value not in (*SCHEMES, "auto"):
-                raise DataError(f"{name}={value!r}; valid: {', '.join(SCHEMES)}, auto or null (not a chunking scheme)")
+                raise DataError(
+                    f"{name}={value!r}; valid: {', '.join(SCHEMES)}, auto or null (not a chunking scheme)"
+                )
         self.tokens_column = tokens_column
         self.tags_column = tags_column
         self.token_column = token_column
@@ -178,10 +188,15 @@ class TokenClassificationData(TaskDataModule):
         return encoded
 
     def collator(self) -> PaddingCollator:
-        return PaddingCollator({"input_ids": self.tokenizer.pad_token_id, "labels": IGNORE_INDEX, "word_ids": -1})
+        return PaddingCollator(
+            {"input_ids": self.tokenizer.pad_token_id, "labels": IGNORE_INDEX, "word_ids": -1}
+        )
 
     def build_spec(self) -> TaskSpec:
         return self.make_spec(
             label_names=self.label_names,
-            extra={"tag_scheme": self.output_scheme or self.tag_scheme, "label_all_subwords": self.label_all_subwords},
+            extra={
+                "tag_scheme": self.output_scheme or self.tag_scheme,
+                "label_all_subwords": self.label_all_subwords,
+            },
         )

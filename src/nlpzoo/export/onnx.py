@@ -48,7 +48,8 @@ def export_onnx(module: ZooModule, sample: Arrays, path: str | Path, opset: int 
     with torch.no_grad():
         outputs = module(inputs)
     output_names = [
-        key for key, value in outputs.items()
+        key
+        for key, value in outputs.items()
         if isinstance(value, torch.Tensor) and value.dim() > 0 and key not in DECODED_IN_PYTORCH
     ]
     input_names = list(inputs)
@@ -98,7 +99,9 @@ class ParityReport:
         return {**asdict(self), "identical_argmax": self.identical_argmax}
 
 
-def check_parity(reference: Backend, candidate: Backend, batches: list[Arrays], token_level: bool = False) -> ParityReport:
+def check_parity(
+    reference: Backend, candidate: Backend, batches: list[Arrays], token_level: bool = False
+) -> ParityReport:
     """Compare the outputs two backends share over real batches: max |difference| and argmax agreement.
 
     `token_level`: outputs are per token ((B, T) span scores, (B, T, C) tag scores); padding positions are
@@ -118,5 +121,8 @@ def check_parity(reference: Backend, candidate: Backend, batches: list[Arrays], 
                 same = same[real]  # the tag of each real token; span scores give the best token per window
             agree += int(same.sum())
             total += same.size
-    return ParityReport(examples=sum(len(b["input_ids"]) for b in batches), max_abs_diff=max_diff,
-                        argmax_agreement=agree / max(total, 1))
+    return ParityReport(
+        examples=sum(len(b["input_ids"]) for b in batches),
+        max_abs_diff=max_diff,
+        argmax_agreement=agree / max(total, 1),
+    )

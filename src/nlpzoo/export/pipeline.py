@@ -50,7 +50,9 @@ REPORTED_METRICS = {
 EXPORTED_KINDS = (TaskKind.TEXT_CLASSIFICATION, *REPORTED_METRICS)
 
 
-def split_batches(loaded: LoadedCheckpoint, split: str, data: DictConfig | None = None) -> list[dict[str, Any]]:
+def split_batches(
+    loaded: LoadedCheckpoint, split: str, data: DictConfig | None = None
+) -> list[dict[str, Any]]:
     """The checkpoint's own data config (patched or replaced by `data`, as eval.py takes it), tokenized with
     its own tokenizer: the padded batches of `split`."""
     if split not in SPLITS:
@@ -69,7 +71,9 @@ def model_inputs(batch: dict[str, Any]) -> Arrays:
 
 def accuracy(backend: Backend, batches: list[dict[str, Any]]) -> float:
     """Share of examples whose argmax logit is the gold label."""
-    correct = sum(int((backend(model_inputs(b))["logits"].argmax(-1) == np.asarray(b["labels"])).sum()) for b in batches)
+    correct = sum(
+        int((backend(model_inputs(b))["logits"].argmax(-1) == np.asarray(b["labels"])).sum()) for b in batches
+    )
     return correct / sum(len(b["labels"]) for b in batches)
 
 
@@ -95,13 +99,18 @@ def first_examples(batches: list[dict[str, Any]], count: int) -> list[Arrays]:
     return chosen
 
 
-def reference_profile(backend: Backend, batches: list[dict[str, Any]], unk_token_id: int | None,
-                      num_labels: int, bins: int) -> ReferenceProfile:
+def reference_profile(
+    backend: Backend, batches: list[dict[str, Any]], unk_token_id: int | None, num_labels: int, bins: int
+) -> ReferenceProfile:
     """Drift statistics of the reference texts and of the model's outputs on them."""
     parts = []
     for batch in batches:
         inputs = model_inputs(batch)
-        parts.append(text_statistics(inputs["input_ids"], inputs["attention_mask"], backend(inputs)["logits"], unk_token_id))
+        parts.append(
+            text_statistics(
+                inputs["input_ids"], inputs["attention_mask"], backend(inputs)["logits"], unk_token_id
+            )
+        )
     statistics = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     return ReferenceProfile.from_statistics(statistics, num_labels, bins)
 
@@ -109,7 +118,9 @@ def reference_profile(backend: Backend, batches: list[dict[str, Any]], unk_token
 def run_export(cfg: DictConfig) -> dict[str, Any]:
     """Export, quantize and check a classification, tagging or QA checkpoint; write artifacts and a report beside it."""
     started = time.time()
-    checkpoint = find_checkpoint(cfg.ckpt_path)  # a run directory: its best checkpoint, as eval.py and predict.py
+    checkpoint = find_checkpoint(
+        cfg.ckpt_path
+    )  # a run directory: its best checkpoint, as eval.py and predict.py
     loaded = load_module(checkpoint)
     module, spec = loaded.module, loaded.module.spec
     if spec.kind not in EXPORTED_KINDS:
@@ -123,7 +134,9 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
     onnx_path = folder / ONNX_FILES["onnx"]
     export_onnx(module, model_inputs(batches[0]), onnx_path, cfg.opset)
     quantize_onnx_dynamic(onnx_path, folder / ONNX_FILES["onnx_int8"])
-    backends = {name: build_backend(name, module, folder) for name in ("torch", "torch_int8", "onnx", "onnx_int8")}
+    backends = {
+        name: build_backend(name, module, folder) for name in ("torch", "torch_int8", "onnx", "onnx_int8")
+    }
     sizes = {
         "torch": module_size_bytes(module),
         "torch_int8": module_size_bytes(quantize_torch_dynamic(module)),
@@ -131,21 +144,39 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
         "onnx_int8": (folder / ONNX_FILES["onnx_int8"]).stat().st_size,
     }
     parity_batches = first_examples(batches, cfg.parity_examples)
-    report: dict[str, Any] = {"checkpoint": str(checkpoint), "split": cfg.split, "export_dir": str(folder), "backends": {}}
+    report: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "split": cfg.split,
+        "export_dir": str(folder),
+        "backends": {},
+    }
     if not classification:
         report["task"] = spec.kind.value
     for name, backend in backends.items():
         parity = check_parity(backends["torch"], backend, parity_batches, token_level=not classification)
-        measured = {"accuracy": accuracy(backend, batches)} if classification else {"metrics": task_metrics(backend, module, batches)}
-        report["backends"][name] = {**measured, "size_bytes": sizes[name], "parity_vs_torch": parity.to_dict()}
+        measured = (
+            {"accuracy": accuracy(backend, batches)}
+            if classification
+            else {"metrics": task_metrics(backend, module, batches)}
+        )
+        report["backends"][name] = {
+            **measured,
+            "size_bytes": sizes[name],
+            "parity_vs_torch": parity.to_dict(),
+        }
     if classification:
-        profile = reference_profile(backends["torch"], batches, spec.unk_token_id, spec.num_labels, cfg.drift_bins)
+        profile = reference_profile(
+            backends["torch"], batches, spec.unk_token_id, spec.num_labels, cfg.drift_bins
+        )
         profile.save(folder / PROFILE_FILE)
         report["reference_profile"] = {"examples": profile.examples, "summary": profile.summary}
     else:
         report["reference_profile"] = None
-        log.info("no drift reference profile for %s: drift statistics (predicted label, confidence) are per text, "
-                 "and serve.py monitors drift for text_classification only", spec.kind.value)
+        log.info(
+            "no drift reference profile for %s: drift statistics (predicted label, confidence) are per text, "
+            "and serve.py monitors drift for text_classification only",
+            spec.kind.value,
+        )
     report["wall_seconds"] = time.time() - started
     (folder / REPORT_FILE).write_text(json.dumps(report, indent=2))
     print(format_report(report))
@@ -157,11 +188,19 @@ def format_report(report: dict[str, Any]) -> str:
     rows = report["backends"]
     first = next(iter(rows.values()))
     metrics = {"accuracy": "accuracy"} if "accuracy" in first else {name: name for name in first["metrics"]}
-    lines = [f"{'backend':<11} " + " ".join(f"{name:>11}" for name in metrics) + f" {'size MB':>8} {'max|diff|':>10} {'argmax agree':>12}"]
+    lines = [
+        f"{'backend':<11} "
+        + " ".join(f"{name:>11}" for name in metrics)
+        + f" {'size MB':>8} {'max|diff|':>10} {'argmax agree':>12}"
+    ]
     for name, row in rows.items():
         values = {"accuracy": row["accuracy"]} if "accuracy" in row else row["metrics"]
         parity = row["parity_vs_torch"]
-        lines.append(f"{name:<11} " + " ".join(f"{values[m]:>11.4f}" for m in metrics) + f" {row['size_bytes'] / 1e6:>8.2f} "
-                     f"{parity['max_abs_diff']:>10.2e} {parity['argmax_agreement']:>12.4f}")
+        lines.append(
+            f"{name:<11} "
+            + " ".join(f"{values[m]:>11.4f}" for m in metrics)
+            + f" {row['size_bytes'] / 1e6:>8.2f} "
+            f"{parity['max_abs_diff']:>10.2e} {parity['argmax_agreement']:>12.4f}"
+        )
     lines.append(f"artifacts: {report['export_dir']}")
     return "\n".join(lines)

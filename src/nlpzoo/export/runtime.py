@@ -20,7 +20,12 @@ from nlpzoo.models.base import ZooModule
 from nlpzoo.tasks import TaskObjective, TaskSpec, build_objective
 
 Arrays = dict[str, np.ndarray]
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "char_ids")  # char_ids: a tagger's character features
+MODEL_INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "char_ids",
+)  # char_ids: a tagger's character features
 
 
 class Backend(Protocol):
@@ -40,7 +45,9 @@ class TorchBackend:
     def __call__(self, inputs: Arrays) -> Arrays:
         batch = {key: torch.from_numpy(value) for key, value in inputs.items()}
         outputs = self.forward(batch)
-        return {key: value.float().numpy() for key, value in outputs.items() if isinstance(value, torch.Tensor)}
+        return {
+            key: value.float().numpy() for key, value in outputs.items() if isinstance(value, torch.Tensor)
+        }
 
 
 class OnnxBackend:
@@ -93,7 +100,9 @@ class Predictor:
 
     def decode(self, outputs: Arrays, inputs: Arrays) -> list[dict[str, Any]]:
         tensors = {key: torch.from_numpy(value) for key, value in outputs.items()}
-        return self.objective.predict(tensors, {key: torch.from_numpy(value) for key, value in inputs.items()})
+        return self.objective.predict(
+            tensors, {key: torch.from_numpy(value) for key, value in inputs.items()}
+        )
 
 
 def quantize_torch_dynamic(module: ZooModule) -> torch.nn.Module:
@@ -142,7 +151,9 @@ def load_predictor(
     if loaded.tokenizer is None:
         raise ConfigError(f"{ckpt_path} carries no tokenizer; it cannot be served from text")
     folder = export_dir_for(ckpt_path, export_dir)
-    return Predictor(build_backend(backend, loaded.module, folder, threads), loaded.tokenizer, loaded.module.spec)
+    return Predictor(
+        build_backend(backend, loaded.module, folder, threads), loaded.tokenizer, loaded.module.spec
+    )
 
 
 class BatchForward:
@@ -158,7 +169,11 @@ class BatchForward:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         inputs = {key: np.asarray(batch[key].cpu(), dtype=np.int64) for key in MODEL_INPUTS if key in batch}
-        outputs = {key: torch.from_numpy(value) for key, value in self.backend(inputs).items() if key != "predictions"}
+        outputs = {
+            key: torch.from_numpy(value)
+            for key, value in self.backend(inputs).items()
+            if key != "predictions"
+        }
         if self.crf_head is not None:
             outputs["predictions"] = self.crf_head.viterbi(outputs["logits"], batch)  # (B, T)
         return outputs
@@ -184,8 +199,12 @@ def load_task_predictor(
     if backend == "torch":
         return predictor
     if isinstance(predictor, GenerationPredictor):
-        raise ConfigError(f"backend={backend}: {loaded.module.spec.kind.value} checkpoints generate with their own "
-                          "decoding in PyTorch; serve them with backend=torch")
+        raise ConfigError(
+            f"backend={backend}: {loaded.module.spec.kind.value} checkpoints generate with their own "
+            "decoding in PyTorch; serve them with backend=torch"
+        )
     folder = export_dir_for(ckpt_path, export_dir)
-    predictor.model_forward = BatchForward(build_backend(backend, loaded.module, folder, threads), loaded.module)
+    predictor.model_forward = BatchForward(
+        build_backend(backend, loaded.module, folder, threads), loaded.module
+    )
     return predictor

@@ -8,7 +8,9 @@ import numpy as np
 import torch
 
 
-def save_word2vec_format(path: str | Path, words: list[str], vectors: torch.Tensor, binary: bool = False) -> Path:
+def save_word2vec_format(
+    path: str | Path, words: list[str], vectors: torch.Tensor, binary: bool = False
+) -> Path:
     """Write (V, D) `vectors` for `words` so `KeyedVectors.load_word2vec_format(path, binary=...)` loads them."""
     from gensim.models import KeyedVectors
 

@@ -78,7 +78,9 @@ class RougeScore(Metric):
 
         self.rouge_types = list(rouge_types)
         self.scorer = RougeScorer(self.rouge_types, use_stemmer=use_stemmer)
-        self.add_state("sums", default=torch.zeros(len(self.rouge_types), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state(
+            "sums", default=torch.zeros(len(self.rouge_types), dtype=torch.float64), dist_reduce_fx="sum"
+        )
         self.add_state("count", default=torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, hypotheses: Sequence[str], references: Sequence[str]) -> None:

@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from torchmetrics import Metric
 
 
-def token_statistics(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100) -> tuple[torch.Tensor, ...]:
+def token_statistics(
+    logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100
+) -> tuple[torch.Tensor, ...]:
     """Summed negative log-likelihood (nats), correct argmax count and scored-token count.
 
     logits: (batch, seq, vocab) aligned with labels: (batch, seq); positions with ignore_index are skipped.

@@ -61,7 +61,9 @@ def extract_spans(tags: Sequence[str], scheme: str = "IOB2") -> set[Span]:
     allowed = {"IOB1": "BIO", "IOB2": "BIO", "IOBES": "BIOES"}[scheme]
     for tag in tags:
         if split_tag(tag)[0] not in allowed:
-            raise ConfigError(f"tag '{tag}' is not valid in the {scheme} scheme (prefixes: {', '.join(allowed)})")
+            raise ConfigError(
+                f"tag '{tag}' is not valid in the {scheme} scheme (prefixes: {', '.join(allowed)})"
+            )
     if scheme == "IOB1":
         tags = iob1_to_iob2(tags)
     parsed = [split_tag(tag) for tag in tags]
@@ -94,7 +96,9 @@ def extract_spans(tags: Sequence[str], scheme: str = "IOB2") -> set[Span]:
     return spans
 
 
-def prf(true_positives: torch.Tensor, predicted: torch.Tensor, gold: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def prf(
+    true_positives: torch.Tensor, predicted: torch.Tensor, gold: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
     """Precision, recall, F1 from counts, 0 where undefined (seqeval's zero_division)."""
     precision = true_positives / predicted.clamp(min=1)
     recall = true_positives / gold.clamp(min=1)
@@ -111,7 +115,9 @@ class SpanF1(Metric):
 
     full_state_update = False
 
-    def __init__(self, label_names: Sequence[str], scheme: str | None = None, ignore_index: int = -100) -> None:
+    def __init__(
+        self, label_names: Sequence[str], scheme: str | None = None, ignore_index: int = -100
+    ) -> None:
         super().__init__()
         self.label_names = list(label_names)
         self.scheme = scheme or infer_scheme(self.label_names)

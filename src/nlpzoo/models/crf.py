@@ -41,7 +41,9 @@ class CRF(nn.Module):
             alpha = torch.where(mask[:, t : t + 1], torch.logsumexp(scores, dim=1), alpha)
         return torch.logsumexp(alpha + self.end_transitions, dim=-1)
 
-    def neg_log_likelihood(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def neg_log_likelihood(
+        self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         """Mean over sentences of -log p(tags | emissions): (B, T, C), (B, T), (B, T) -> scalar."""
         emissions = emissions.float()
         mask = mask.bool()

@@ -30,7 +30,9 @@ def generation_config(options: dict[str, Any] | None, model_config: Any) -> Gene
     config = GenerationConfig.from_model_config(model_config)
     unknown = config.update(**values)
     if unknown:
-        raise ConfigError(f"model.generation has unknown key(s) {sorted(unknown)}; see transformers.GenerationConfig")
+        raise ConfigError(
+            f"model.generation has unknown key(s) {sorted(unknown)}; see transformers.GenerationConfig"
+        )
     try:
         config.validate(strict=True)
     except ValueError as error:
@@ -62,7 +64,11 @@ class PretrainedDecoder(PretrainedFamily):
             config.update({**self.label_config(), "pad_token_id": self.spec.pad_token_id})
         options = self.options
         self.model = load_model(
-            HEAD_CLASSES[self.spec.kind], config, options["pretrained"], self.from_weights, options["trust_remote_code"]
+            HEAD_CLASSES[self.spec.kind],
+            config,
+            options["pretrained"],
+            self.from_weights,
+            options["trust_remote_code"],
         )
         self.generation_options = dict(generation or {})
         self.generation = generation_config(self.generation_options, self.model.config)  # checked now
@@ -72,23 +78,35 @@ class PretrainedDecoder(PretrainedFamily):
     def chat_prompt_ids(self, prompts: list[str], tokenizer: Any) -> list[list[int]]:
         """Each prompt as one user turn of the tokenizer's chat template, ready for the assistant's answer."""
         if not getattr(tokenizer, "chat_template", None):
-            raise ConfigError("this tokenizer has no chat template: predict with generation.chat=false (plain continuation)")
+            raise ConfigError(
+                "this tokenizer has no chat template: predict with generation.chat=false (plain continuation)"
+            )
         turns = [
-            tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False
+            )
             for p in prompts
         ]
-        return tokenizer(turns, add_special_tokens=False)["input_ids"]  # the template holds the special tokens
+        return tokenizer(turns, add_special_tokens=False)[
+            "input_ids"
+        ]  # the template holds the special tokens
 
     def forward(self, batch: Batch) -> Outputs:
-        return {"logits": self.model(**self.model_inputs(batch, DECODER_INPUTS)).logits}  # (B, T, V) or (B, C)
+        return {
+            "logits": self.model(**self.model_inputs(batch, DECODER_INPUTS)).logits
+        }  # (B, T, V) or (B, C)
 
     @torch.no_grad()
-    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **overrides: Any) -> torch.Tensor:
+    def generate(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **overrides: Any
+    ) -> torch.Tensor:
         """Continue right-padded prompts (batch, prompt) -> new tokens only (batch, new), padded."""
         if self.spec.kind != TaskKind.LANGUAGE_MODELING:
             raise ConfigError("generation needs the causal-LM head (task language_modeling)")
         config = generation_config({**self.generation_options, **overrides}, self.model.config)
         pad = self.spec.pad_token_id
         ids, mask = left_pad(input_ids, attention_mask, pad)
-        output = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config, pad_token_id=pad)
+        output = self.model.generate(
+            input_ids=ids, attention_mask=mask, generation_config=config, pad_token_id=pad
+        )
         return output[:, ids.shape[1] :]

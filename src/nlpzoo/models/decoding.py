@@ -81,7 +81,9 @@ def beam_search(
         log_probs = torch.where(finished.unsqueeze(1), frozen, log_probs)
         total = (scores.view(-1, 1) + log_probs).view(batch, beam_size * vocab)  # (B, K*V)
         scores, flat = total.topk(beam_size, dim=-1)  # (B, K)
-        origin = (torch.arange(batch, device=device).unsqueeze(1) * beam_size + flat // vocab).view(-1)  # (B*K,)
+        origin = (torch.arange(batch, device=device).unsqueeze(1) * beam_size + flat // vocab).view(
+            -1
+        )  # (B*K,)
         next_token = (flat % vocab).view(-1)  # (B*K,)
         tokens = torch.cat([tokens.index_select(0, origin), next_token.unsqueeze(1)], dim=1)
         state = reorder(state, origin)

@@ -65,12 +65,18 @@ class PretrainedEncoder(PretrainedFamily):
         if pooling not in ("cls", "mean"):
             raise ConfigError(f"model.pooling='{pooling}' is not one of: cls, mean")
         if similarity_loss not in ("objective", "contrastive"):
-            raise ConfigError(f"model.similarity_loss='{similarity_loss}' is not one of: objective, contrastive")
+            raise ConfigError(
+                f"model.similarity_loss='{similarity_loss}' is not one of: objective, contrastive"
+            )
         kind = self.spec.kind
         # Bi-encoders (Sentence-BERT): each text pooled alone; similarity is their cosine, NLI a
         # classifier over [u, v, |u-v|, u*v].
-        self.bi_encoder = kind in (TaskKind.SENTENCE_SIMILARITY, TaskKind.NLI) and self.spec.pair_encoding == "bi"
-        self.mean_pooled = self.bi_encoder or (pooling == "mean" and HEAD_CLASSES[kind] is AutoModelForSequenceClassification)
+        self.bi_encoder = (
+            kind in (TaskKind.SENTENCE_SIMILARITY, TaskKind.NLI) and self.spec.pair_encoding == "bi"
+        )
+        self.mean_pooled = self.bi_encoder or (
+            pooling == "mean" and HEAD_CLASSES[kind] is AutoModelForSequenceClassification
+        )
         self.pooling = pooling
         self.similarity_loss = similarity_loss
         self.contrastive_scale = contrastive_scale
@@ -81,17 +87,27 @@ class PretrainedEncoder(PretrainedFamily):
             config.update({"num_labels": 1, "problem_type": "regression"})
         options = self.options
         if self.mean_pooled:
-            self.model = load_model(AutoModel, config, options["pretrained"], self.from_weights, options["trust_remote_code"])
+            self.model = load_model(
+                AutoModel, config, options["pretrained"], self.from_weights, options["trust_remote_code"]
+            )
             self.dropout = nn.Dropout(classifier_dropout)
             self.head: nn.Module | None = nn.Linear(config.hidden_size, self.spec.num_labels)
             if self.bi_encoder:
                 nli = kind == TaskKind.NLI
-                self.head = SiamesePairHead(config.hidden_size, self.spec.num_labels, similarity=False) if nli else None
+                self.head = (
+                    SiamesePairHead(config.hidden_size, self.spec.num_labels, similarity=False)
+                    if nli
+                    else None
+                )
             backbone_prefix = None
         else:
             self.head = None
             self.model = load_model(
-                HEAD_CLASSES[kind], config, options["pretrained"], self.from_weights, options["trust_remote_code"]
+                HEAD_CLASSES[kind],
+                config,
+                options["pretrained"],
+                self.from_weights,
+                options["trust_remote_code"],
             )
             backbone_prefix = self.model.base_model_prefix
         self.finish_setup(
@@ -107,10 +123,14 @@ class PretrainedEncoder(PretrainedFamily):
         training of a bi-encoder is for); a mean-pooled classifier has no transformers class, so it
         refuses rather than silently dropping its head."""
         if self.head is not None and not self.bi_encoder:
-            raise ConfigError("pooling=mean classifiers have no transformers class to export to; train with pooling=cls")
+            raise ConfigError(
+                "pooling=mean classifiers have no transformers class to export to; train with pooling=cls"
+            )
         return super().save_pretrained(folder, tokenizer, merge)
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra: torch.Tensor) -> torch.Tensor:
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra: torch.Tensor
+    ) -> torch.Tensor:
         """Sentence embeddings (batch, hidden): mean of the backbone's token states."""
         states = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
         return mean_pool(states, attention_mask)  # (B, H)
@@ -137,7 +157,9 @@ class PretrainedEncoder(PretrainedFamily):
         first, second = F.normalize(first, dim=-1), F.normalize(second, dim=-1)
         outputs: Outputs = {"scores": (first * second).sum(-1)}  # cosine similarity (B,)
         if self.similarity_loss == "contrastive" and "labels" in batch:
-            outputs["loss"] = in_batch_contrastive_loss(first, second, batch["labels"], self.contrastive_scale)
+            outputs["loss"] = in_batch_contrastive_loss(
+                first, second, batch["labels"], self.contrastive_scale
+            )
         return outputs
 
 

@@ -45,7 +45,11 @@ class PretrainedEncoderDecoder(PretrainedFamily):
             )
         options = self.options
         self.model = load_model(
-            AutoModelForSeq2SeqLM, self.hf_config, options["pretrained"], self.from_weights, options["trust_remote_code"]
+            AutoModelForSeq2SeqLM,
+            self.hf_config,
+            options["pretrained"],
+            self.from_weights,
+            options["trust_remote_code"],
         )
         self.generation_options = dict(generation or {})
         self.generation = generation_config(self.generation_options, self.model.config)  # checked now
@@ -110,7 +114,9 @@ class PretrainedEncoderDecoder(PretrainedFamily):
     def label_log_likelihoods(self, batch: Batch) -> torch.Tensor:
         """(batch, num_labels): log P(label name | text), the encoder run once for all labels."""
         if self.label_target_ids.numel() == 0:
-            raise ConfigError("text-to-text classification needs the tokenizer: call use_tokenizer(tokenizer)")
+            raise ConfigError(
+                "text-to-text classification needs the tokenizer: call use_tokenizer(tokenizer)"
+            )
         encoder_outputs = self.model.get_encoder()(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
         )
@@ -123,7 +129,9 @@ class PretrainedEncoderDecoder(PretrainedFamily):
                 attention_mask=batch["attention_mask"],
                 decoder_input_ids=self.model.prepare_decoder_input_ids_from_labels(labels=labels),
             ).logits  # (B, L, V)
-            token_scores = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            token_scores = (
+                logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            )
             scores.append((token_scores * (labels != IGNORE_INDEX)).sum(-1))  # (B,)
         return torch.stack(scores, dim=-1)
 
@@ -134,7 +142,9 @@ class PretrainedEncoderDecoder(PretrainedFamily):
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], generation_config=config
             )
 
-    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **overrides: Any) -> torch.Tensor:
+    def generate(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **overrides: Any
+    ) -> torch.Tensor:
         """Translate or summarize: (batch, source) -> (batch, generated) token ids, with the task prefix.
 
         Overrides of `model.generation` (num_beams, length_penalty, max_new_tokens, do_sample, ...) apply to this call.

@@ -89,7 +89,10 @@ class FastText(Word2Vec):
         return self.spec.vocab_size + self.buckets
 
     def bucket_rows(self, word: str) -> list[int]:
-        return [self.spec.vocab_size + fasttext_hash(g) % self.buckets for g in character_ngrams(word, self.min_n, self.max_n)]
+        return [
+            self.spec.vocab_size + fasttext_hash(g) % self.buckets
+            for g in character_ngrams(word, self.min_n, self.max_n)
+        ]
 
     def build_input_vectors(self, vocab: int, dim: int) -> nn.Module:
         table = nn.EmbeddingBag(vocab + self.buckets + 1, dim, mode="mean", padding_idx=vocab + self.buckets)

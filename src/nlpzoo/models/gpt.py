@@ -55,7 +55,10 @@ class GPT(nn.Module):
         if not state or tokens.shape[1] > self.config.max_length:
             seen, tokens = 0, tokens[:, -self.config.max_length :]  # (re)fill the cache from the window
         layers = range(len(self.stack.blocks))
-        caches = [KeyValueCache(state["keys"][:, i], state["values"][:, i]) if seen else KeyValueCache() for i in layers]
+        caches = [
+            KeyValueCache(state["keys"][:, i], state["values"][:, i]) if seen else KeyValueCache()
+            for i in layers
+        ]
         logits = self(tokens[:, seen:], caches)[:, -1]  # (B, V)
         keys = torch.stack([cache.keys for cache in caches], dim=1)  # (B, layers, nh, S + new, hs)
         values = torch.stack([cache.values for cache in caches], dim=1)
@@ -87,12 +90,28 @@ class GPTModel(ZooModule):
     ) -> None:
         super().__init__(spec, optimizer, scheduler, objective)
         self.save_family_hyperparameters(
-            dim=dim, heads=heads, layers=layers, mlp_ratio=mlp_ratio, dropout=dropout, positions=positions,
-            pre_norm=pre_norm, bias=bias, block_size=block_size, tie_embeddings=tie_embeddings,
+            dim=dim,
+            heads=heads,
+            layers=layers,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+            positions=positions,
+            pre_norm=pre_norm,
+            bias=bias,
+            block_size=block_size,
+            tie_embeddings=tie_embeddings,
         )
         config = TransformerConfig(
-            vocab_size=self.spec.vocab_size, max_length=block_size or self.spec.max_length, dim=dim, heads=heads,
-            layers=layers, mlp_ratio=mlp_ratio, dropout=dropout, positions=positions, pre_norm=pre_norm, bias=bias,
+            vocab_size=self.spec.vocab_size,
+            max_length=block_size or self.spec.max_length,
+            dim=dim,
+            heads=heads,
+            layers=layers,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+            positions=positions,
+            pre_norm=pre_norm,
+            bias=bias,
         )
         self.net = GPT(config, tie_embeddings)
 

@@ -55,7 +55,9 @@ class TokenTaggingHead(nn.Module):
         outputs: Outputs = {"logits": logits}
         labels = batch.get("labels")
         if labels is not None:
-            emissions, positions, mask = left_align(logits, chained_positions(batch))  # (B, T, C), (B, T), (B, T)
+            emissions, positions, mask = left_align(
+                logits, chained_positions(batch)
+            )  # (B, T, C), (B, T), (B, T)
             tags = labels.gather(1, positions).masked_fill(~mask, 0).clamp(min=0)  # (B, T)
             outputs["loss"] = self.crf.neg_log_likelihood(emissions, tags, mask)
         if decode:

@@ -30,10 +30,23 @@ KNOWN_TYPES = "bert, roberta, distilbert, gpt2, t5, bart, marian"
 # with 2 heads, whatever the architecture calls them (keys a config class does not take are skipped).
 TINY_SIZES: dict[str, int] = {
     **dict.fromkeys(("hidden_size", "d_model", "n_embd", "dim"), 64),
-    **dict.fromkeys(("num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers"), 2),
-    **dict.fromkeys(("num_attention_heads", "num_heads", "n_head", "n_heads", "encoder_attention_heads",
-                     "decoder_attention_heads"), 2),
-    **dict.fromkeys(("intermediate_size", "d_ff", "n_inner", "hidden_dim", "encoder_ffn_dim", "decoder_ffn_dim"), 128),
+    **dict.fromkeys(
+        ("num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers"), 2
+    ),
+    **dict.fromkeys(
+        (
+            "num_attention_heads",
+            "num_heads",
+            "n_head",
+            "n_heads",
+            "encoder_attention_heads",
+            "decoder_attention_heads",
+        ),
+        2,
+    ),
+    **dict.fromkeys(
+        ("intermediate_size", "d_ff", "n_inner", "hidden_dim", "encoder_ffn_dim", "decoder_ffn_dim"), 128
+    ),
     "d_kv": 32,  # T5's per-head width
 }
 
@@ -71,7 +84,9 @@ def fresh_config(model_type: str | None, overrides: dict[str, Any]) -> Pretraine
             "model.model_type=bert|roberta|distilbert|gpt2|t5|bart|marian|..."
         )
     if model_type not in CONFIG_MAPPING:
-        raise ConfigError(f"model.model_type={model_type!r} is not a transformers model type, e.g. {KNOWN_TYPES}")
+        raise ConfigError(
+            f"model.model_type={model_type!r} is not a transformers model type, e.g. {KNOWN_TYPES}"
+        )
     config_class = CONFIG_MAPPING[model_type]
     accepted = set(inspect.signature(config_class.__init__).parameters)
     given = {config_class.attribute_map.get(key, key) for key in overrides}
@@ -86,7 +101,11 @@ def fresh_config(model_type: str | None, overrides: dict[str, Any]) -> Pretraine
 
 
 def load_model(
-    auto_class: Any, config: PretrainedConfig, pretrained: str | None, from_weights: bool, trust_remote_code: bool
+    auto_class: Any,
+    config: PretrainedConfig,
+    pretrained: str | None,
+    from_weights: bool,
+    trust_remote_code: bool,
 ) -> PreTrainedModel:
     """`auto_class` (AutoModelFor...) with pretrained weights, or randomly initialised from `config`."""
     try:
@@ -114,7 +133,9 @@ def check_tokenizer_matches(spec: TaskSpec, pretrained: str, trust_remote_code: 
         "mask_token_id": tokenizer.mask_token_id,
         "eos_token_id": tokenizer.eos_token_id,
     }
-    differ = {k: (getattr(spec, k), v) for k, v in expected.items() if v is not None and getattr(spec, k) != v}
+    differ = {
+        k: (getattr(spec, k), v) for k, v in expected.items() if v is not None and getattr(spec, k) != v
+    }
     if differ:
         raise ConfigError(
             f"the data was tokenized with a different vocabulary than pretrained model '{pretrained}' "
@@ -172,7 +193,9 @@ def num_layers_of(config: PretrainedConfig) -> int:
     raise ConfigError(f"cannot tell how many layers a {config.model_type} model has")
 
 
-def freeze(model: torch.nn.Module, backbone_prefix: str | None, freeze_backbone: bool, freeze_layers: int) -> int:
+def freeze(
+    model: torch.nn.Module, backbone_prefix: str | None, freeze_backbone: bool, freeze_layers: int
+) -> int:
     """Stop gradients to the backbone (all but the head) or to embeddings + the first N blocks; returns count."""
     frozen = 0
     for name, parameter in model.named_parameters():
@@ -190,7 +213,9 @@ def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
-def left_pad(input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def left_pad(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_token_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded prompts -> left-padded ones, so a decoder continues each prompt from its last real token."""
     lengths = attention_mask.sum(-1)  # (B,)
     width = input_ids.shape[1]

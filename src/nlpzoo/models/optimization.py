@@ -18,11 +18,15 @@ NO_DECAY_MARKERS = ("bias", "norm", "LayerNorm", "layer_norm", "embedding_norm")
 log = logging.getLogger(__name__)
 
 
-def unfused_when_clipping(config: dict[str, Any], precision: str, gradient_clip_val: float | None) -> dict[str, Any]:
+def unfused_when_clipping(
+    config: dict[str, Any], precision: str, gradient_clip_val: float | None
+) -> dict[str, Any]:
     """Lightning refuses to clip the gradients of a fused optimizer under mixed precision (the fused
     step unscales them itself): such a run gets the unfused kernel and a log line, not a crash."""
     if config.get("fused") and gradient_clip_val and "mixed" in str(precision):
-        log.info("optimizer fused=false: Lightning cannot clip a fused optimizer's gradients under %s", precision)
+        log.info(
+            "optimizer fused=false: Lightning cannot clip a fused optimizer's gradients under %s", precision
+        )
         return {**config, "fused": False}
     return config
 
@@ -41,7 +45,8 @@ def parameter_groups(
         decays = not (parameter.dim() < 2 or any(m in name for m in NO_DECAY_MARKERS))
         scale = lr_scale(name) if lr_scale else 1.0
         group = groups.setdefault(
-            (decays, scale), {"params": [], "weight_decay": weight_decay if decays else 0.0, "lr_scale": scale}
+            (decays, scale),
+            {"params": [], "weight_decay": weight_decay if decays else 0.0, "lr_scale": scale},
         )
         group["params"].append(parameter)
     if not groups:

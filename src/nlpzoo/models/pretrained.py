@@ -93,7 +93,9 @@ class PretrainedFamily(ZooModule):
         # from its saved config and then receives its fine-tuned weights. An adapted model's
         # checkpoint holds only what trained, so its frozen base is loaded again by name.
         self.base_by_name = bool(pretrained) and not from_config and peft is not None
-        self.from_weights = bool(pretrained) and not from_config and (backbone_config is None or self.base_by_name)
+        self.from_weights = (
+            bool(pretrained) and not from_config and (backbone_config is None or self.base_by_name)
+        )
         if self.from_weights:
             check_tokenizer_matches(self.spec, str(pretrained), trust_remote_code)
         overrides = dict(config_overrides or {})
@@ -110,13 +112,17 @@ class PretrainedFamily(ZooModule):
         """Before data is read: the options below, and a pretrained vocabulary needs the pretrained
         tokenizer of the same name."""
         model = cfg.model
-        cls.check_options(cfg.data.get("pair_encoding"), model.get("layer_lr_decay", 1.0), model.get("freeze_layers", 0))
+        cls.check_options(
+            cfg.data.get("pair_encoding"), model.get("layer_lr_decay", 1.0), model.get("freeze_layers", 0)
+        )
         if model.get("from_config") and brought_tokenizer(cfg):
             # The family brought its weights' tokenizer; without the weights it has no reason to (and
             # from_config never reaches the hub), so it trains one on the data as from-scratch families do.
             with open_dict(cfg):
                 cfg.tokenizer = OmegaConf.create(TRAINED_TOKENIZER)
-            log.info("model.from_config=true: a randomly initialised model trains its vocabulary on the data: tokenizer=word")
+            log.info(
+                "model.from_config=true: a randomly initialised model trains its vocabulary on the data: tokenizer=word"
+            )
         check_tokenizer_config(model, cfg.get("tokenizer"))
         if model.get("from_config") or not model.get("pretrained"):
             overrides = model.get("config_overrides")
@@ -164,12 +170,16 @@ class PretrainedFamily(ZooModule):
         if frozen:
             trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
             if trainable == 0:
-                raise ConfigError("freezing left no trainable parameter: this head has no parameters of its own")
+                raise ConfigError(
+                    "freezing left no trainable parameter: this head has no parameters of its own"
+                )
             log.info("froze %d parameters; %d remain trainable", frozen, trainable)
         if options["gradient_checkpointing"]:
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.save_family_hyperparameters(
-            **{k: v for k, v in options.items()}, backbone_config=self.model.config.to_dict(), **family_hparams
+            **{k: v for k, v in options.items()},
+            backbone_config=self.model.config.to_dict(),
+            **family_hparams,
         )
         if options["lora"] is not None:
             self.model = add_lora(self.model, options["lora"])
@@ -216,7 +226,9 @@ class PretrainedFamily(ZooModule):
         result = super().load_state_dict(state_dict, strict=False, assign=assign)
         missing = [k for k in result.missing_keys if k not in frozen]
         if strict and (missing or result.unexpected_keys):
-            raise RuntimeError(f"adapter checkpoint does not fit: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}")
+            raise RuntimeError(
+                f"adapter checkpoint does not fit: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
+            )
         return result
 
     # --- export ------------------------------------------------------------------------------------

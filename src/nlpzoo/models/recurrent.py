@@ -47,7 +47,9 @@ class RecurrentEncoder(nn.Module):
     ) -> None:
         super().__init__()
         if word_dropout > 0 and unk_token_id is None:
-            raise ConfigError("model.word_dropout > 0 replaces words by the unknown token, but the tokenizer has none")
+            raise ConfigError(
+                "model.word_dropout > 0 replaces words by the unknown token, but the tokenizer has none"
+            )
         self.word_dropout = word_dropout
         self.unk_token_id = unk_token_id
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_token_id)
@@ -72,7 +74,9 @@ class RecurrentEncoder(nn.Module):
         if self.training and self.word_dropout > 0:
             # Word dropout (Iyyer et al. 2015; flax examples/sst2): a random share of the real tokens reads as
             # the unknown word, so the model leans less on single words and learns an [UNK] vector it can use.
-            dropped = (torch.rand(input_ids.shape, device=input_ids.device) < self.word_dropout) & attention_mask.bool()
+            dropped = (
+                torch.rand(input_ids.shape, device=input_ids.device) < self.word_dropout
+            ) & attention_mask.bool()
             input_ids = input_ids.masked_fill(dropped, self.unk_token_id)
         embedded = self.embedding(input_ids)  # (B, T, E)
         if word_features is not None:
@@ -88,7 +92,9 @@ class RecurrentEncoder(nn.Module):
         return self.dropout(states), self.dropout(last)
 
 
-def pool(states: torch.Tensor, last: torch.Tensor, attention_mask: torch.Tensor, how: Pooling) -> torch.Tensor:
+def pool(
+    states: torch.Tensor, last: torch.Tensor, attention_mask: torch.Tensor, how: Pooling
+) -> torch.Tensor:
     """(batch, seq, hidden) token states -> (batch, hidden) sentence vector, ignoring padding."""
     if how == "last":
         return last
@@ -125,7 +131,9 @@ class RecurrentModel(ZooModule):
                 f"add {' '.join(f'model.{key}=false' for key in tagger_options)} (or use model=lstm)"
             )
         if model.get("char_features") and not cfg.data.get("max_word_chars"):
-            fit_to_task(cfg.data, "max_word_chars", CHAR_WORD_LENGTH, "the character CNN reads each word's characters")
+            fit_to_task(
+                cfg.data, "max_word_chars", CHAR_WORD_LENGTH, "the character CNN reads each word's characters"
+            )
 
     def __init__(
         self,
@@ -156,7 +164,9 @@ class RecurrentModel(ZooModule):
                 "next token); set model.bidirectional=false"
             )
         if (crf or char_features) and kind is not TaskKind.TOKEN_CLASSIFICATION:
-            raise ConfigError(f"model.crf and model.char_features apply to token_classification, not {kind.value}")
+            raise ConfigError(
+                f"model.crf and model.char_features apply to token_classification, not {kind.value}"
+            )
         self.save_family_hyperparameters(
             cell=cell,
             embedding_dim=embedding_dim,
@@ -193,9 +203,13 @@ class RecurrentModel(ZooModule):
         elif kind is TaskKind.LANGUAGE_MODELING:
             self.head = TiedLanguageModelHead(size, self.encoder.embedding, tie_embeddings)
         elif self.siamese:
-            self.head = SiamesePairHead(size, self.spec.num_labels, similarity=kind is TaskKind.SENTENCE_SIMILARITY)
+            self.head = SiamesePairHead(
+                size, self.spec.num_labels, similarity=kind is TaskKind.SENTENCE_SIMILARITY
+            )
         else:
-            self.head = SentenceHead(size, self.spec.num_labels, regression=kind is TaskKind.SENTENCE_SIMILARITY)
+            self.head = SentenceHead(
+                size, self.spec.num_labels, regression=kind is TaskKind.SENTENCE_SIMILARITY
+            )
 
     def encode_sentence(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) token ids -> (B, hidden) pooled sentence vector."""
@@ -216,7 +230,6 @@ class RecurrentModel(ZooModule):
             return self.head(sentence, self.encode_sentence(batch["input_ids_b"], batch["attention_mask_b"]))
         return self.head(sentence)
 
-
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Language-model decoding step for `nlpzoo.models.decoding`: next-token logits (B, V).
 
@@ -231,7 +244,10 @@ class RecurrentModel(ZooModule):
         else:
             outputs, final = run_recurrent(rnn, self.encoder.embedding(tokens))  # (B, T, H)
         hidden, cell = final if isinstance(final, tuple) else (final, None)
-        state = {"hidden": hidden.transpose(0, 1), **({"cell": cell.transpose(0, 1)} if cell is not None else {})}
+        state = {
+            "hidden": hidden.transpose(0, 1),
+            **({"cell": cell.transpose(0, 1)} if cell is not None else {}),
+        }
         return self.head(outputs[:, -1]), state
 
     @torch.no_grad()
@@ -246,7 +262,9 @@ class RecurrentModel(ZooModule):
     ) -> torch.Tensor:
         """Continue prompt ids (B, T) by sampling -> (B, T + max_new_tokens); `temperature=0` is greedy."""
         if self.spec.kind is not TaskKind.LANGUAGE_MODELING:
-            raise ConfigError(f"generation needs the language-model head; this model serves {self.spec.kind.value}")
+            raise ConfigError(
+                f"generation needs the language-model head; this model serves {self.spec.kind.value}"
+            )
         return sample(self.step, {}, prompt, max_new_tokens, temperature, top_k, top_p, generator=generator)
 
 

@@ -29,7 +29,9 @@ class AdditiveAttention(nn.Module):
         self.key = nn.Linear(key_size, size)
         self.v = nn.Linear(size, 1, bias=False)
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """query (B, Q), keys (B, S, K), mask (B, S) -> context (B, K), weights (B, S)."""
         scores = self.v(torch.tanh(self.query(query).unsqueeze(1) + self.key(keys))).squeeze(-1)  # (B, S)
         weights = scores.masked_fill(mask == 0, float("-inf")).softmax(-1)
@@ -43,7 +45,9 @@ class MultiplicativeAttention(nn.Module):
         super().__init__()
         self.key = nn.Linear(key_size, query_size, bias=False)
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """query (B, Q), keys (B, S, K), mask (B, S) -> context (B, K), weights (B, S)."""
         scores = torch.bmm(self.key(keys), query.unsqueeze(2)).squeeze(2)  # (B, S)
         weights = scores.masked_fill(mask == 0, float("-inf")).softmax(-1)
@@ -53,16 +57,32 @@ class MultiplicativeAttention(nn.Module):
 class Encoder(nn.Module):
     """Bidirectional GRU/LSTM over the source; its final states become the decoder's initial state."""
 
-    def __init__(self, vocab_size: int, pad_id: int, cell: str, embedding_dim: int, hidden_size: int,
-                 num_layers: int, dropout: float) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        pad_id: int,
+        cell: str,
+        embedding_dim: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+    ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
-        self.rnn = RNNS[cell](embedding_dim, hidden_size, num_layers, batch_first=True, bidirectional=True,
-                              dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = RNNS[cell](
+            embedding_dim,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.bridge = nn.Linear(2 * hidden_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, S) -> memory (B, S, 2H) and the decoder's initial hidden state (B, layers, H)."""
         embedded = self.dropout(self.embedding(input_ids))
         lengths = attention_mask.sum(-1).clamp(min=1).cpu()
@@ -83,16 +103,31 @@ class Decoder(nn.Module):
     the next step (Luong's input feeding). `none`: the RNN state alone (Sutskever).
     """
 
-    def __init__(self, vocab_size: int, pad_id: int, cell: str, embedding_dim: int, hidden_size: int,
-                 num_layers: int, dropout: float, attention: AttentionKind, tie_embeddings: bool) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        pad_id: int,
+        cell: str,
+        embedding_dim: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        attention: AttentionKind,
+        tie_embeddings: bool,
+    ) -> None:
         super().__init__()
         self.cell = cell
         self.attention_kind = attention
         memory_size = 2 * hidden_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
         feed = {"none": 0, "additive": memory_size, "multiplicative": hidden_size}[attention]
-        self.rnn = RNNS[cell](embedding_dim + feed, hidden_size, num_layers, batch_first=True,
-                              dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = RNNS[cell](
+            embedding_dim + feed,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         if attention == "additive":
             self.attention: nn.Module | None = AdditiveAttention(hidden_size, memory_size, hidden_size)
             self.combine = nn.Linear(hidden_size + memory_size + embedding_dim, embedding_dim)
@@ -116,7 +151,9 @@ class Decoder(nn.Module):
             state["feed"] = hidden.new_zeros(hidden.shape[0], hidden.shape[2])
         return state
 
-    def forward(self, previous: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor | None]:
+    def forward(
+        self, previous: torch.Tensor, state: State
+    ) -> tuple[torch.Tensor, State, torch.Tensor | None]:
         """previous tokens (N,) -> next-token logits (N, V), new state, attention weights (N, S) or None."""
         embedded = self.dropout(self.embedding(previous))  # (N, E)
         hidden = state["hidden"].transpose(0, 1).contiguous()  # (layers, N, H)
@@ -178,9 +215,16 @@ class Seq2SeqModel(ZooModule):
         if not 0.0 <= teacher_forcing_ratio <= 1.0:
             raise ConfigError(f"model.teacher_forcing_ratio={teacher_forcing_ratio} must lie in [0, 1]")
         self.save_family_hyperparameters(
-            cell=cell, attention=attention, embedding_dim=embedding_dim, hidden_size=hidden_size,
-            num_layers=num_layers, dropout=dropout, tie_embeddings=tie_embeddings,
-            teacher_forcing_ratio=teacher_forcing_ratio, beam_size=beam_size, length_penalty=length_penalty,
+            cell=cell,
+            attention=attention,
+            embedding_dim=embedding_dim,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            tie_embeddings=tie_embeddings,
+            teacher_forcing_ratio=teacher_forcing_ratio,
+            beam_size=beam_size,
+            length_penalty=length_penalty,
             max_generate_length=max_generate_length,
         )
         pad = self.spec.pad_token_id
@@ -189,15 +233,28 @@ class Seq2SeqModel(ZooModule):
         self.length_penalty = length_penalty
         self.max_generate_length = max_generate_length or self.spec.max_target_length or self.spec.max_length
         target_vocab = self.spec.target_vocab_size or self.spec.vocab_size
-        self.encoder = Encoder(self.spec.vocab_size, pad, cell, embedding_dim, hidden_size, num_layers, dropout)
-        self.decoder = Decoder(target_vocab, target_pad_id(self.spec), cell, embedding_dim, hidden_size, num_layers, dropout,
-                               attention, tie_embeddings)
+        self.encoder = Encoder(
+            self.spec.vocab_size, pad, cell, embedding_dim, hidden_size, num_layers, dropout
+        )
+        self.decoder = Decoder(
+            target_vocab,
+            target_pad_id(self.spec),
+            cell,
+            embedding_dim,
+            hidden_size,
+            num_layers,
+            dropout,
+            attention,
+            tie_embeddings,
+        )
 
     def encode(self, batch: Batch) -> State:
         memory, hidden = self.encoder(batch["input_ids"], batch["attention_mask"])
         return self.decoder.initial_state(memory, batch["attention_mask"], hidden)
 
-    def teacher_forced(self, decoder_input_ids: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def teacher_forced(
+        self, decoder_input_ids: torch.Tensor, state: State
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Decoder over (B, S) inputs -> logits (B, S, V) and attention weights (B, S, S_src) or None.
 
         With `teacher_forcing_ratio` < 1 (training only), each step feeds, per example, the model's own
@@ -223,13 +280,20 @@ class Seq2SeqModel(ZooModule):
         return logits, state
 
     def generate(
-        self, batch: Batch, beam_size: int | None = None, max_length: int | None = None,
+        self,
+        batch: Batch,
+        beam_size: int | None = None,
+        max_length: int | None = None,
         length_penalty: float | None = None,
     ) -> torch.Tensor:
         """(B, S_src) sources -> (B, <= max_length) generated target ids (padded after end-of-sequence)."""
         return search(
-            self.step, self.encode(batch), self.spec, max_length or self.max_generate_length,
-            beam_size or self.beam_size, self.length_penalty if length_penalty is None else length_penalty,
+            self.step,
+            self.encode(batch),
+            self.spec,
+            max_length or self.max_generate_length,
+            beam_size or self.beam_size,
+            self.length_penalty if length_penalty is None else length_penalty,
         )
 
     def attention_map(self, batch: Batch, target_ids: torch.Tensor) -> torch.Tensor | None:

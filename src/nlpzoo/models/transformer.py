@@ -102,7 +102,9 @@ class MultiHeadAttention(nn.Module):
                 k, v = cache.extend(k, v)  # self-attention: (B, nh, past + T, hs)
         if causal and (mask is not None or past):
             # Query i sits at position past + i and sees keys 0..past + i (SDPA's is_causal assumes past = 0).
-            causal_mask = torch.ones(steps, past + steps, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            causal_mask = torch.ones(steps, past + steps, dtype=torch.bool, device=x.device).tril(
+                diagonal=past
+            )
             mask = causal_mask if mask is None else mask & causal_mask
             causal = False
         y = F.scaled_dot_product_attention(
@@ -137,7 +139,9 @@ class Block(nn.Module):
         self.feed_forward = FeedForward(config)
         self.dropout = nn.Dropout(config.dropout)
 
-    def residual(self, x: torch.Tensor, norm: nn.LayerNorm, sublayer: nn.Module, **kwargs: object) -> torch.Tensor:
+    def residual(
+        self, x: torch.Tensor, norm: nn.LayerNorm, sublayer: nn.Module, **kwargs: object
+    ) -> torch.Tensor:
         if self.pre_norm:  # x + f(LN(x)) (Xiong et al. 2020)
             return x + self.dropout(sublayer(norm(x), **kwargs))
         return norm(x + self.dropout(sublayer(x, **kwargs)))  # LN(x + f(x)), the original
@@ -177,13 +181,17 @@ class Embeddings(nn.Module):
     def __init__(self, config: TransformerConfig, padding_idx: int | None = None) -> None:
         super().__init__()
         self.max_length = config.max_length
-        scaled = config.positions == "sinusoidal" if config.scale_embeddings is None else config.scale_embeddings
+        scaled = (
+            config.positions == "sinusoidal" if config.scale_embeddings is None else config.scale_embeddings
+        )
         self.scale = math.sqrt(config.dim) if scaled else 1.0
         self.tokens = nn.Embedding(config.vocab_size, config.dim, padding_idx=padding_idx)
         if config.positions == "learned":
             self.positions = nn.Parameter(torch.zeros(config.max_length, config.dim).normal_(std=0.02))
         else:
-            self.register_buffer("positions", sinusoidal_table(config.max_length, config.dim), persistent=False)
+            self.register_buffer(
+                "positions", sinusoidal_table(config.max_length, config.dim), persistent=False
+            )
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, input_ids: torch.Tensor, start: int = 0) -> torch.Tensor:

@@ -26,7 +26,10 @@ class TransformerEncoder(nn.Module):
         self.apply(init_weights)
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, T) ids -> (B, T, D) token states."""
         x = self.embeddings(input_ids)
@@ -79,12 +82,26 @@ class TransformerEncoderModel(ZooModule):
         if crf and kind is not TaskKind.TOKEN_CLASSIFICATION:
             raise ConfigError(f"model.crf applies to token_classification, not {kind.value}")
         self.save_family_hyperparameters(
-            dim=dim, heads=heads, layers=layers, mlp_ratio=mlp_ratio, dropout=dropout, positions=positions,
-            pre_norm=pre_norm, pooling=pooling, crf=crf,
+            dim=dim,
+            heads=heads,
+            layers=layers,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+            positions=positions,
+            pre_norm=pre_norm,
+            pooling=pooling,
+            crf=crf,
         )
         config = TransformerConfig(
-            vocab_size=self.spec.vocab_size, max_length=self.spec.max_length, dim=dim, heads=heads, layers=layers,
-            mlp_ratio=mlp_ratio, dropout=dropout, positions=positions, pre_norm=pre_norm,
+            vocab_size=self.spec.vocab_size,
+            max_length=self.spec.max_length,
+            dim=dim,
+            heads=heads,
+            layers=layers,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+            positions=positions,
+            pre_norm=pre_norm,
         )
         self.pooling = pooling
         self.encoder = TransformerEncoder(config, self.spec.pad_token_id)
@@ -95,15 +112,21 @@ class TransformerEncoderModel(ZooModule):
         elif kind is TaskKind.EXTRACTIVE_QA:
             self.head = SpanHead(dim)
         elif kind is TaskKind.MASKED_LANGUAGE_MODELING:
-            self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim), nn.Linear(dim, config.vocab_size))
+            self.head = nn.Sequential(
+                nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim), nn.Linear(dim, config.vocab_size)
+            )
             self.head[-1].weight = self.encoder.embeddings.tokens.weight
         elif self.siamese:
             self.head = SiamesePairHead(dim, self.spec.num_labels, similarity=similarity)
         else:
             self.head = SentenceHead(dim, self.spec.num_labels, regression=similarity)
 
-    def encode_sentence(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                        token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def encode_sentence(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """(B, T) -> (B, D): the first token's state, or the mean of the real tokens' states."""
         states = self.encoder(input_ids, attention_mask, token_type_ids)
         if self.pooling == "first":

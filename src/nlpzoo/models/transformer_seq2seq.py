@@ -51,7 +51,9 @@ class EncoderDecoderTransformer(nn.Module):
     def decode(self, decoder_input_ids: torch.Tensor, state: State) -> torch.Tensor:
         """(B, T) target prefix -> (B, T, V) next-token logits."""
         x = self.target_embeddings(decoder_input_ids)
-        x = self.decoder(x, causal=True, memory=state["memory"], memory_mask=key_padding_mask(state["memory_mask"]))
+        x = self.decoder(
+            x, causal=True, memory=state["memory"], memory_mask=key_padding_mask(state["memory_mask"])
+        )
         return self.lm_head(x)
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -68,7 +70,9 @@ class EncoderDecoderTransformer(nn.Module):
         layers = range(len(self.decoder.blocks))
         seen = state["keys.0"].shape[2] if "keys.0" in state else 0
         caches = [KeyValueCache(state.get(f"keys.{i}"), state.get(f"values.{i}")) for i in layers]
-        cross = [KeyValueCache(state.get(f"memory_keys.{i}"), state.get(f"memory_values.{i}")) for i in layers]
+        cross = [
+            KeyValueCache(state.get(f"memory_keys.{i}"), state.get(f"memory_values.{i}")) for i in layers
+        ]
         x = self.target_embeddings(tokens[:, seen:], start=seen)  # (B, new, D)
         memory_mask = key_padding_mask(state["memory_mask"])
         x = self.decoder(
@@ -110,30 +114,53 @@ class TransformerSeq2SeqModel(ZooModule):
     ) -> None:
         super().__init__(spec, optimizer, scheduler, objective)
         self.save_family_hyperparameters(
-            dim=dim, heads=heads, encoder_layers=encoder_layers, decoder_layers=decoder_layers, mlp_ratio=mlp_ratio,
-            dropout=dropout, positions=positions, scale_embeddings=scale_embeddings, pre_norm=pre_norm,
-            tie_embeddings=tie_embeddings, init=init, beam_size=beam_size, length_penalty=length_penalty,
+            dim=dim,
+            heads=heads,
+            encoder_layers=encoder_layers,
+            decoder_layers=decoder_layers,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+            positions=positions,
+            scale_embeddings=scale_embeddings,
+            pre_norm=pre_norm,
+            tie_embeddings=tie_embeddings,
+            init=init,
+            beam_size=beam_size,
+            length_penalty=length_penalty,
             max_generate_length=max_generate_length,
         )
         if init not in ("normal", "xavier"):
             raise ConfigError(f"model.init='{init}' is not one of normal, xavier")
         shared = dict(
-            dim=dim, heads=heads, mlp_ratio=mlp_ratio, dropout=dropout, positions=positions,
-            scale_embeddings=scale_embeddings, pre_norm=pre_norm,
+            dim=dim,
+            heads=heads,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+            positions=positions,
+            scale_embeddings=scale_embeddings,
+            pre_norm=pre_norm,
         )
         target_vocab = self.spec.target_vocab_size or self.spec.vocab_size
         target_length = max(self.spec.max_target_length or self.spec.max_length, max_generate_length or 0) + 1
-        source = TransformerConfig(self.spec.vocab_size, self.spec.max_length, layers=encoder_layers, **shared)
+        source = TransformerConfig(
+            self.spec.vocab_size, self.spec.max_length, layers=encoder_layers, **shared
+        )
         target = TransformerConfig(target_vocab, target_length, layers=decoder_layers, **shared)
         self.beam_size = beam_size
         self.length_penalty = length_penalty
         self.max_generate_length = max_generate_length or self.spec.max_target_length or self.spec.max_length
-        shared_vocabulary = bool(self.spec.extra.get("shared_vocabulary", self.spec.target_vocab_size is None))
+        shared_vocabulary = bool(
+            self.spec.extra.get("shared_vocabulary", self.spec.target_vocab_size is None)
+        )
         self.net = EncoderDecoderTransformer(source, target, shared_vocabulary, tie_embeddings, init)
 
     def generate(
-        self, batch: Batch, beam_size: int | None = None, max_length: int | None = None,
-        length_penalty: float | None = None, use_cache: bool = True,
+        self,
+        batch: Batch,
+        beam_size: int | None = None,
+        max_length: int | None = None,
+        length_penalty: float | None = None,
+        use_cache: bool = True,
     ) -> torch.Tensor:
         """(B, S_src) sources -> (B, <= max_length) generated target ids (padded after end-of-sequence).
 
@@ -141,8 +168,12 @@ class TransformerSeq2SeqModel(ZooModule):
         """
         state = self.net.encode(batch["input_ids"], batch["attention_mask"])
         return search(
-            self.net.cached_step if use_cache else self.net.step, state, self.spec, max_length or self.max_generate_length,
-            beam_size or self.beam_size, self.length_penalty if length_penalty is None else length_penalty,
+            self.net.cached_step if use_cache else self.net.step,
+            state,
+            self.spec,
+            max_length or self.max_generate_length,
+            beam_size or self.beam_size,
+            self.length_penalty if length_penalty is None else length_penalty,
         )
 
     def forward(self, batch: Batch) -> Outputs:

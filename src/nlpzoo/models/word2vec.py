@@ -78,7 +78,11 @@ class Word2Vec(WordVectorModule):
             export_format=export_format,
         )
         self.automatic_optimization = False
-        self.architecture, self.negative, self.hierarchical_softmax = architecture, negative, hierarchical_softmax
+        self.architecture, self.negative, self.hierarchical_softmax = (
+            architecture,
+            negative,
+            hierarchical_softmax,
+        )
         self.sub_batch_pairs = sub_batch_pairs
         vocab = self.spec.vocab_size
         self.input_vectors = self.build_input_vectors(vocab, dim)
@@ -88,7 +92,9 @@ class Word2Vec(WordVectorModule):
         if hierarchical_softmax:
             points, codes, mask = huffman_paths(np.asarray(self.spec.extra["counts"]))
             self.register_buffer("hs_points", torch.from_numpy(points).long(), persistent=False)  # (V, depth)
-            self.register_buffer("hs_labels", 1.0 - torch.from_numpy(codes).float(), persistent=False)  # code 0 -> 1
+            self.register_buffer(
+                "hs_labels", 1.0 - torch.from_numpy(codes).float(), persistent=False
+            )  # code 0 -> 1
             self.register_buffer("hs_mask", torch.from_numpy(mask), persistent=False)
             self.node_vectors = nn.Embedding(max(vocab - 1, 1), dim)
             nn.init.zeros_(self.node_vectors.weight)
@@ -183,7 +189,12 @@ class Word2Vec(WordVectorModule):
         return -(-examples // self.sub_batch_pairs)
 
     def vectorized_sgd(
-        self, words: torch.Tensor, valid: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor, alphas: list[float] | None
+        self,
+        words: torch.Tensor,
+        valid: torch.Tensor,
+        targets: torch.Tensor,
+        noise: torch.Tensor,
+        alphas: list[float] | None,
     ) -> float:
         """The batch in sub-batches of `sub_batch_pairs` examples, each scored (and updated) at once; returns the summed loss."""
         total, size = 0.0, self.sub_batch_pairs
@@ -194,7 +205,12 @@ class Word2Vec(WordVectorModule):
         return total
 
     def sgd_step(
-        self, words: torch.Tensor, valid: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor, alpha: float | None
+        self,
+        words: torch.Tensor,
+        valid: torch.Tensor,
+        targets: torch.Tensor,
+        noise: torch.Tensor,
+        alpha: float | None,
     ) -> float:
         """Score one sub-batch (and update it when alpha is given); returns its summed loss."""
         table = self.input_vectors.weight
@@ -213,10 +229,16 @@ class Word2Vec(WordVectorModule):
             keep = labels.clone()
             keep[:, 0] = 0.0
             keep = 1.0 - keep
-            part, grad = self.binary_decisions(self.output_vectors.weight, inputs, candidates, labels, keep, alpha)
+            part, grad = self.binary_decisions(
+                self.output_vectors.weight, inputs, candidates, labels, keep, alpha
+            )
             loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
         if self.hierarchical_softmax:
-            points, labels, mask = self.hs_points[targets], self.hs_labels[targets], self.hs_mask[targets]  # (B, depth)
+            points, labels, mask = (
+                self.hs_points[targets],
+                self.hs_labels[targets],
+                self.hs_mask[targets],
+            )  # (B, depth)
             # Every path starts at the root: its summed step over a sub-batch is capped (MAX_NODE_REPEATS).
             part, grad = self.binary_decisions(
                 self.node_vectors.weight, inputs, points, labels, mask, alpha, MAX_EXP, MAX_NODE_REPEATS
@@ -261,7 +283,9 @@ class Word2Vec(WordVectorModule):
             if max_repeats is not None:
                 uses = torch.bincount(rows[keep > 0], minlength=table.shape[0]).float()  # (rows of table,)
                 gradient = gradient * (max_repeats / uses.clamp(min=max_repeats))[rows]
-            table.index_add_(0, rows.reshape(-1), (gradient.unsqueeze(2) * inputs.unsqueeze(1)).reshape(-1, table.shape[1]))
+            table.index_add_(
+                0, rows.reshape(-1), (gradient.unsqueeze(2) * inputs.unsqueeze(1)).reshape(-1, table.shape[1])
+            )
             return loss, input_grad
         return loss, 0.0
 
@@ -274,8 +298,10 @@ class Word2Vec(WordVectorModule):
         """The rate multiplier (the shared warmup/decay schedule), its total steps, and the start rate."""
         config = {"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.0, **(self.scheduler_config or {})}
         total = max(1, int(self.trainer.estimated_stepping_batches)) * SCHEDULE_RESOLUTION
-        return warmup_schedule(total, config["warmup_steps"], config["decay"], config["min_lr_ratio"]), total, float(
-            self.optimizer_config["lr"]
+        return (
+            warmup_schedule(total, config["warmup_steps"], config["decay"], config["min_lr_ratio"]),
+            total,
+            float(self.optimizer_config["lr"]),
         )
 
     def on_fit_start(self) -> None:
@@ -285,7 +311,9 @@ class Word2Vec(WordVectorModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         parts = self.sub_batches(batch)
         first = self.global_step * SCHEDULE_RESOLUTION  # restored on resume, so alpha continues
-        steps = [min(first + (i * SCHEDULE_RESOLUTION) // parts, self._schedule_steps - 1) for i in range(parts)]
+        steps = [
+            min(first + (i * SCHEDULE_RESOLUTION) // parts, self._schedule_steps - 1) for i in range(parts)
+        ]
         alphas = [self._start_alpha * self._schedule(step) for step in steps]
         total, count = self.sgd_pass(batch, alphas)
         self.optimizers().step()  # no gradients, so no change: it advances Lightning's step counter

@@ -102,7 +102,14 @@ def sgd_examples(
             for j in range(hs_points.shape[1]):
                 if hs_mask[target, j]:
                     loss += _decide(
-                        hidden, nodes, hs_points[target, j], hs_labels[target, j], alpha, error, update, hs_max_score
+                        hidden,
+                        nodes,
+                        hs_points[target, j],
+                        hs_labels[target, j],
+                        alpha,
+                        error,
+                        update,
+                        hs_max_score,
                     )
             if update:
                 # The full error goes to every input row (word, context word or n-gram), as in word2vec.c.

@@ -32,9 +32,16 @@ class WordVectorModule(ZooModule):
         """Before the corpus is read: it must serve the batches this family trains on, and nothing clips
         its updates (word2vec steps by hand, GloVe's gradients are sparse)."""
         if cfg.data.get("batch_format") != cls.batch_format:
-            fit_to_task(cfg.data, "batch_format", cls.batch_format, f"model family '{cls.family}' trains on these batches")
+            fit_to_task(
+                cfg.data,
+                "batch_format",
+                cls.batch_format,
+                f"model family '{cls.family}' trains on these batches",
+            )
         if cfg.trainer.get("gradient_clip_val"):
-            why = f"model family '{cls.family}' updates its vectors by hand or sparsely, which is never clipped"
+            why = (
+                f"model family '{cls.family}' updates its vectors by hand or sparsely, which is never clipped"
+            )
             fit_to_task(cfg.trainer, "gradient_clip_val", None, why)
 
     def __init__(
@@ -106,7 +113,9 @@ class WordVectorModule(ZooModule):
         for word in self.probe_words:
             if word in ids:
                 neighbours = nearest_neighbours(vectors, ids[word], k=8)
-                log.info("nearest to %s: %s", word, ", ".join(f"{self.words[i]} {s:.2f}" for i, s in neighbours))
+                log.info(
+                    "nearest to %s: %s", word, ", ".join(f"{self.words[i]} {s:.2f}" for i, s in neighbours)
+                )
         self._eval_vectors = None  # training resumes: the next evaluation sees new weights
 
     def export(self, path: str | Path, binary: bool = True) -> Path:
@@ -117,5 +126,7 @@ class WordVectorModule(ZooModule):
     def on_fit_end(self) -> None:
         if self.export_format and self.trainer.is_global_zero:
             suffix = "bin" if self.export_format == "binary" else "txt"
-            path = self.export(Path(self.trainer.default_root_dir) / f"word_vectors.{suffix}", self.export_format == "binary")
+            path = self.export(
+                Path(self.trainer.default_root_dir) / f"word_vectors.{suffix}", self.export_format == "binary"
+            )
             log.info("word vectors written to %s", path)

@@ -31,7 +31,9 @@ class ZeroShotClassifier:
         self.model = getattr(model, "model", model)  # an nlpzoo module holds its transformers model
         self.tokenizer = tokenizer
         if "{}" not in hypothesis_template:
-            raise ConfigError(f"hypothesis_template {hypothesis_template!r} needs a '{{}}' where the label goes")
+            raise ConfigError(
+                f"hypothesis_template {hypothesis_template!r} needs a '{{}}' where the label goes"
+            )
         self.template = hypothesis_template
         label2id = {str(k).lower(): int(v) for k, v in self.model.config.label2id.items()}
         if entailment_label.lower() not in label2id:
@@ -39,7 +41,9 @@ class ZeroShotClassifier:
                 f"the model's labels {sorted(label2id)} have no '{entailment_label}': zero-shot needs an NLI-trained model"
             )
         self.entailment_id = label2id[entailment_label.lower()]
-        self.contradiction_id = label2id.get(contradiction_label.lower(), 0 if self.entailment_id != 0 else -1)
+        self.contradiction_id = label2id.get(
+            contradiction_label.lower(), 0 if self.entailment_id != 0 else -1
+        )
         self.batch_size = batch_size
 
     @torch.no_grad()
@@ -62,7 +66,9 @@ class ZeroShotClassifier:
             chunks.append(self.model(**encoded).logits.float())
         return torch.cat(chunks).reshape(len(texts), len(labels), -1)
 
-    def __call__(self, texts: str | list[str], labels: list[str], multi_label: bool = False) -> list[dict[str, Any]]:
+    def __call__(
+        self, texts: str | list[str], labels: list[str], multi_label: bool = False
+    ) -> list[dict[str, Any]]:
         """Per text: labels sorted by score. Single-label: softmax of entailment across labels;
         multi-label: each label's entailment-vs-contradiction probability on its own."""
         if not labels:
@@ -77,5 +83,7 @@ class ZeroShotClassifier:
         results = []
         for text, row in zip(texts, scores.tolist(), strict=True):
             order = sorted(range(len(labels)), key=lambda i: -row[i])
-            results.append({"sequence": text, "labels": [labels[i] for i in order], "scores": [row[i] for i in order]})
+            results.append(
+                {"sequence": text, "labels": [labels[i] for i in order], "scores": [row[i] for i in order]}
+            )
         return results

@@ -31,7 +31,9 @@ class Predictor:
         kind = module.spec.kind
         if kind not in self.kinds:
             served = ", ".join(k.value for k in self.kinds)
-            raise UnsupportedTaskError(f"{type(self).__name__} serves {served}; this checkpoint is {kind.value}")
+            raise UnsupportedTaskError(
+                f"{type(self).__name__} serves {served}; this checkpoint is {kind.value}"
+            )
         if tokenizer is None:
             raise CheckpointError("the checkpoint carries no tokenizer, so raw text cannot be encoded")
         if batch_size < 1:
@@ -85,4 +87,6 @@ def field_of(example: Example, fields: Sequence[str], what: str) -> str:
             if example.get(name) is not None:
                 return str(example[name])
         raise DataError(f"input row {example} has none of the {what} fields {list(fields)}")
-    raise DataError(f"cannot predict on {type(example).__name__}: give a {what} string or a dict with one of {list(fields)}")
+    raise DataError(
+        f"cannot predict on {type(example).__name__}: give a {what} string or a dict with one of {list(fields)}"
+    )

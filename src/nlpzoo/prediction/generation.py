@@ -73,7 +73,9 @@ class GenerationOptions:
         """Refuse options this family's decoding has no use for, rather than silently ignore them."""
         extra = sorted(set(self.given()) - set(allowed))
         if extra:
-            raise ConfigError(f"generation option(s) {extra} do not apply to the '{family}' family; it takes: {sorted(allowed)}")
+            raise ConfigError(
+                f"generation option(s) {extra} do not apply to the '{family}' family; it takes: {sorted(allowed)}"
+            )
 
 
 class GenerationPredictor(Predictor):

@@ -37,7 +37,9 @@ class LanguageModelPredictor(GenerationPredictor):
         ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         empty = [p for p, row in zip(prompts, ids, strict=True) if not row]
         if empty:
-            raise DataError(f"prompt(s) {empty[:3]} encode to no token: a language model needs at least one to continue")
+            raise DataError(
+                f"prompt(s) {empty[:3]} encode to no token: a language model needs at least one to continue"
+            )
         return ids
 
     def continuations(self, prompts: list[list[int]]) -> list[list[int]]:
@@ -48,7 +50,9 @@ class LanguageModelPredictor(GenerationPredictor):
                 [{"input_ids": p, "attention_mask": [1] * len(p)} for p in prompts]
             )
             batch = self.to_device(batch)
-            return module.generate(batch["input_ids"], batch["attention_mask"], **options.hf_overrides()).tolist()
+            return module.generate(
+                batch["input_ids"], batch["attention_mask"], **options.hf_overrides()
+            ).tolist()
         sampling = options.do_sample is not False
         settings: dict[str, Any] = {
             "max_new_tokens": options.max_new_tokens or GENERATION_DEFAULTS["max_new_tokens"],
@@ -74,5 +78,7 @@ class LanguageModelPredictor(GenerationPredictor):
         eos = self.module.spec.eos_token_id
         texts = []
         for ids in self.continuations(self.prompt_ids(examples)):
-            texts.append(ids[: ids.index(eos)] if eos is not None and eos in ids else ids)  # stop at end-of-text
+            texts.append(
+                ids[: ids.index(eos)] if eos is not None and eos in ids else ids
+            )  # stop at end-of-text
         return [{"generated": text} for text in self.tokenizer.batch_decode(texts, skip_special_tokens=True)]

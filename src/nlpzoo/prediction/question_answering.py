@@ -39,9 +39,12 @@ class QuestionAnsweringPredictor(Predictor):
     ) -> None:
         super().__init__(module, tokenizer, batch_size, device)
         self.fields = (question_column, context_column)
-        self.stride = int(module.spec.extra.get("stride", 0))  # the training windows' overlap (QA data sets it)
+        self.stride = int(
+            module.spec.extra.get("stride", 0)
+        )  # the training windows' overlap (QA data sets it)
         self.collate = PaddingCollator(
-            {"input_ids": tokenizer.pad_token_id or 0, "offset_mapping": -1}, passthrough=("example_id", "context", "answers")
+            {"input_ids": tokenizer.pad_token_id or 0, "offset_mapping": -1},
+            passthrough=("example_id", "context", "answers"),
         )
 
     def question_and_context(self, example: Example) -> tuple[str, str]:
@@ -52,24 +55,47 @@ class QuestionAnsweringPredictor(Predictor):
                 if isinstance(example.get(question), str) and isinstance(example.get(context), str):
                     return example[question], example[context]
         expected = " or ".join(f'{{"{q}": ..., "{c}": ...}}' for q, c in dict.fromkeys(names))
-        raise DataError(f"extractive QA input must be an object {expected} (a jsonl line or a JSON string); got {example!r}"[:500])
+        raise DataError(
+            f"extractive QA input must be an object {expected} (a jsonl line or a JSON string); got {example!r}"[
+                :500
+            ]
+        )
 
     def encode(self, examples: Sequence[Example]) -> Batch:
         """Windows of every example, with the offsets and contexts the objective decodes spans with."""
         questions, contexts = zip(*(self.question_and_context(e) for e in examples), strict=True)
-        rows = {"question": list(questions), "context": list(contexts), "answers": [NO_ANSWERS] * len(examples),
-                "id": list(range(len(examples)))}
+        rows = {
+            "question": list(questions),
+            "context": list(contexts),
+            "answers": [NO_ANSWERS] * len(examples),
+            "id": list(range(len(examples))),
+        }
         windows = encode_qa_batch(
-            rows, self.tokenizer, "question", "context", "answers", "id",
-            max_length=self.module.spec.max_length, stride=self.stride, where="prediction input",
+            rows,
+            self.tokenizer,
+            "question",
+            "context",
+            "answers",
+            "id",
+            max_length=self.module.spec.max_length,
+            stride=self.stride,
+            where="prediction input",
         )
         keys = list(windows)
-        return self.to_device(self.collate([dict(zip(keys, values, strict=True)) for values in zip(*windows.values(), strict=True)]))
+        return self.to_device(
+            self.collate(
+                [dict(zip(keys, values, strict=True)) for values in zip(*windows.values(), strict=True)]
+            )
+        )
 
     def predict_batch(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
         best = super().predict_batch(examples)  # one per example: its best window's span, in input order
         return [
-            {"answer": b["answer"], "start": b["start_char"], "end": b["end_char"],
-             "score": b["score"] if math.isfinite(b["score"]) else None}
+            {
+                "answer": b["answer"],
+                "start": b["start_char"],
+                "end": b["end_char"],
+                "score": b["score"] if math.isfinite(b["score"]) else None,
+            }
             for b in best
         ]

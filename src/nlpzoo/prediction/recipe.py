@@ -42,7 +42,9 @@ def find_checkpoint(path: str | Path) -> Path:
     last = path / "checkpoints" / "last.ckpt"
     if last.is_file():
         return last
-    raise CheckpointError(f"{path} has neither a summary.json naming its best checkpoint nor checkpoints/last.ckpt")
+    raise CheckpointError(
+        f"{path} has neither a summary.json naming its best checkpoint nor checkpoints/last.ckpt"
+    )
 
 
 def columns(data_config: dict[str, Any], key: str, fallback: Sequence[str]) -> list[str]:
@@ -53,17 +55,24 @@ def columns(data_config: dict[str, Any], key: str, fallback: Sequence[str]) -> l
 
 
 def predictor_for(
-    loaded: LoadedCheckpoint, batch_size: int = 32, device: str = "cpu", generation: GenerationOptions | None = None
+    loaded: LoadedCheckpoint,
+    batch_size: int = 32,
+    device: str = "cpu",
+    generation: GenerationOptions | None = None,
 ) -> Predictor:
     """The predictor of the checkpoint's task kind, reading inputs under the training data's column names."""
     module, tokenizer, data = loaded.module, loaded.tokenizer, loaded.data_config or {}
     kind = module.spec.kind
     generating = Seq2SeqPredictor.kinds + LanguageModelPredictor.kinds
     if generation is not None and generation.given() and kind not in generating:
-        raise ConfigError(f"generation options {sorted(generation.given())} apply to seq2seq and language models, not {kind.value}")
+        raise ConfigError(
+            f"generation options {sorted(generation.given())} apply to seq2seq and language models, not {kind.value}"
+        )
     if kind in TextPredictor.kinds:
         text_columns = columns(data, "text_column", ["text"])
-        return TextPredictor(module, tokenizer, text_columns, batch_size, device, int(data.get("max_word_chars") or 0))
+        return TextPredictor(
+            module, tokenizer, text_columns, batch_size, device, int(data.get("max_word_chars") or 0)
+        )
     if kind in QuestionAnsweringPredictor.kinds:
         question, context = data.get("question_column", "question"), data.get("context_column", "context")
         return QuestionAnsweringPredictor(module, tokenizer, question, context, batch_size, device)
@@ -79,11 +88,16 @@ def predictor_for(
         fields = columns(data, "text_column", ["text", "prompt"])
         return LanguageModelPredictor(module, tokenizer, fields, generation, batch_size, device)
     served = ", ".join(k.value for p in PREDICTORS for k in p.kinds)
-    raise UnsupportedTaskError(f"prediction from raw inputs serves: {served}; this checkpoint is {kind.value}")
+    raise UnsupportedTaskError(
+        f"prediction from raw inputs serves: {served}; this checkpoint is {kind.value}"
+    )
 
 
 def load(
-    ckpt_or_dir: str | Path, batch_size: int = 32, device: str = "cpu", generation: dict[str, Any] | None = None
+    ckpt_or_dir: str | Path,
+    batch_size: int = 32,
+    device: str = "cpu",
+    generation: dict[str, Any] | None = None,
 ) -> Predictor:
     """A predictor for a checkpoint file or a training run directory; `generation` as in predict.yaml."""
     loaded = load_module(find_checkpoint(ckpt_or_dir))
@@ -151,7 +165,9 @@ def write_predictions(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     predictions = predictor.predict(list(inputs), progress=progress)
-    lines = [{"input": example, **prediction} for example, prediction in zip(inputs, predictions, strict=True)]
+    lines = [
+        {"input": example, **prediction} for example, prediction in zip(inputs, predictions, strict=True)
+    ]
     with output.open("w", encoding="utf-8") as file:
         for line in lines:
             file.write(json.dumps(line, ensure_ascii=False) + "\n")

@@ -28,7 +28,10 @@ class Seq2SeqPredictor(GenerationPredictor):
         """Source ids as the seq2seq DataModule encodes them (special tokens, truncated to max_length)."""
         sources = [field_of(e, self.text_fields, "source text") for e in examples]
         features = self.tokenizer(sources, truncation=True, max_length=self.module.spec.max_length)
-        rows = [{"input_ids": i, "attention_mask": m} for i, m in zip(features["input_ids"], features["attention_mask"], strict=True)]
+        rows = [
+            {"input_ids": i, "attention_mask": m}
+            for i, m in zip(features["input_ids"], features["attention_mask"], strict=True)
+        ]
         return self.to_device(PaddingCollator({"input_ids": self.tokenizer.pad_token_id or 0})(rows))
 
     def generate(self, batch: Batch) -> torch.Tensor:
@@ -37,7 +40,10 @@ class Seq2SeqPredictor(GenerationPredictor):
         if isinstance(module, PretrainedFamily):
             return module.generate(batch["input_ids"], batch["attention_mask"], **options.hf_overrides())
         return module.generate(
-            batch, beam_size=options.num_beams, max_length=options.max_new_tokens, length_penalty=options.length_penalty
+            batch,
+            beam_size=options.num_beams,
+            max_length=options.max_new_tokens,
+            length_penalty=options.length_penalty,
         )
 
     def predict_batch(self, examples: Sequence[Example]) -> list[dict[str, Any]]:

@@ -37,7 +37,9 @@ class TextPredictor(Predictor):
     ) -> None:
         super().__init__(module, tokenizer, batch_size, device)
         self.text_columns = list(text_columns)
-        self.max_word_chars = max_word_chars  # > 0: char_ids for a tagger's character features, as in training
+        self.max_word_chars = (
+            max_word_chars  # > 0: char_ids for a tagger's character features, as in training
+        )
         pad = tokenizer.pad_token_id or 0
         self.collate = PaddingCollator({"input_ids": pad, "input_ids_b": pad}, passthrough=["words"])
 
@@ -52,11 +54,17 @@ class TextPredictor(Predictor):
                 if column in example:
                     return str(example[column]), example.get("text_pair")
             raise DataError(f"input row {example} has none of the text fields {[*self.text_columns, 'text']}")
-        raise DataError(f"cannot predict on {type(example).__name__}: give a string, a (text, pair) or a dict")
+        raise DataError(
+            f"cannot predict on {type(example).__name__}: give a string, a (text, pair) or a dict"
+        )
 
     def encode(self, examples: Sequence[Example]) -> Batch:
         """A padded batch as the family reads it, on the predictor's device."""
-        rows = self.encode_words(examples) if self.module.spec.kind in WORD_KINDS else self.encode_texts(examples)
+        rows = (
+            self.encode_words(examples)
+            if self.module.spec.kind in WORD_KINDS
+            else self.encode_texts(examples)
+        )
         return self.to_device(self.collate(rows))
 
     def encode_texts(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
@@ -65,13 +73,20 @@ class TextPredictor(Predictor):
         spec = self.module.spec
         if spec.kind in PAIR_KINDS:
             if all(p is None for p in pairs):
-                raise DataError(f"this {spec.kind.value} model compares two texts: give (text, text_pair) pairs")
+                raise DataError(
+                    f"this {spec.kind.value} model compares two texts: give (text, text_pair) pairs"
+                )
             # One joint input with token_type_ids when the tokenizer makes them (cross), or *_b keys (bi).
-            features = encode_pairs(self.tokenizer, list(texts), list(pairs), spec.pair_encoding or "cross", spec.max_length)
+            features = encode_pairs(
+                self.tokenizer, list(texts), list(pairs), spec.pair_encoding or "cross", spec.max_length
+            )
         else:  # as encode_classification_batch: the (optional) pair joins the text; ids and mask only
             has_pairs = any(p is not None for p in pairs)
             encoded = self.tokenizer(
-                list(texts), [p or "" for p in pairs] if has_pairs else None, truncation=True, max_length=spec.max_length
+                list(texts),
+                [p or "" for p in pairs] if has_pairs else None,
+                truncation=True,
+                max_length=spec.max_length,
             )
             features = {key: encoded[key] for key in ("input_ids", "attention_mask")}
         return [dict(zip(features, values, strict=True)) for values in zip(*features.values(), strict=True)]
@@ -79,7 +94,9 @@ class TextPredictor(Predictor):
     def encode_words(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
         """Words (whitespace-split) to subwords; the tag of a word is read at its first subword."""
         words = [self.split_example(e)[0].split() for e in examples]
-        features = self.tokenizer(words, is_split_into_words=True, truncation=True, max_length=self.module.spec.max_length)
+        features = self.tokenizer(
+            words, is_split_into_words=True, truncation=True, max_length=self.module.spec.max_length
+        )
         rows = []
         for i, row_words in enumerate(words):
             word_ids = features.word_ids(i)
@@ -90,8 +107,12 @@ class TextPredictor(Predictor):
                 "first_subword_mask": first,
                 "words": row_words[: sum(first)],  # words cut off by max_length get no tag
             }
-            if self.max_word_chars:  # (T, max_word_chars): each token's word as code points, as the DataModule
-                row["char_ids"] = [word_code_points(row_words[w] if w is not None else "", self.max_word_chars)
-                                   for w in word_ids]
+            if (
+                self.max_word_chars
+            ):  # (T, max_word_chars): each token's word as code points, as the DataModule
+                row["char_ids"] = [
+                    word_code_points(row_words[w] if w is not None else "", self.max_word_chars)
+                    for w in word_ids
+                ]
             rows.append(row)
         return rows

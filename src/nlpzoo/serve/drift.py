@@ -52,14 +52,20 @@ class ReferenceProfile:
     summary: dict[str, dict[str, float]]
 
     @classmethod
-    def from_statistics(cls, statistics: dict[str, np.ndarray], num_labels: int, bins: int = 10) -> ReferenceProfile:
+    def from_statistics(
+        cls, statistics: dict[str, np.ndarray], num_labels: int, bins: int = 10
+    ) -> ReferenceProfile:
         edges, shares, summary = {}, {}, {}
         for name in NUMERIC:
             values = statistics[name]
             inner = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
             edges[name] = inner.tolist()
             shares[name] = bin_shares(values, inner).tolist()
-            summary[name] = {"mean": float(values.mean()), "p50": float(np.median(values)), "p95": float(np.quantile(values, 0.95))}
+            summary[name] = {
+                "mean": float(values.mean()),
+                "p50": float(np.median(values)),
+                "p95": float(np.quantile(values, 0.95)),
+            }
         labels = statistics["predicted_label"]
         shares["predicted_label"] = (np.bincount(labels, minlength=num_labels) / max(len(labels), 1)).tolist()
         return cls(edges, shares, num_labels, len(labels), summary)
@@ -73,7 +79,9 @@ class ReferenceProfile:
             )
         labels = statistics["predicted_label"]
         live = np.bincount(labels, minlength=self.num_labels)[: self.num_labels] / max(len(labels), 1)
-        scores["predicted_label"] = population_stability_index(np.asarray(self.shares["predicted_label"]), live)
+        scores["predicted_label"] = population_stability_index(
+            np.asarray(self.shares["predicted_label"]), live
+        )
         return scores
 
     def save(self, path: str | Path) -> None:
@@ -82,7 +90,9 @@ class ReferenceProfile:
     @classmethod
     def load(cls, path: str | Path) -> ReferenceProfile:
         if not Path(path).is_file():
-            raise ConfigError(f"drift reference profile not found: {path}; export.py writes it next to the model")
+            raise ConfigError(
+                f"drift reference profile not found: {path}; export.py writes it next to the model"
+            )
         return cls(**json.loads(Path(path).read_text()))
 
 
@@ -106,7 +116,9 @@ class DriftMonitor:
     ) -> None:
         unknown = set(thresholds) - set(STATISTICS)
         if unknown:
-            raise ConfigError(f"drift thresholds for unknown statistics {sorted(unknown)}; valid: {list(STATISTICS)}")
+            raise ConfigError(
+                f"drift thresholds for unknown statistics {sorted(unknown)}; valid: {list(STATISTICS)}"
+            )
         self.profile = profile
         self.thresholds = {name: float(thresholds.get(name, 0.2)) for name in STATISTICS}
         self.min_samples = min_samples
@@ -122,7 +134,11 @@ class DriftMonitor:
         """{statistic: {psi, threshold, drifted}}; scores are null until `min_samples` texts were seen."""
         size = len(self.window["predicted_label"])
         report: dict[str, Any] = {"window": size, "requests_seen": self.seen, "statistics": {}}
-        scores = self.profile.psi({name: np.asarray(self.window[name]) for name in STATISTICS}) if size >= self.min_samples else {}
+        scores = (
+            self.profile.psi({name: np.asarray(self.window[name]) for name in STATISTICS})
+            if size >= self.min_samples
+            else {}
+        )
         for name in STATISTICS:
             score = scores.get(name)
             report["statistics"][name] = {

@@ -36,8 +36,10 @@ class DistillationObjective(TaskObjective):
         """T^2-scaled KL between the temperature-softened distributions (both (batch, num_labels))."""
         t = self.temperature
         return F.kl_div(
-            F.log_softmax(student.float() / t, -1), F.log_softmax(teacher.float() / t, -1),
-            log_target=True, reduction="batchmean",
+            F.log_softmax(student.float() / t, -1),
+            F.log_softmax(teacher.float() / t, -1),
+            log_target=True,
+            reduction="batchmean",
         ) * (t * t)
 
     def loss(self, outputs: Outputs, batch: Batch) -> torch.Tensor:

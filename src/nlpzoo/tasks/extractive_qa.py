@@ -22,7 +22,9 @@ def context_offsets(batch: Batch) -> torch.Tensor:
     """
     offsets = batch.get("offset_mapping")
     if offsets is None:
-        raise DataError("extractive QA evaluation needs 'offset_mapping' in the batch to map spans back to text")
+        raise DataError(
+            "extractive QA evaluation needs 'offset_mapping' in the batch to map spans back to text"
+        )
     if isinstance(offsets, torch.Tensor):
         return offsets.long()
     length = batch["input_ids"].shape[1]
@@ -73,7 +75,9 @@ class ExtractiveQAObjective(TaskObjective):
         in_context = (offsets[..., 0] >= 0) & (offsets[..., 1] > offsets[..., 0])
         if "attention_mask" in batch:
             in_context &= batch["attention_mask"].bool()
-        start, end, score = best_spans(outputs["start_logits"], outputs["end_logits"], in_context, self.max_answer_length)
+        start, end, score = best_spans(
+            outputs["start_logits"], outputs["end_logits"], in_context, self.max_answer_length
+        )
         found = []
         for i, context in enumerate(batch["context"]):
             if torch.isinf(score[i]):  # a window without context tokens proposes nothing
@@ -81,26 +85,40 @@ class ExtractiveQAObjective(TaskObjective):
                 continue
             start_char, end_char = int(offsets[i, start[i], 0]), int(offsets[i, end[i], 1])
             found.append(
-                {"answer": context[start_char:end_char], "score": float(score[i]), "start_char": start_char, "end_char": end_char}
+                {
+                    "answer": context[start_char:end_char],
+                    "score": float(score[i]),
+                    "start_char": start_char,
+                    "end_char": end_char,
+                }
             )
         return found
 
     def update_metrics(self, metrics: MetricCollection, outputs: Outputs, batch: Batch) -> None:
         for key in ("example_id", "context", "answers"):
             if key not in batch:
-                raise DataError(f"extractive QA evaluation needs '{key}' in the batch (see nlpzoo.tasks.objective)")
+                raise DataError(
+                    f"extractive QA evaluation needs '{key}' in the batch (see nlpzoo.tasks.objective)"
+                )
         found = self.answers(outputs, batch)
         golds = [gold_texts(a) for a in batch["answers"]]
         device = outputs["start_logits"].device
         metrics.update(
             keys=torch.tensor([stable_example_key(e) for e in example_ids(batch)], device=device),
             scores=torch.tensor([f["score"] for f in found], dtype=torch.float64, device=device),
-            exact=torch.tensor([exact_match(f["answer"], g) for f, g in zip(found, golds, strict=True)], device=device),
-            f1=torch.tensor([token_f1(f["answer"], g) for f, g in zip(found, golds, strict=True)], device=device),
+            exact=torch.tensor(
+                [exact_match(f["answer"], g) for f, g in zip(found, golds, strict=True)], device=device
+            ),
+            f1=torch.tensor(
+                [token_f1(f["answer"], g) for f, g in zip(found, golds, strict=True)], device=device
+            ),
         )
 
     def predict(self, outputs: Outputs, batch: Batch) -> list[dict[str, Any]]:
-        return [{"id": i, **found} for i, found in zip(example_ids(batch), self.answers(outputs, batch), strict=True)]
+        return [
+            {"id": i, **found}
+            for i, found in zip(example_ids(batch), self.answers(outputs, batch), strict=True)
+        ]
 
     def finalize_predictions(self, predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One answer per example: the best-scoring of its windows, in first-seen order."""

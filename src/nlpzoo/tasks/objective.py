@@ -95,7 +95,9 @@ class TaskObjective:
     def build(cls, spec: TaskSpec, options: dict[str, Any] | None = None) -> TaskObjective:
         """The objective with its options, or a ConfigError naming the options it accepts."""
         options = dict(options or {})
-        accepted = [name for name in inspect.signature(cls.__init__).parameters if name not in ("self", "spec")]
+        accepted = [
+            name for name in inspect.signature(cls.__init__).parameters if name not in ("self", "spec")
+        ]
         unknown = sorted(set(options) - set(accepted))
         if unknown:
             raise ConfigError(

@@ -50,15 +50,21 @@ class SentenceSimilarityObjective(TaskObjective):
         if "scores" in outputs:
             return outputs["scores"].float().reshape(-1)
         if "embeddings_a" in outputs and "embeddings_b" in outputs:
-            return F.cosine_similarity(outputs["embeddings_a"].float(), outputs["embeddings_b"].float(), dim=-1)
-        raise ConfigError("sentence similarity needs outputs['scores'] or outputs['embeddings_a'/'embeddings_b']")
+            return F.cosine_similarity(
+                outputs["embeddings_a"].float(), outputs["embeddings_b"].float(), dim=-1
+            )
+        raise ConfigError(
+            "sentence similarity needs outputs['scores'] or outputs['embeddings_a'/'embeddings_b']"
+        )
 
     def task_loss(self, outputs: Outputs, batch: Batch) -> torch.Tensor:
         target = (batch["labels"].float() - self.low) / (self.high - self.low)
         return F.mse_loss(self.scores(outputs), target)
 
     def metrics(self) -> MetricCollection:
-        return MetricCollection({"pearson": PearsonCorrCoef(), "spearman": SpearmanCorrCoef()}, compute_groups=False)
+        return MetricCollection(
+            {"pearson": PearsonCorrCoef(), "spearman": SpearmanCorrCoef()}, compute_groups=False
+        )
 
     def update_metrics(self, metrics: MetricCollection, outputs: Outputs, batch: Batch) -> None:
         metrics.update(self.scores(outputs).detach(), batch["labels"].float())

@@ -32,13 +32,17 @@ class Seq2SeqObjective(TaskObjective):
     monitor = "bleu"
     mode = "max"
 
-    def __init__(self, spec: TaskSpec, label_smoothing: float = 0.0, metrics: list[str] | None = None) -> None:
+    def __init__(
+        self, spec: TaskSpec, label_smoothing: float = 0.0, metrics: list[str] | None = None
+    ) -> None:
         super().__init__(spec)
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"objective.label_smoothing must be in [0, 1), got {label_smoothing}")
         self.label_smoothing = label_smoothing
         if metrics is None:
-            metrics = ["bleu", "chrf"] + (["rouge"] if spec.extra.get("seq2seq_task") == "summarization" else [])
+            metrics = ["bleu", "chrf"] + (
+                ["rouge"] if spec.extra.get("seq2seq_task") == "summarization" else []
+            )
         unknown = sorted(set(metrics) - set(GENERATION_METRICS))
         if unknown:
             raise ConfigError(f"objective.metrics: unknown {unknown}; valid: {list(GENERATION_METRICS)}")
@@ -79,7 +83,9 @@ class Seq2SeqObjective(TaskObjective):
         if "target_text" in batch:
             return list(batch["target_text"])
         pad = self.spec.pad_token_id
-        return self.require_decode()([[pad if t == IGNORE_INDEX else t for t in row] for row in batch["labels"].tolist()])
+        return self.require_decode()(
+            [[pad if t == IGNORE_INDEX else t for t in row] for row in batch["labels"].tolist()]
+        )
 
     def update_metrics(self, metrics: MetricCollection, outputs: Outputs, batch: Batch) -> None:
         metrics.update(self.generated_text(outputs), self.references(batch))

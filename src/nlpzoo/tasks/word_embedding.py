@@ -65,7 +65,8 @@ class WordEmbeddingObjective(TaskObjective):
 
     def metrics(self) -> MetricCollection:
         metrics: dict[str, Any] = {
-            similarity_metric(name): SpearmanCorrCoef() for name in self.spec.extra.get("similarity_benchmarks", [])
+            similarity_metric(name): SpearmanCorrCoef()
+            for name in self.spec.extra.get("similarity_benchmarks", [])
         }
         if self.spec.extra.get("analogies"):
             metrics[ANALOGY_METRIC] = MeanMetric()
@@ -74,7 +75,9 @@ class WordEmbeddingObjective(TaskObjective):
     def metric_names(self, batch: Batch) -> list[str]:
         """The metrics this evaluation batch updates (one benchmark per batch)."""
         if "pair_ids" in batch:
-            return [similarity_metric(self.spec.extra["similarity_benchmarks"][int(batch["benchmark_index"])])]
+            return [
+                similarity_metric(self.spec.extra["similarity_benchmarks"][int(batch["benchmark_index"])])
+            ]
         return [ANALOGY_METRIC] if "analogy_ids" in batch else []
 
     def update_metrics(self, metrics: MetricCollection, outputs: Outputs, batch: Batch) -> None:
@@ -95,11 +98,16 @@ class WordEmbeddingObjective(TaskObjective):
             return [
                 {"word_a": words[a], "word_b": words[b], "similarity": float(s), "gold": float(g)}
                 for (a, b), s, g in zip(
-                    batch["pair_ids"].tolist(), similarities.tolist(), batch["pair_scores"].tolist(), strict=True
+                    batch["pair_ids"].tolist(),
+                    similarities.tolist(),
+                    batch["pair_scores"].tolist(),
+                    strict=True,
                 )
             ]
         questions = batch["analogy_ids"]
-        predicted = analogy_predictions(outputs["word_vectors"], questions, self.spec.extra["analogy_restrict_vocab"])
+        predicted = analogy_predictions(
+            outputs["word_vectors"], questions, self.spec.extra["analogy_restrict_vocab"]
+        )
         return [
             {"question": [words[i] for i in q[:3]], "answer": words[q[3]], "predicted": words[p]}
             for q, p in zip(questions.tolist(), predicted.tolist(), strict=True)

@@ -55,7 +55,9 @@ _SPECIAL_TOKEN_ROLES = {
 }
 
 
-def text_normalizer(lowercase: bool, strip_accents: bool = False, zero_digits: bool = False) -> normalizers.Normalizer:
+def text_normalizer(
+    lowercase: bool, strip_accents: bool = False, zero_digits: bool = False
+) -> normalizers.Normalizer:
     """NFKC (one code point per visible character), then optional lowercasing, accent stripping and
     digits read as 0 (Lample et al. 2016: 1996 and 2003 share one vector)."""
     steps = [normalizers.NFKC()]
@@ -84,7 +86,9 @@ def tokenizer_to_files(tokenizer: PreTrainedTokenizerFast) -> dict[str, str]:
     """The tokenizer as `save_pretrained` writes it, as {file name: text}; stored in checkpoints."""
     with tempfile.TemporaryDirectory() as folder:
         tokenizer.save_pretrained(folder)
-        return {path.name: path.read_text(encoding="utf-8") for path in Path(folder).iterdir() if path.is_file()}
+        return {
+            path.name: path.read_text(encoding="utf-8") for path in Path(folder).iterdir() if path.is_file()
+        }
 
 
 def tokenizer_from_files(files: dict[str, str]) -> PreTrainedTokenizerFast:
