@@ -3,8 +3,8 @@
 from nlpzoo.lazy import lazy_attributes
 
 _LOCATIONS = {
-    "RougeScore": "generation",
-    "SacreBleuScore": "generation",
+    "RougeScore": "rouge",
+    "SacreBleuScore": "bleu",
     "LanguageModelScore": "language_modeling",
     "token_statistics": "language_modeling",
     "SpanF1": "spans",

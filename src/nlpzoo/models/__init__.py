@@ -4,9 +4,9 @@ from nlpzoo.lazy import lazy_attributes
 
 _LOCATIONS = {
     "ZooModule": "base",
-    "PretrainedDecoder": "decoder",
-    "PretrainedEncoder": "encoder",
-    "PretrainedEncoderDecoder": "encoder_decoder",
+    "PretrainedDecoder": "pretrained_decoder",
+    "PretrainedEncoder": "pretrained_encoder",
+    "PretrainedEncoderDecoder": "pretrained_encoder_decoder",
     "FastText": "fasttext",
     "GloVe": "glove",
     "GPTModel": "gpt",

@@ -10,9 +10,9 @@ import torch
 from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.errors import DataError
 from nlpzoo.models.base import ZooModule
-from nlpzoo.models.decoder import GENERATION_DEFAULTS
 from nlpzoo.models.gpt import GPTModel
 from nlpzoo.models.pretrained import PretrainedFamily
+from nlpzoo.models.pretrained_decoder import GENERATION_DEFAULTS
 from nlpzoo.prediction.base import Example, field_of
 from nlpzoo.prediction.generation import GenerationPredictor
 from nlpzoo.tasks import TaskKind

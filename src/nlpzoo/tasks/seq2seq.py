@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torchmetrics import Metric, MetricCollection
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.metrics.generation import RougeScore, SacreBleuScore, TokenizedBleuScore
+from nlpzoo.metrics.bleu import SacreBleuScore, TokenizedBleuScore
+from nlpzoo.metrics.rouge import RougeScore
 from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
 

@@ -11,14 +11,9 @@ import torch
 import torch.nn.functional as F
 from rouge_score.rouge_scorer import RougeScorer
 
-from nlpzoo.metrics.generation import (
-    ROUGE_TYPES,
-    RougeScore,
-    SacreBleuScore,
-    TokenizedBleuScore,
-    lowercased_tokens,
-)
+from nlpzoo.metrics.bleu import SacreBleuScore, TokenizedBleuScore, lowercased_tokens
 from nlpzoo.metrics.language_modeling import LanguageModelScore, token_statistics
+from nlpzoo.metrics.rouge import ROUGE_TYPES, RougeScore
 
 HYPOTHESES = [
     "The cat sat on the mat.",

@@ -1,9 +1,8 @@
-"""Corpus BLEU and chrF exactly as sacreBLEU computes them, and ROUGE as Google's rouge-score does.
+"""Corpus BLEU and chrF exactly as sacreBLEU computes them (0-100), and BLEU on lowercased tokens.
 
-Both metrics keep summable statistics as tensor states, so they accumulate over batches and
-sum across processes before the corpus score is computed once, which is what "corpus BLEU"
-means (an average of sentence BLEUs is not). Scores are in the reference packages' units:
-BLEU and chrF 0-100, ROUGE 0-1.
+Summable statistics are kept as tensor states, so they accumulate over batches and sum across
+processes before the corpus score is computed once, which is what "corpus BLEU" means (an
+average of sentence BLEUs is not).
 """
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ from typing import Literal
 import torch
 from sacrebleu.metrics import BLEU, CHRF
 from torchmetrics import Metric
-
-ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
 
 class SacreBleuScore(Metric):
@@ -65,34 +62,3 @@ class TokenizedBleuScore(SacreBleuScore):
 
     def update(self, hypotheses: Sequence[str], references: Sequence[str]) -> None:
         super().update([lowercased_tokens(h) for h in hypotheses], [lowercased_tokens(r) for r in references])
-
-
-class RougeScore(Metric):
-    """Mean ROUGE-1/2/L/Lsum F-measure (rouge-score, Porter stemmer); Lsum splits sentences at newlines."""
-
-    full_state_update = False
-
-    def __init__(self, rouge_types: Sequence[str] = ROUGE_TYPES, use_stemmer: bool = True) -> None:
-        super().__init__()
-        from rouge_score.rouge_scorer import RougeScorer  # imported here: it loads nltk, seconds at start-up
-
-        self.rouge_types = list(rouge_types)
-        self.scorer = RougeScorer(self.rouge_types, use_stemmer=use_stemmer)
-        self.add_state(
-            "sums", default=torch.zeros(len(self.rouge_types), dtype=torch.float64), dist_reduce_fx="sum"
-        )
-        self.add_state("count", default=torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, hypotheses: Sequence[str], references: Sequence[str]) -> None:
-        if len(hypotheses) != len(references):
-            raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
-        sums = torch.zeros(len(self.rouge_types), dtype=torch.float64)
-        for hypothesis, reference in zip(hypotheses, references, strict=True):
-            scores = self.scorer.score(reference, hypothesis)  # (target, prediction)
-            sums += torch.tensor([scores[name].fmeasure for name in self.rouge_types], dtype=torch.float64)
-        self.sums += sums.to(self.device)
-        self.count += len(hypotheses)
-
-    def compute(self) -> dict[str, torch.Tensor]:
-        means = self.sums / self.count.clamp(min=1)
-        return {name: means[i] for i, name in enumerate(self.rouge_types)}

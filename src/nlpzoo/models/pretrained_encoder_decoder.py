@@ -9,9 +9,9 @@ import torch
 from transformers import AutoModelForSeq2SeqLM
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.models.decoder import generation_config
 from nlpzoo.models.hf_backbone import load_model
 from nlpzoo.models.pretrained import PretrainedFamily
+from nlpzoo.models.pretrained_decoder import generation_config
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
 SEQ2SEQ_INPUTS = ("input_ids", "attention_mask", "decoder_input_ids", "decoder_attention_mask", "labels")
