@@ -46,6 +46,15 @@ def test_word_dropout_needs_an_unknown_token() -> None:
         RecurrentEncoder(50, PAD, "lstm", 8, 8, 1, True, 0.0, word_dropout=0.1, unk_token_id=None)
 
 
+def test_embedding_init_std_draws_small_word_vectors_and_keeps_padding_zero() -> None:
+    torch.manual_seed(0)
+    default = RecurrentEncoder(2000, PAD, "lstm", 64, 8, 1, True, 0.0).embedding.weight
+    small = RecurrentEncoder(2000, PAD, "lstm", 64, 8, 1, True, 0.0, embedding_init_std=0.1).embedding.weight
+    assert abs(default.std().item() - 1.0) < 0.02  # PyTorch's N(0, 1) unless asked
+    assert abs(small.std().item() - 0.1) < 0.005
+    assert torch.count_nonzero(small[PAD]) == 0
+
+
 def test_zero_digits_give_numbers_of_one_shape_one_id() -> None:
     tokenizer = WordTokenizer(lowercase=False, zero_digits=True).build(["in 1996 and 2003 , 12 : 7"])
     ids = tokenizer(["1996", "2003", "1850", "37"], is_split_into_words=True)["input_ids"]

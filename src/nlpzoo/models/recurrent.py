@@ -44,6 +44,7 @@ class RecurrentEncoder(nn.Module):
         word_feature_size: int = 0,
         word_dropout: float = 0.0,
         unk_token_id: int | None = None,
+        embedding_init_std: float | None = None,
     ) -> None:
         super().__init__()
         if word_dropout > 0 and unk_token_id is None:
@@ -53,6 +54,11 @@ class RecurrentEncoder(nn.Module):
         self.word_dropout = word_dropout
         self.unk_token_id = unk_token_id
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_token_id)
+        if embedding_init_std is not None:
+            # N(0, 1) (PyTorch's default) makes the first inputs ~10x larger than the recurrent weights'
+            # range; flax examples/sst2 draws N(0, 0.1), Lample et al. a similar small uniform.
+            nn.init.normal_(self.embedding.weight, std=embedding_init_std)
+            self.embedding.weight.data[pad_token_id].zero_()
         self.rnn = CELLS[cell](
             embedding_dim + word_feature_size,
             hidden_size,
@@ -145,6 +151,7 @@ class RecurrentModel(ZooModule):
         bidirectional: bool = True,
         dropout: float = 0.3,
         word_dropout: float = 0.0,
+        embedding_init_std: float | None = None,
         pooling: Pooling = "max",
         crf: bool = False,
         char_features: bool = False,
@@ -175,6 +182,7 @@ class RecurrentModel(ZooModule):
             bidirectional=bidirectional,
             dropout=dropout,
             word_dropout=word_dropout,
+            embedding_init_std=embedding_init_std,
             pooling=pooling,
             crf=crf,
             char_features=char_features,
@@ -195,6 +203,7 @@ class RecurrentModel(ZooModule):
             word_feature_size=self.chars.output_size if self.chars else 0,
             word_dropout=word_dropout,
             unk_token_id=self.spec.unk_token_id,
+            embedding_init_std=embedding_init_std,
         )
         size = self.encoder.output_size
         self.siamese = self.spec.pair_encoding == "bi"
