@@ -96,8 +96,12 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     """Instantiate each `_target_` entry of a callbacks/logger group (entries set to null are skipped)."""
     if not group:
         return []
-    nodes = [group._get_node(key) for key in group]
-    return [hydra.utils.instantiate(node) for node in nodes if not node._is_none() and "_target_" in node]
+    entries = [group[key] for key in group if not OmegaConf.is_missing(group, key)]
+    return [
+        hydra.utils.instantiate(entry)
+        for entry in entries
+        if isinstance(entry, DictConfig) and "_target_" in entry
+    ]
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:

@@ -16,11 +16,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 from torch import nn
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.huffman import huffman_paths
-from nlpzoo.models.optimization import warmup_schedule
+from nlpzoo.models.optimization import WARMUP_LR, Schedule, warmup_schedule
 from nlpzoo.models.word_vectors import ExportFormat, WordVectorModule
 from nlpzoo.tasks import Batch, TaskSpec
 
@@ -294,7 +295,17 @@ class Word2Vec(WordVectorModule):
         total, count = self.sgd_pass(batch, alphas=None)
         return torch.tensor(total / max(count, 1))
 
-    def alpha_schedule(self) -> tuple[Any, int, float]:
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Also: the SGD is by hand, so no torch scheduler steps it; it follows `warmup_lr`'s curve only."""
+        super().check_config(cfg)
+        target = (cfg.model.get("scheduler") or {}).get("_target_", WARMUP_LR)
+        if target != WARMUP_LR:
+            raise ConfigError(
+                f"model family '{cls.family}' follows scheduler._target_={WARMUP_LR} only, not {target}"
+            )
+
+    def alpha_schedule(self) -> tuple[Schedule, int, float]:
         """The rate multiplier (the shared warmup/decay schedule), its total steps, and the start rate."""
         config = {"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.0, **(self.scheduler_config or {})}
         total = max(1, int(self.trainer.estimated_stepping_batches)) * SCHEDULE_RESOLUTION
