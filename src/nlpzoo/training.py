@@ -24,6 +24,7 @@ from nlpzoo.data.base import TaskDataModule
 from nlpzoo.errors import ConfigError
 from nlpzoo.hardware import describe_hardware
 from nlpzoo.models.base import ZooModule
+from nlpzoo.optional import require
 from nlpzoo.tasks import OBJECTIVES
 from nlpzoo.tokenizers import tokenizer_from_files, tokenizer_to_files
 
@@ -76,6 +77,9 @@ def preflight(cfg: DictConfig) -> None:
         if not cfg.get("monitor_mode"):
             cfg.monitor_mode = objective.mode if objective else "min"
     validate_config(cfg)
+    loggers = [node for node in (cfg.get("logger") or {}).values() if isinstance(node, DictConfig)]
+    if any(str(node.get("_target_")).endswith("MLFlowLogger") for node in loggers):
+        require("mlflow")  # Lightning's logger imports it only when built, after the data is read
 
 
 def check_tokenizer_named(cfg: DictConfig) -> None:

@@ -17,6 +17,7 @@ import torch
 from nlpzoo.checkpoint import load_module
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule
+from nlpzoo.optional import optional_import
 from nlpzoo.tasks import TaskObjective, TaskSpec, build_objective
 
 Arrays = dict[str, np.ndarray]
@@ -54,7 +55,8 @@ class OnnxBackend:
     """An exported model run by ONNX Runtime on CPU; feeds only the inputs the graph declares."""
 
     def __init__(self, path: str | Path, threads: int = 0) -> None:
-        import onnxruntime as ort
+        with optional_import("onnx"):
+            import onnxruntime as ort
 
         if not Path(path).is_file():
             raise ConfigError(f"ONNX model not found: {path}; run export.py first")

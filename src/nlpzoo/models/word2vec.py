@@ -5,13 +5,16 @@ Training is word2vec's own SGD, done by hand (manual optimization, no autograd):
 batch is a span of the token stream, cut into sub-batches of `sub_batch_pairs` examples, each with
 its own alpha (decaying linearly from `optimizer.lr` to `lr * scheduler.min_lr_ratio` over all of
 training). On CPU the examples run through word2vec.c's per-example loop, compiled with numba and
-split over torch's thread count without locks (`word2vec_kernel`). On other devices each
+split over torch's thread count without locks (`word2vec_kernel`; the `numba` extra). On other devices (and
+on a CPU without numba) each
 sub-batch gathers its rows, scores them, and adds alpha * gradient back with `index_add_` (rows
 repeated in a sub-batch add up, as with word2vec's Hogwild threads).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from typing import Any, Literal
 
 import numpy as np
@@ -23,6 +26,7 @@ from nlpzoo.errors import ConfigError
 from nlpzoo.models.huffman import huffman_paths
 from nlpzoo.models.optimization import WARMUP_LR, Schedule, warmup_schedule
 from nlpzoo.models.word_vectors import ExportFormat, WordVectorModule
+from nlpzoo.optional import installed
 from nlpzoo.tasks import Batch, TaskSpec
 
 Architecture = Literal["skipgram", "cbow"]
@@ -32,6 +36,19 @@ MAX_EXP = 6.0  # word2vec.c: a Huffman-node decision scoring beyond +-MAX_EXP ma
 # 16 times its mean step, not by the sum of n. Summed, HS diverged; averaged, it did not learn (WordSim353
 # 0.00); capped at 16, 0.62 on head500, as the per-example loop.
 MAX_NODE_REPEATS = 16
+log = logging.getLogger(__name__)
+
+
+@functools.cache  # asked once per process, so the fallback is said once
+def compiled_loop_available() -> bool:
+    """word2vec.c's loop needs numba (the `numba` extra); without it the CPU takes the vectorized steps."""
+    if installed("numba"):
+        return True
+    log.warning(
+        "numba is not installed: word2vec trains with the vectorized torch steps on CPU, not word2vec.c's "
+        'per-example loop (pip install "nlpzoo[numba]")'
+    )
+    return False
 
 
 class Word2Vec(WordVectorModule):
@@ -143,7 +160,7 @@ class Word2Vec(WordVectorModule):
         try:
             with torch.no_grad():
                 words, valid, targets, noise = self.examples(batch)
-                if self.input_vectors.weight.device.type == "cpu":
+                if self.input_vectors.weight.device.type == "cpu" and compiled_loop_available():
                     parts = 1 if torch.are_deterministic_algorithms_enabled() else threads
                     return self.compiled_sgd(words, valid, targets, noise, alphas, parts), len(targets)
                 return self.vectorized_sgd(words, valid, targets, noise, alphas), len(targets)

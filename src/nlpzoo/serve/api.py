@@ -21,10 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import litserve as ls
 import torch
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse
+
+from nlpzoo.optional import optional_import
+
+with optional_import("serve"):
+    import litserve as ls
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import PlainTextResponse
 
 from nlpzoo.checkpoint import read_checkpoint
 from nlpzoo.errors import ConfigError, UnsupportedTaskError
