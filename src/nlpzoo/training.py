@@ -6,11 +6,13 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import lightning as L
+import torch
 from hydra.utils import get_object
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
@@ -146,7 +148,7 @@ def prepare_ddp_relaunch(cfg: DictConfig) -> None:
 
     if not HydraConfig.initialized():
         return
-    hydra_cfg = HydraConfig.get()
+    hydra_cfg = cast(DictConfig, HydraConfig.get())  # a HydraConf node
     if hydra_cfg.mode is None or str(hydra_cfg.mode) != "RunMode.MULTIRUN":
         return
     sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
@@ -168,7 +170,9 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("distillation") and cfg.distillation.get("teacher"):
         from nlpzoo.distillation import attach_teacher
 
-        attach_teacher(model, datamodule, OmegaConf.to_container(cfg.distillation, resolve=True))
+        attach_teacher(
+            model, datamodule, cast(dict[str, Any], OmegaConf.to_container(cfg.distillation, resolve=True))
+        )
 
     throughput = ThroughputMeter()
     callbacks = [*instantiate_group(cfg.get("callbacks")), throughput]
@@ -183,7 +187,8 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
 
     with exit_code_on_preemption():
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
+    callbacks_run = trainer.callbacks  # type: ignore[attr-defined]  # Lightning's connectors set it at run time
+    checkpoint = next((c for c in callbacks_run if isinstance(c, ModelCheckpoint) and c.monitor), None)
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
     metrics: dict[str, float] = {}
     if cfg.get("validate_best", True) and best:
@@ -196,7 +201,9 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     summary = {
         "metrics": metrics,
         "monitor": cfg.monitor,
-        "best_model_score": float(checkpoint.best_model_score) if checkpoint and best else None,
+        "best_model_score": float(cast(torch.Tensor, checkpoint.best_model_score))
+        if checkpoint and best
+        else None,
         "best_checkpoint": best,
         "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt") if best else None,
         "epochs": trainer.current_epoch,
@@ -214,7 +221,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-def _floats(results: list[dict[str, Any]]) -> dict[str, float]:
+def _floats(results: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     return {k: float(v) for result in results for k, v in result.items()}
 
 

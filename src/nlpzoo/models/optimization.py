@@ -113,7 +113,7 @@ def warmup_lr(
 
 
 def build_scheduler(
-    config: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int
+    config: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int | float
 ) -> LRScheduler:
     """`config` is a `_target_` dict (default `warmup_lr`; any torch.optim.lr_scheduler class) with its
     arguments; a target that takes `total_steps` (warmup_lr, OneCycleLR) gets the run's. Stepped per step."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -75,7 +75,7 @@ class PretrainedFamily(ZooModule):
     ) -> None:
         super().__init__(spec, optimizer, scheduler, **zoo_options)
         self.check_options(self.spec.pair_encoding, layer_lr_decay, freeze_layers)
-        self.options = {
+        self.options: dict[str, Any] = {  # the family's arguments, of mixed types
             "pretrained": pretrained,
             "from_config": from_config,
             "model_type": model_type,
@@ -126,7 +126,10 @@ class PretrainedFamily(ZooModule):
         check_tokenizer_config(model, cfg.get("tokenizer"))
         if model.get("from_config") or not model.get("pretrained"):
             overrides = model.get("config_overrides")
-            fresh_config(model.get("model_type"), OmegaConf.to_container(overrides) if overrides else {})
+            fresh_config(
+                model.get("model_type"),
+                cast(dict[str, Any], OmegaConf.to_container(overrides)) if overrides else {},
+            )
 
     @classmethod
     def check_options(cls, pair_encoding: str | None, layer_lr_decay: float, freeze_layers: int) -> None:

@@ -10,7 +10,7 @@ plus nlpzoo's pooling and heads.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -140,7 +140,8 @@ class PretrainedEncoder(PretrainedFamily):
         if self.bi_encoder:
             return self._bi_encoder_forward(batch, inputs)
         if self.mean_pooled:
-            return {"logits": self.head(self.dropout(self.encode(**inputs)))}  # (B, C)
+            head = cast(nn.Module, self.head)  # mean-pooled classifiers have one
+            return {"logits": head(self.dropout(self.encode(**inputs)))}  # (B, C)
         outputs = self.model(**inputs)
         kind = self.spec.kind
         if kind == TaskKind.EXTRACTIVE_QA:

@@ -27,6 +27,8 @@ class PretrainedEncoderDecoder(PretrainedFamily):
     """
 
     family = "encoder_decoder"
+    prefix_ids: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    label_target_ids: torch.Tensor
     supported_tasks = (TaskKind.SEQ2SEQ, TaskKind.TEXT_CLASSIFICATION, TaskKind.NLI)
 
     def __init__(

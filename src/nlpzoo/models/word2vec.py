@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
 from omegaconf import DictConfig
 from torch import nn
 
@@ -57,6 +58,9 @@ class Word2Vec(WordVectorModule):
     the Huffman-tree softmax."""
 
     family = "word2vec"
+    hs_points: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    hs_labels: torch.Tensor
+    hs_mask: torch.Tensor
 
     def __init__(
         self,
@@ -118,7 +122,7 @@ class Word2Vec(WordVectorModule):
             nn.init.zeros_(self.node_vectors.weight)
 
     # --- the input side (fastText overrides it with character n-gram bags) --------------------
-    def build_input_vectors(self, vocab: int, dim: int) -> nn.Module:
+    def build_input_vectors(self, vocab: int, dim: int) -> nn.Embedding | nn.EmbeddingBag:
         table = nn.Embedding(vocab, dim)
         nn.init.uniform_(table.weight, -0.5 / dim, 0.5 / dim)
         return table
@@ -262,7 +266,7 @@ class Word2Vec(WordVectorModule):
                 self.node_vectors.weight, inputs, points, labels, mask, alpha, MAX_EXP, MAX_NODE_REPEATS
             )
             loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
-        if alpha is not None:
+        if alpha is not None and isinstance(input_grad, torch.Tensor):  # a tensor once a loss ran
             # The full error goes to every input row (word, context word or n-gram), as in word2vec.c.
             if rows.shape[1] == 1:
                 table.index_add_(0, rows[:, 0], input_grad)
@@ -344,7 +348,7 @@ class Word2Vec(WordVectorModule):
         ]
         alphas = [self._start_alpha * self._schedule(step) for step in steps]
         total, count = self.sgd_pass(batch, alphas)
-        self.optimizers().step()  # no gradients, so no change: it advances Lightning's step counter
+        cast(LightningOptimizer, self.optimizers()).step()  # no gradients, no change: it counts the step
         loss = torch.tensor(total / max(count, 1))
         self.log("train/loss", loss, prog_bar=True, batch_size=max(count, 1))
         self.log("train/alpha", alphas[0] if alphas else 0.0, batch_size=1)

@@ -71,7 +71,7 @@ class QuestionRequest(BaseModel):
     @field_validator("question", "context")
     @classmethod
     def non_empty_and_bounded(cls, text: str, info: ValidationInfo) -> str:
-        return bounded_text(info.field_name, text, cls.max_chars)
+        return bounded_text(str(info.field_name), text, cls.max_chars)
 
 
 def body_limit(max_chars: int, fields: int = 2) -> int:
