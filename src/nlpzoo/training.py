@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import hydra
 import lightning as L
@@ -30,10 +30,13 @@ from nlpzoo.optional import require
 from nlpzoo.tasks import OBJECTIVES
 from nlpzoo.tokenizers import tokenizer_from_files, tokenizer_to_files
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
 log = logging.getLogger(__name__)
 
 
-def build_datamodule(cfg: DictConfig, tokenizer: Any = None) -> TaskDataModule:
+def build_datamodule(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> TaskDataModule:
     """Instantiate the task DataModule with the configured tokenizer recipe (or a ready tokenizer)."""
     recipe = hydra.utils.instantiate(cfg.tokenizer) if cfg.get("tokenizer") else None
     datamodule = hydra.utils.instantiate(cfg.data, tokenizer=recipe, _convert_="all")
@@ -132,7 +135,7 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     return ckpt_path
 
 
-def tokenizer_of_checkpoint(path: str, cfg: DictConfig) -> Any:
+def tokenizer_of_checkpoint(path: str, cfg: DictConfig) -> PreTrainedTokenizerBase | None:
     """The tokenizer a checkpoint was trained with, after checking it fits this run's family and task."""
     meta = resume_metadata(path, get_object(cfg.model._target_), get_object(cfg.data._target_).task_kind)
     return tokenizer_from_files(meta["tokenizer"]) if meta.get("tokenizer") else None

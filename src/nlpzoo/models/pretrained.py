@@ -15,7 +15,7 @@ from typing import Any, Literal, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
-from transformers import PretrainedConfig
+from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 from nlpzoo.errors import CheckpointError, ConfigError
 from nlpzoo.models.adapters import add_lora, is_adapted, lora_options, merged
@@ -191,7 +191,7 @@ class PretrainedFamily(ZooModule):
         if options["compile"]:
             self.model.compile()  # in place: parameter names (and checkpoints) stay the same
 
-    def use_tokenizer(self, tokenizer: Any) -> None:
+    def use_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
         """Keep the tokenizer for export, label verbalizers and prompts (and give it to the objective)."""
         parent = getattr(super(), "use_tokenizer", None)
         if parent is not None:
@@ -235,7 +235,9 @@ class PretrainedFamily(ZooModule):
         return result
 
     # --- export ------------------------------------------------------------------------------------
-    def save_pretrained(self, folder: str | Path, tokenizer: Any = None, merge: bool = True) -> Path:
+    def save_pretrained(
+        self, folder: str | Path, tokenizer: PreTrainedTokenizerBase | None = None, merge: bool = True
+    ) -> Path:
         """Write the fine-tuned model (and tokenizer) so `AutoModelFor...from_pretrained(folder)` loads it.
 
         An adapted model is written merged into its base (plain `transformers`), or with `merge=False`

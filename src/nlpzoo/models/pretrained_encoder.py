@@ -21,6 +21,7 @@ from transformers import (
     AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
+    PreTrainedTokenizerBase,
 )
 
 from nlpzoo.errors import ConfigError
@@ -118,7 +119,9 @@ class PretrainedEncoder(PretrainedFamily):
             classifier_dropout=classifier_dropout,
         )
 
-    def save_pretrained(self, folder: str | Path, tokenizer: Any = None, merge: bool = True) -> Path:
+    def save_pretrained(
+        self, folder: str | Path, tokenizer: PreTrainedTokenizerBase | None = None, merge: bool = True
+    ) -> Path:
         """Bi-encoders export their encoder (`AutoModel` loads it: the sentence embedder is what NLI
         training of a bi-encoder is for); a mean-pooled classifier has no transformers class, so it
         refuses rather than silently dropping its head."""

@@ -43,6 +43,7 @@ from nlpzoo.export.runtime import (
 )
 from nlpzoo.models.base import CHECKPOINT_KEY
 from nlpzoo.prediction import GenerationOptions
+from nlpzoo.prediction.generation import GenerationPredictor
 from nlpzoo.serve.batching import IsolatingLoop, Refusal
 from nlpzoo.serve.drift import DriftMonitor, ReferenceProfile, text_statistics
 from nlpzoo.serve.http import (
@@ -267,6 +268,8 @@ class TaggingAPI(TaskAPI):
 
 class GenerationAPI(TaskAPI):
     """`{"text", "seed"?}` in, `{"generated"}` out (seq2seq, language models); `seed` overrides the server's."""
+
+    predictor: GenerationPredictor  # what load_task_predictor gives a generating kind
 
     def load(self) -> None:
         super().load()

@@ -24,7 +24,7 @@ class TokenizerRecipe:
     kind: str = "abstract"
     trains_on_data: bool = True
 
-    def build(self, texts: Iterable[str]) -> PreTrainedTokenizerFast:
+    def build(self, texts: Iterable[str]) -> PreTrainedTokenizerBase:
         raise NotImplementedError
 
     def describe(self) -> str:
