@@ -115,3 +115,39 @@ def test_serve_py_without_litserve_prints_one_error_line() -> None:
         'nlpzoo: error: litserve is not installed, and this part of nlpzoo needs it: pip install "nlpzoo[serve]"'
         in result.stderr
     )
+
+
+def test_a_plain_install_leaves_the_heavy_parts_to_extras_and_dev_has_them_all(tmp_path: Path) -> None:
+    """The package metadata pip reads: onnx, litserve, numba and mlflow only behind their extras."""
+    build = "import sys; from setuptools import build_meta; build_meta.prepare_metadata_for_build_wheel(sys.argv[1])"
+    result = subprocess.run(
+        [sys.executable, "-c", build, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (metadata,) = tmp_path.glob("*.dist-info/METADATA")
+    requires = [
+        line.split(":", 1)[1].strip()
+        for line in metadata.read_text().splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
+    plain = [r for r in requires if "extra ==" not in r]
+    heavy = {
+        "onnx": "onnx",
+        "onnxruntime": "onnx",
+        "litserve": "serve",
+        "numba": "numba",
+        "mlflow-skinny": "mlflow",
+    }
+    for package, extra in heavy.items():
+        assert not any(r.startswith(package) for r in plain), f"{package} is pulled by a plain install"
+        assert any(r.startswith(package) and f'extra == "{extra}"' in r for r in requires), package
+    assert any(
+        r.startswith("nlpzoo[")
+        and "onnx" in r
+        and "serve" in r
+        and "numba" in r
+        and "mlflow" in r
+        and 'extra == "all"' in r
+        for r in requires
+    )
+    assert any(r.startswith("nlpzoo[") and "all" in r and 'extra == "dev"' in r for r in requires)
