@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
 import torch
@@ -14,6 +14,9 @@ from matplotlib.figure import Figure
 
 from nlpzoo import plots
 from nlpzoo.tasks import Batch, TaskSpec
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 SPLIT_NAMES = {"val": "validation", "test": "test"}
 
@@ -204,7 +207,7 @@ def tokenizers_of(trainer: L.Trainer, module: L.LightningModule) -> tuple[Any, A
     return source, target
 
 
-def token_names(tokenizer: Any, ids: list[int]) -> list[str]:
+def token_names(tokenizer: PreTrainedTokenizerBase | None, ids: list[int]) -> list[str]:
     """Token strings for axis labels (the ids themselves when there is no tokenizer)."""
     if tokenizer is None:
         return [str(i) for i in ids]
