@@ -25,9 +25,10 @@ setup: $(VENV)/.installed  ## create .venv and install nlpzoo with its dev extra
 train: setup  ## run the default experiment (ARGS="..." passes overrides)
 	HF_HUB_OFFLINE=1 $(BIN)/python train.py experiment=default_run $(ARGS)
 
-lint: setup  ## ruff check and ruff format --check
+lint: setup  ## ruff check, ruff format --check and mypy (src/, configured in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The suite on every core (one file per worker keeps its module fixtures); slow-marked end-to-end runs
 # (long recipes, signals, noise checks) are `make test-slow`.

@@ -5,12 +5,15 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nlpzoo.checkpoint_io import load_weights_only
 from nlpzoo.errors import CheckpointError
 from nlpzoo.models.base import CHECKPOINT_KEY, ZooModule
 from nlpzoo.tokenizers import tokenizer_from_files
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass
@@ -18,10 +21,10 @@ class LoadedCheckpoint:
     """A rebuilt module with what it was trained with."""
 
     module: ZooModule
-    tokenizer: Any
+    tokenizer: PreTrainedTokenizerBase | None
     data_config: dict[str, Any] | None
     tokenizer_config: dict[str, Any] | None
-    target_tokenizer: Any = None  # seq2seq with a separate target vocabulary
+    target_tokenizer: PreTrainedTokenizerBase | None = None  # seq2seq with a separate target vocabulary
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -52,8 +55,9 @@ def load_module(path: str | Path) -> LoadedCheckpoint:
     module.eval()
     tokenizer = tokenizer_from_files(meta["tokenizer"]) if meta.get("tokenizer") else None
     target = tokenizer_from_files(meta["target_tokenizer"]) if meta.get("target_tokenizer") else None
-    if target or tokenizer:
-        module.use_tokenizer(target or tokenizer)  # generations are decoded with the target side's
+    decoding = target or tokenizer  # generations are decoded with the target side's
+    if decoding:
+        module.use_tokenizer(decoding)
     return LoadedCheckpoint(module, tokenizer, meta.get("data_config"), meta.get("tokenizer_config"), target)
 
 

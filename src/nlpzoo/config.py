@@ -120,7 +120,7 @@ _register_checkpoint_data_node()
 def accepted_parameters(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:
     """Parameters of a callable or class (following `**kwargs` up the class hierarchy)."""
     callables = (
-        [klass.__init__ for klass in target.__mro__ if "__init__" in vars(klass)]
+        [vars(klass)["__init__"] for klass in target.__mro__ if "__init__" in vars(klass)]
         if inspect.isclass(target)
         else [target]
     )
@@ -146,7 +146,7 @@ def accepted_parameters(target: Any) -> tuple[dict[str, inspect.Parameter], bool
 def _type_hints(target: Any) -> dict[str, Any]:
     hints: dict[str, Any] = {}
     functions = (
-        [k.__init__ for k in reversed(target.__mro__) if "__init__" in vars(k)]
+        [vars(k)["__init__"] for k in reversed(target.__mro__) if "__init__" in vars(k)]
         if inspect.isclass(target)
         else [target]
     )
@@ -212,7 +212,7 @@ def check_node(node: DictConfig, where: str) -> None:
             )
 
 
-def validate_config(cfg: DictConfig, where: str = "") -> None:
+def validate_config(cfg: DictConfig | ListConfig, where: str = "") -> None:
     """Walk the whole config and check every node that has a `_target_`."""
     if isinstance(cfg, (DictConfig, ListConfig)) and (cfg._is_none() or cfg._is_missing()):
         return
@@ -222,7 +222,7 @@ def validate_config(cfg: DictConfig, where: str = "") -> None:
         for key in cfg:
             child = cfg._get_node(key)
             if isinstance(child, (DictConfig, ListConfig)):
-                validate_config(child, f"{where}.{key}" if where else str(key))
+                validate_config(child, f"{where}.{key!s}" if where else str(key))
     elif isinstance(cfg, ListConfig):
         for index, child in enumerate(cfg):
             if isinstance(child, (DictConfig, ListConfig)):

@@ -6,13 +6,14 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from rich.progress import track
 
 from nlpzoo.checkpoint import read_checkpoint
 from nlpzoo.data.base import TaskDataModule
+from nlpzoo.data.text_classification import TextClassificationData
 from nlpzoo.errors import ConfigError, DataError
 from nlpzoo.export.runtime import Predictor, load_predictor
 from nlpzoo.models.base import CHECKPOINT_KEY, ZooModule
@@ -27,7 +28,7 @@ def training_texts_in_order(datamodule: TaskDataModule) -> list[str]:
     if getattr(datamodule, "text_pair_column", None):
         raise ConfigError("distillation supports single-text classification; this data has text pairs")
     raw = datamodule.load_raw_splits()["train"]
-    label_column = datamodule.label_column
+    label_column = cast(TextClassificationData, datamodule).label_column  # checked by attach_teacher
     raw = raw.filter(lambda row: row[label_column] not in (None, -1))  # as encode_splits does
     texts = datamodule.training_texts(raw)
     encoded = datamodule.splits["train"]["input_ids"]

@@ -31,6 +31,10 @@ class TrainingDivergedError(NlpzooError, ArithmeticError):
     """The training loss became NaN or Inf."""
 
 
+class MissingExtraError(NlpzooError, ModuleNotFoundError):
+    """An optional part's package is not installed; the message names the pip extra that installs it."""
+
+
 @contextmanager
 def exit_on_user_error(cfg: DictConfig) -> Iterator[None]:
     """What every entrypoint runs its recipe in: a user's mistake ends with one `nlpzoo: error:` line and

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import lightning as L
@@ -118,12 +118,12 @@ def evaluation_data_config(given: DictConfig | None, stored: dict[str, Any] | No
     The stored config's sample limits are dropped (they sliced the training run's splits); a single
     file given as `data.path` (a user's TSV, say) stands for every split, so it is read whole.
     """
-    patch = OmegaConf.to_container(given, resolve=True) if given else {}
+    patch = cast(dict[str, Any], OmegaConf.to_container(given, resolve=True)) if given else {}
     if "_target_" in patch:
         data = OmegaConf.create(patch)
     elif stored:
         unlimited = {key: None for key in SAMPLE_LIMITS.values() if key in stored}
-        data = OmegaConf.merge(OmegaConf.create(stored), unlimited, patch)
+        data = cast(DictConfig, OmegaConf.merge(OmegaConf.create(stored), unlimited, patch))
     else:
         raise ConfigError("the checkpoint has no data config: choose one with data=NAME (and data.path=...)")
     # only a file given on this command: the training run's own file had its splits carved from it

@@ -37,7 +37,7 @@ def figure_pixels(figure: Figure) -> np.ndarray:
     """The rendered figure as an RGB array (height, width, 3), as TensorBoard's `add_image` takes it."""
     canvas = figure.canvas
     canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]  # the Agg canvas
 
 
 def learning_curves(history: Sequence[dict[str, float]]) -> Figure:

@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
@@ -146,7 +146,7 @@ def job_record(job_return: JobReturn, output_dir: Path, wall_seconds: float) -> 
     objective = job_return._return_value if error is None else None
     task_cfg = job_return.cfg if job_return.cfg is not None else OmegaConf.create()
     return {
-        "job": job_return.hydra_cfg.hydra.job.num,
+        "job": cast(DictConfig, job_return.hydra_cfg).hydra.job.num,  # set for every launched job
         "status": "failed" if error else "completed",
         "overrides": list(job_return.overrides or []),
         "objective": objective if isinstance(objective, (int, float)) else None,

@@ -6,11 +6,13 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import hydra
 import lightning as L
+import torch
 from hydra.utils import get_object
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
@@ -24,13 +26,17 @@ from nlpzoo.data.base import TaskDataModule
 from nlpzoo.errors import ConfigError
 from nlpzoo.hardware import describe_hardware
 from nlpzoo.models.base import ZooModule
+from nlpzoo.optional import require
 from nlpzoo.tasks import OBJECTIVES
 from nlpzoo.tokenizers import tokenizer_from_files, tokenizer_to_files
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
 
-def build_datamodule(cfg: DictConfig, tokenizer: Any = None) -> TaskDataModule:
+def build_datamodule(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> TaskDataModule:
     """Instantiate the task DataModule with the configured tokenizer recipe (or a ready tokenizer)."""
     recipe = hydra.utils.instantiate(cfg.tokenizer) if cfg.get("tokenizer") else None
     datamodule = hydra.utils.instantiate(cfg.data, tokenizer=recipe, _convert_="all")
@@ -76,6 +82,9 @@ def preflight(cfg: DictConfig) -> None:
         if not cfg.get("monitor_mode"):
             cfg.monitor_mode = objective.mode if objective else "min"
     validate_config(cfg)
+    loggers = [node for node in (cfg.get("logger") or {}).values() if isinstance(node, DictConfig)]
+    if any(str(node.get("_target_")).endswith("MLFlowLogger") for node in loggers):
+        require("mlflow")  # Lightning's logger imports it only when built, after the data is read
 
 
 def check_tokenizer_named(cfg: DictConfig) -> None:
@@ -96,8 +105,12 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     """Instantiate each `_target_` entry of a callbacks/logger group (entries set to null are skipped)."""
     if not group:
         return []
-    nodes = [group._get_node(key) for key in group]
-    return [hydra.utils.instantiate(node) for node in nodes if not node._is_none() and "_target_" in node]
+    entries = [group[key] for key in group if not OmegaConf.is_missing(group, key)]
+    return [
+        hydra.utils.instantiate(entry)
+        for entry in entries
+        if isinstance(entry, DictConfig) and "_target_" in entry
+    ]
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -122,7 +135,7 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     return ckpt_path
 
 
-def tokenizer_of_checkpoint(path: str, cfg: DictConfig) -> Any:
+def tokenizer_of_checkpoint(path: str, cfg: DictConfig) -> PreTrainedTokenizerBase | None:
     """The tokenizer a checkpoint was trained with, after checking it fits this run's family and task."""
     meta = resume_metadata(path, get_object(cfg.model._target_), get_object(cfg.data._target_).task_kind)
     return tokenizer_from_files(meta["tokenizer"]) if meta.get("tokenizer") else None
@@ -138,7 +151,7 @@ def prepare_ddp_relaunch(cfg: DictConfig) -> None:
 
     if not HydraConfig.initialized():
         return
-    hydra_cfg = HydraConfig.get()
+    hydra_cfg = cast(DictConfig, HydraConfig.get())  # a HydraConf node
     if hydra_cfg.mode is None or str(hydra_cfg.mode) != "RunMode.MULTIRUN":
         return
     sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
@@ -160,7 +173,9 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("distillation") and cfg.distillation.get("teacher"):
         from nlpzoo.distillation import attach_teacher
 
-        attach_teacher(model, datamodule, OmegaConf.to_container(cfg.distillation, resolve=True))
+        attach_teacher(
+            model, datamodule, cast(dict[str, Any], OmegaConf.to_container(cfg.distillation, resolve=True))
+        )
 
     throughput = ThroughputMeter()
     callbacks = [*instantiate_group(cfg.get("callbacks")), throughput]
@@ -175,7 +190,8 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
 
     with exit_code_on_preemption():
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
+    callbacks_run = trainer.callbacks  # type: ignore[attr-defined]  # Lightning's connectors set it at run time
+    checkpoint = next((c for c in callbacks_run if isinstance(c, ModelCheckpoint) and c.monitor), None)
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
     metrics: dict[str, float] = {}
     if cfg.get("validate_best", True) and best:
@@ -188,7 +204,9 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     summary = {
         "metrics": metrics,
         "monitor": cfg.monitor,
-        "best_model_score": float(checkpoint.best_model_score) if checkpoint and best else None,
+        "best_model_score": float(cast(torch.Tensor, checkpoint.best_model_score))
+        if checkpoint and best
+        else None,
         "best_checkpoint": best,
         "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt") if best else None,
         "epochs": trainer.current_epoch,
@@ -206,7 +224,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-def _floats(results: list[dict[str, Any]]) -> dict[str, float]:
+def _floats(results: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     return {k: float(v) for result in results for k, v in result.items()}
 
 

@@ -98,7 +98,8 @@ class MidEpochResume(L.Callback):
             and fit_loop._data_fetcher is not None
         ):
             # The sampler's epoch first (it seeds the order), then the saved position, then a fresh iterator.
-            for loader in fit_loop._combined_loader.flattened:
-                _set_sampler_epoch(loader, fit_loop.epoch_progress.current.processed)
+            # Lightning's loop internals: the combined loader exists once restarting, `processed` is set at run time
+            for loader in fit_loop._combined_loader.flattened:  # type: ignore[union-attr]
+                _set_sampler_epoch(loader, fit_loop.epoch_progress.current.processed)  # type: ignore[attr-defined]
             fit_loop._load_combined_loader_states()
             iter(fit_loop._data_fetcher)

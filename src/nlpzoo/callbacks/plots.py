@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
 import torch
@@ -13,7 +13,10 @@ from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 
 from nlpzoo import plots
-from nlpzoo.tasks import Batch
+from nlpzoo.tasks import Batch, TaskSpec
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 SPLIT_NAMES = {"val": "validation", "test": "test"}
 
@@ -51,7 +54,7 @@ class PlotWriter(L.Callback):
         self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, idx: int
     ) -> None:
         if (
-            trainer.global_step % max(trainer.log_every_n_steps, 1) == 0
+            trainer.global_step % max(trainer.log_every_n_steps, 1) == 0  # type: ignore[attr-defined]  # Lightning's connectors set it at run time
             and "train/loss" in trainer.callback_metrics
         ):
             self.history.append(
@@ -106,7 +109,7 @@ class PlotWriter(L.Callback):
         matrix = getattr(module, "metric_tables", {}).get(f"{split}/confusion_matrix")
         if matrix is None:
             return
-        names = module.spec.label_names
+        names = cast(TaskSpec, module.spec).label_names  # a ZooModule's
         figure = plots.confusion_matrix(matrix.numpy(), names, title=f"{SPLIT_NAMES[split]} confusion matrix")
         self.write(trainer, f"confusion_matrix_{split}", figure)
 
@@ -129,7 +132,8 @@ class PlotWriter(L.Callback):
             if "attention_mask" in self.example
             else len(source_ids)
         )
-        target_ids = self.example.get("decoder_input_ids", self.example["input_ids"])[0]
+        target_key = "decoder_input_ids" if "decoder_input_ids" in self.example else "input_ids"
+        target_ids = self.example[target_key][0]
         target_length = len(target_ids)
         if "decoder_input_ids" in self.example and "labels" in self.example:
             target_length = int((self.example["labels"][0] != -100).sum())  # the decoder's real tokens
@@ -155,11 +159,12 @@ class PlotWriter(L.Callback):
         special = set(getattr(tokenizer, "all_special_ids", []) or [])
         # The most frequent words: by the corpus counts when the data gives them, else by id, since
         # trained tokenizer vocabularies are ordered by frequency.
-        counts = module.spec.extra.get("counts")
+        spec = cast(TaskSpec, module.spec)  # a ZooModule's
+        counts = spec.extra.get("counts")
         order = sorted(range(len(counts)), key=lambda i: -counts[i]) if counts else range(vectors.shape[0])
         ids = [i for i in order if i not in special][: self.embedding_words]
-        if tokenizer is None and module.spec.extra.get("words"):  # a corpus vocabulary without a tokenizer
-            words = [str(module.spec.extra["words"][i]) for i in ids]
+        if tokenizer is None and spec.extra.get("words"):  # a corpus vocabulary without a tokenizer
+            words = [str(spec.extra["words"][i]) for i in ids]
         else:
             words = token_names(tokenizer, ids)
         return plots.embedding_projection(vectors.detach()[ids].float().cpu().numpy(), words)  # (words, dim)
@@ -195,14 +200,14 @@ def first_example(batch: Batch) -> Batch:
 
 def tokenizers_of(trainer: L.Trainer, module: L.LightningModule) -> tuple[Any, Any]:
     """(source, target) tokenizers: the DataModule's when training, else the one the module decodes with."""
-    datamodule = trainer.datamodule
+    datamodule = trainer.datamodule  # type: ignore[attr-defined]  # Lightning's connectors set it at run time
     decoding = getattr(getattr(getattr(module, "objective", None), "decode", None), "tokenizer", None)
     source = getattr(datamodule, "tokenizer", None) or decoding
     target = getattr(datamodule, "target_tokenizer", None) or source
     return source, target
 
 
-def token_names(tokenizer: Any, ids: list[int]) -> list[str]:
+def token_names(tokenizer: PreTrainedTokenizerBase | None, ids: list[int]) -> list[str]:
     """Token strings for axis labels (the ids themselves when there is no tokenizer)."""
     if tokenizer is None:
         return [str(i) for i in ids]

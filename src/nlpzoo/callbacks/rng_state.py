@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import numpy as np
@@ -23,7 +23,7 @@ class RngStateCheckpoint(L.Callback):
         self.pending: dict[str, Any] | None = None
 
     def state_dict(self) -> dict[str, Any]:
-        numpy_state = np.random.get_state()
+        numpy_state = cast(tuple[Any, ...], np.random.get_state())  # the legacy tuple (the default)
         return {
             "python": list(random.getstate()[1]),
             "python_version": random.getstate()[0],

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import subprocess
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
+
+if TYPE_CHECKING:
+    from nlpzoo.tasks import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ class BestCheckpointArtifact(L.Callback):
                 name=f"model-{logger.experiment.id}",
                 type="model",
                 metadata={
-                    "score": float(checkpoint.best_model_score),
+                    "score": float(cast(torch.Tensor, checkpoint.best_model_score)),  # set: it has a best
                     "monitor": checkpoint.monitor,
                     "mode": checkpoint.mode,
                     "original_filename": Path(checkpoint.best_model_path).name,
@@ -126,8 +129,10 @@ class PredictionTable(L.Callback):
         if not self.table_loggers(trainer) or not isinstance(labels, torch.Tensor) or labels.dim() != 1:
             return
         predictions = module.predict_step(batch, batch_idx)
-        texts = trainer.datamodule.tokenizer.batch_decode(batch["input_ids"], skip_special_tokens=True)
-        names = module.spec.label_names
+        texts = trainer.datamodule.tokenizer.batch_decode(  # type: ignore[attr-defined]  # Lightning's connectors set it at run time
+            batch["input_ids"], skip_special_tokens=True
+        )
+        names = cast("TaskSpec", module.spec).label_names  # a ZooModule's
         for text, gold, predicted in zip(texts, labels.tolist(), predictions, strict=True):
             gold_name = names[gold] if 0 <= gold < len(names) else gold
             self.rows.append([text, gold_name, predicted.get("label"), predicted.get("score")])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import datasets
 import lightning as L
@@ -21,6 +21,9 @@ from nlpzoo.data.sources import SPLITS, carve_split, load_local_file, load_split
 from nlpzoo.errors import DataError
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
 from nlpzoo.tokenizers.base import TokenizerRecipe
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +168,7 @@ class TaskDataModule(L.LightningDataModule):
         return PaddingCollator({"input_ids": self.tokenizer.pad_token_id, "labels": -100})
 
     # --- shared machinery --------------------------------------------------------------------
-    def use_tokenizer(self, tokenizer: Any) -> None:
+    def use_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
         """Reuse a ready tokenizer (a checkpoint's) instead of training one."""
         self.tokenizer = tokenizer
 
@@ -252,7 +255,9 @@ class TaskDataModule(L.LightningDataModule):
             self.padding_fraction("train"),
         )
 
-    def build_tokenizer(self, recipe: TokenizerRecipe | None, texts: Callable[[], list[str]]) -> Any:
+    def build_tokenizer(
+        self, recipe: TokenizerRecipe | None, texts: Callable[[], list[str]]
+    ) -> PreTrainedTokenizerBase:
         """The recipe's tokenizer: trained on `texts()` (once; reused from the cache after) or pretrained."""
         if recipe is None:
             raise DataError(

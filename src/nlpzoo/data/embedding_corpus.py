@@ -296,7 +296,7 @@ class WordEmbeddingCorpus(TaskDataModule):
                 "no evaluation batches: give data.similarity_benchmarks or data.analogy_benchmark with words "
                 "of this vocabulary"
             )
-        return DataLoader(batches, batch_size=None)
+        return DataLoader(batches, batch_size=None)  # type: ignore[arg-type]  # a list is a map-style dataset
 
     def val_dataloader(self) -> DataLoader:
         """Every benchmark, or with `validate_analogies=false` the similarities only (analogies at test)."""

@@ -245,7 +245,8 @@ class LanguageModelingData(TaskDataModule):
         if split == "train":
             return TokenWindows(stream, self.block_size)
         generator = torch.Generator().manual_seed(self.seed)
-        starts = torch.randint(len(stream) - self.block_size + 1, (self.val_windows,), generator=generator)
+        count = int(self.val_windows or 0)  # set: `windowed` serves validation windows only then
+        starts = torch.randint(len(stream) - self.block_size + 1, (count,), generator=generator)
         return TokenWindows(stream, self.block_size, starts)
 
     def train_sampler(self) -> Sampler[int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 
@@ -13,6 +13,9 @@ from nlpzoo.data.readers import read_squad_json
 from nlpzoo.data.sources import column_values, first_present_column, load_local_file
 from nlpzoo.errors import DataError
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 NOT_CONTEXT = (-1, -1)  # offset of question and special tokens: no character of the context
 
@@ -43,7 +46,7 @@ def token_span(offsets: list[tuple[int, int]], span: tuple[int, int] | None) -> 
 
 def encode_qa_batch(
     rows: dict[str, list[Any]],
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     question_column: str,
     context_column: str,
     answers_column: str,

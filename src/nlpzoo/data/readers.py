@@ -132,8 +132,9 @@ def parallel_rows(
                 f"parallel files have different line counts: {ended} ended while {longer[0][0]} "
                 f"has line {longer[0][1]}"
             )
-        row: dict[str, Any] = {column: line[1] for column, line in zip(columns, lines, strict=True)}
-        yield {**row, "line": lines[0][0]}
+        complete = [line for line in lines if line is not None]  # all of them, checked above
+        row: dict[str, Any] = {column: line[1] for column, line in zip(columns, complete, strict=True)}
+        yield {**row, "line": complete[0][0]}
 
 
 def read_parallel(paths: list[Path], columns: list[str]) -> datasets.Dataset:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import datasets
 
@@ -15,11 +15,14 @@ from nlpzoo.errors import DataError
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
 from nlpzoo.tokenizers.base import TokenizerRecipe
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
 
 def encode_seq2seq_batch(
     rows: dict[str, list[Any]],
-    tokenizer: Any,
-    target_tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    target_tokenizer: PreTrainedTokenizerBase,
     source_column: str,
     target_column: str,
     max_length: int,

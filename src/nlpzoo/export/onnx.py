@@ -17,6 +17,7 @@ import torch
 
 from nlpzoo.export.runtime import Arrays, Backend
 from nlpzoo.models.base import ZooModule
+from nlpzoo.optional import optional_import, require
 
 OPSET = 17
 # Outputs left out of the graph: a CRF's Viterbi tags; its loop over time steps would be traced at the
@@ -43,6 +44,7 @@ def export_onnx(module: ZooModule, sample: Arrays, path: str | Path, opset: int 
 
     Every input and output gets dynamic axes 0 (batch) and 1 (sequence) where it has them.
     """
+    require("onnx")  # torch.onnx writes the graph with it
     module = module.eval()
     inputs = {key: torch.from_numpy(value) for key, value in sample.items()}
     with torch.no_grad():
@@ -77,7 +79,8 @@ def export_onnx(module: ZooModule, sample: Arrays, path: str | Path, opset: int 
 
 def quantize_onnx_dynamic(source: str | Path, target: str | Path) -> Path:
     """onnxruntime's dynamic quantization: int8 weights for MatMul/Gemm/LSTM/GRU, activations on the fly."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    with optional_import("onnx"):
+        from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
     return Path(target)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -17,7 +17,11 @@ import torch
 from nlpzoo.checkpoint import load_module
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule
+from nlpzoo.optional import optional_import
 from nlpzoo.tasks import TaskObjective, TaskSpec, build_objective
+
+if TYPE_CHECKING:
+    from nlpzoo.prediction.base import Predictor as TaskPredictor
 
 Arrays = dict[str, np.ndarray]
 MODEL_INPUTS = (
@@ -54,7 +58,8 @@ class OnnxBackend:
     """An exported model run by ONNX Runtime on CPU; feeds only the inputs the graph declares."""
 
     def __init__(self, path: str | Path, threads: int = 0) -> None:
-        import onnxruntime as ort
+        with optional_import("onnx"):
+            import onnxruntime as ort
 
         if not Path(path).is_file():
             raise ConfigError(f"ONNX model not found: {path}; run export.py first")
@@ -186,7 +191,7 @@ def load_task_predictor(
     threads: int = 0,
     batch_size: int = 32,
     generation: dict[str, Any] | None = None,
-) -> Any:
+) -> TaskPredictor:
     """The prediction package's predictor for a checkpoint, its model run by `backend` (torch: the module itself).
 
     Tagging and QA run on any backend; generating kinds (seq2seq, language models) only on torch.

@@ -24,6 +24,7 @@ class SacreBleuScore(Metric):
     """
 
     full_state_update = False
+    statistics: torch.Tensor  # states (add_state), declared for the type checker
 
     def __init__(self, metric: Literal["bleu", "chrf"] = "bleu") -> None:
         super().__init__()

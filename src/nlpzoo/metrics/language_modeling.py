@@ -28,6 +28,9 @@ class LanguageModelScore(Metric):
     """exp(mean NLL) over all scored tokens; bits per character when each token is one character."""
 
     full_state_update = False
+    nll: torch.Tensor  # states (add_state), declared for the type checker
+    correct: torch.Tensor
+    tokens: torch.Tensor
 
     def __init__(self, char_level: bool = False) -> None:
         super().__init__()

@@ -14,6 +14,8 @@ class RougeScore(Metric):
     """Mean ROUGE-1/2/L/Lsum F-measure (rouge-score, Porter stemmer); Lsum splits sentences at newlines."""
 
     full_state_update = False
+    sums: torch.Tensor  # states (add_state), declared for the type checker
+    count: torch.Tensor
 
     def __init__(self, rouge_types: Sequence[str] = ROUGE_TYPES, use_stemmer: bool = True) -> None:
         super().__init__()

@@ -114,6 +114,9 @@ class SpanF1(Metric):
     """
 
     full_state_update = False
+    true_positives: torch.Tensor  # states (add_state), declared for the type checker
+    predicted: torch.Tensor
+    gold: torch.Tensor
 
     def __init__(
         self, label_names: Sequence[str], scheme: str | None = None, ignore_index: int = -100

@@ -83,6 +83,10 @@ class SquadScore(Metric):
     """
 
     full_state_update = False
+    keys: list[torch.Tensor]  # states (add_state), declared for the type checker
+    scores: list[torch.Tensor]
+    exact: list[torch.Tensor]
+    f1: list[torch.Tensor]
 
     def __init__(self) -> None:
         super().__init__()

@@ -9,11 +9,15 @@ Checkpoints then hold only what trains; `merged` folds the updates back into pla
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from nlpzoo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel
 
 PEFT_METHODS = ("lora",)
 LORA_DEFAULTS: dict[str, Any] = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": None}
@@ -42,7 +46,7 @@ def lora_options(peft: str | None, lora: dict[str, Any] | None) -> dict[str, Any
     return options
 
 
-def target_modules_for(model: nn.Module, given: list[str] | None) -> list[str]:
+def target_modules_for(model: PreTrainedModel, given: list[str] | None) -> list[str]:
     """The module names to adapt: as given, else the architecture's usual attention projections."""
     if given:
         return list(given)
@@ -62,13 +66,13 @@ def head_modules(model: nn.Module) -> list[str]:
     return [name for name, _ in model.named_children() if name in HEAD_MODULES]
 
 
-def add_lora(model: nn.Module, options: dict[str, Any]) -> nn.Module:
+def add_lora(model: PreTrainedModel, options: dict[str, Any]) -> nn.Module:
     """`model` wrapped by peft with LoRA updates; only they and the task head remain trainable."""
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
         r=int(options["r"]),
-        lora_alpha=float(options["alpha"]),
+        lora_alpha=float(options["alpha"]),  # type: ignore[arg-type]  # peft annotates int; it scales by alpha / r
         lora_dropout=float(options["dropout"]),
         target_modules=target_modules_for(model, options["target_modules"]),
         modules_to_save=head_modules(model) or None,
@@ -87,7 +91,7 @@ def is_adapted(model: nn.Module) -> bool:
     return isinstance(model, PeftModel)
 
 
-def merged(model: nn.Module) -> nn.Module:
+def merged(model: PeftModel) -> nn.Module:
     """A copy of the plain `transformers` model with the LoRA updates folded into its weights."""
     return copy.deepcopy(model).merge_and_unload()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import lightning as L
 import torch
@@ -22,6 +22,9 @@ from nlpzoo.errors import UnsupportedTaskError
 from nlpzoo.loggers import quiet_lightning_logging
 from nlpzoo.models.optimization import build_optimizer, build_scheduler, unfused_when_clipping
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec, build_objective
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 CHECKPOINT_KEY = "nlpzoo"
 quiet_lightning_logging()  # the entrypoints import Lightning after Hydra configured logging
@@ -151,7 +154,7 @@ class ZooModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
 
-    def use_tokenizer(self, tokenizer: Any) -> None:
+    def use_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
         """Give the objective the text side of ids (generation metrics, readable predictions)."""
         self.objective.decode = BatchDecode(tokenizer)
 
@@ -189,7 +192,7 @@ class ZooModule(L.LightningModule):
 class BatchDecode:
     """`list[list[int]] -> list[str]` with a tokenizer's `batch_decode`, special tokens dropped (picklable)."""
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
         self.tokenizer = tokenizer
 
     def __call__(self, ids: list[list[int]]) -> list[str]:

@@ -33,6 +33,7 @@ class FastText(Word2Vec):
     training adds the input error to the word row and to every n-gram row, as fastText does."""
 
     family = "fasttext"
+    word_bags: torch.Tensor  # a buffer (register_buffer), declared for the type checker
 
     def __init__(
         self,
@@ -94,7 +95,7 @@ class FastText(Word2Vec):
             for g in character_ngrams(word, self.min_n, self.max_n)
         ]
 
-    def build_input_vectors(self, vocab: int, dim: int) -> nn.Module:
+    def build_input_vectors(self, vocab: int, dim: int) -> nn.Embedding | nn.EmbeddingBag:
         table = nn.EmbeddingBag(vocab + self.buckets + 1, dim, mode="mean", padding_idx=vocab + self.buckets)
         nn.init.uniform_(table.weight, -0.5 / dim, 0.5 / dim)
         return table

@@ -10,9 +10,10 @@ squared-gradient sums are buffers, so a resumed run continues the same AdaGrad.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import nn
 
 from nlpzoo.errors import ConfigError
@@ -113,7 +114,7 @@ class GloVe(WordVectorModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         total = self.adagrad_pass(batch)
-        self.optimizers().step()  # no gradients, so no change: it advances Lightning's step counter
+        cast(LightningOptimizer, self.optimizers()).step()  # no gradients, no change: it counts the step
         cells = len(batch["row_ids"])
         loss = torch.tensor(total / max(cells, 1))
         self.log("train/loss", loss, prog_bar=True, batch_size=max(cells, 1))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -60,8 +60,9 @@ class GPT(nn.Module):
             for i in layers
         ]
         logits = self(tokens[:, seen:], caches)[:, -1]  # (B, V)
-        keys = torch.stack([cache.keys for cache in caches], dim=1)  # (B, layers, nh, S + new, hs)
-        values = torch.stack([cache.values for cache in caches], dim=1)
+        filled = [(cast(torch.Tensor, c.keys), cast(torch.Tensor, c.values)) for c in caches]  # by self()
+        keys = torch.stack([k for k, _ in filled], dim=1)  # (B, layers, nh, S + new, hs)
+        values = torch.stack([v for _, v in filled], dim=1)
         return logits, {"keys": keys, "values": values}
 
 

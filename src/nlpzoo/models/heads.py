@@ -6,6 +6,8 @@ Each head maps encoder states to the outputs the task objective expects (see the
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -70,7 +72,8 @@ class TokenTaggingHead(nn.Module):
         Also run on emissions computed elsewhere (ONNX Runtime), so served tags decode as here.
         """
         emissions, positions, mask = left_align(logits, chained_positions(batch))
-        best = self.crf.decode(emissions, mask).masked_fill(~mask, IGNORE_INDEX)  # (B, T) aligned
+        crf = cast(CRF, self.crf)  # only a CRF head decodes jointly
+        best = crf.decode(emissions, mask).masked_fill(~mask, IGNORE_INDEX)  # (B, T) aligned
         return torch.full_like(best, IGNORE_INDEX).scatter(1, positions, best)  # back to token positions
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,7 @@ def layer_depth(name: str, num_layers: int) -> int:
     return num_layers + 1
 
 
-def layerwise_lr_scale(decay: float, num_layers: int) -> Any:
+def layerwise_lr_scale(decay: float, num_layers: int) -> Callable[[str], float]:
     """Layer-wise LR decay (ULMFiT, ELECTRA): block i learns at decay ** (num_layers - i) of the head's rate."""
 
     def scale(name: str) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -9,7 +10,7 @@ from typing import Any
 
 import torch
 from hydra.utils import get_object
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from nlpzoo.errors import ConfigError
 
@@ -74,9 +75,15 @@ def build_optimizer(
         raise ConfigError(f"cannot build optimizer from {config}: {error}") from error
 
 
+Schedule = Callable[[int], float]  # optimizer step -> learning-rate multiplier
+
+# The schedule a config without `_target_` gets (the presets name it; checkpoints written before they did).
+WARMUP_LR = "nlpzoo.models.optimization.warmup_lr"
+
+
 def warmup_schedule(
     total_steps: int, warmup_steps: int | float = 0, decay: str = "cosine", min_lr_ratio: float = 0.0
-) -> Any:
+) -> Schedule:
     """LR multiplier: linear warmup (steps, or a fraction of training if < 1), then cosine/linear/constant."""
     warmup = int(warmup_steps * total_steps) if 0 < warmup_steps < 1 else int(warmup_steps)
     if decay not in {"cosine", "linear", "constant"}:
@@ -94,12 +101,31 @@ def warmup_schedule(
     return multiplier
 
 
-def build_scheduler(config: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int) -> LambdaLR:
-    """A per-step `LambdaLR` from {warmup_steps, decay, min_lr_ratio}."""
+def warmup_lr(
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    warmup_steps: int | float = 0,
+    decay: str = "cosine",
+    min_lr_ratio: float = 0.0,
+) -> LambdaLR:
+    """The presets' schedule (`_target_: nlpzoo.models.optimization.warmup_lr`): `warmup_schedule` per step."""
+    return LambdaLR(optimizer, warmup_schedule(max(1, int(total_steps)), warmup_steps, decay, min_lr_ratio))
+
+
+def build_scheduler(
+    config: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int | float
+) -> LRScheduler:
+    """`config` is a `_target_` dict (default `warmup_lr`; any torch.optim.lr_scheduler class) with its
+    arguments; a target that takes `total_steps` (warmup_lr, OneCycleLR) gets the run's. Stepped per step."""
+    target = config.get("_target_", WARMUP_LR)
     options = {k: v for k, v in config.items() if k != "_target_"}
     try:
-        return LambdaLR(optimizer, warmup_schedule(max(1, int(total_steps)), **options))
+        factory = get_object(target)
+    except Exception as error:
+        raise ConfigError(f"scheduler._target_: cannot import '{target}' ({error})") from error
+    if "total_steps" in inspect.signature(factory).parameters and options.get("total_steps") is None:
+        options["total_steps"] = int(total_steps)
+    try:
+        return factory(optimizer, **options)
     except TypeError as error:
-        raise ConfigError(
-            f"scheduler: {error}; valid keys are warmup_steps, decay (cosine|linear|constant), min_lr_ratio"
-        ) from error
+        raise ConfigError(f"cannot build scheduler from {config}: {error}") from error

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from typing import overload
 
 import torch
 from torch import nn
@@ -76,9 +77,20 @@ def recurrent_runs_in_fp32(dtype: torch.dtype) -> bool:
     return True
 
 
+FinalState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # h_n, or an LSTM's (h_n, c_n)
+
+
+@overload
+def run_recurrent(
+    rnn: nn.RNNBase, inputs: torch.Tensor, state: RecurrentState = None
+) -> tuple[torch.Tensor, FinalState]: ...
+@overload
+def run_recurrent(
+    rnn: nn.RNNBase, inputs: PackedSequence, state: RecurrentState = None
+) -> tuple[PackedSequence, FinalState]: ...
 def run_recurrent(
     rnn: nn.RNNBase, inputs: torch.Tensor | PackedSequence, state: RecurrentState = None
-) -> tuple[torch.Tensor | PackedSequence, torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+) -> tuple[torch.Tensor | PackedSequence, FinalState]:
     """`rnn(inputs, state)`, in fp32 with autocast off where the CPU cannot run it in autocast's dtype.
 
     Every recurrent family calls its nn.RNN/LSTM/GRU through here; outputs are then fp32 on that path.

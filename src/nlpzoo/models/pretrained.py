@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
-from transformers import PretrainedConfig
+from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 from nlpzoo.errors import CheckpointError, ConfigError
 from nlpzoo.models.adapters import add_lora, is_adapted, lora_options, merged
@@ -75,7 +75,7 @@ class PretrainedFamily(ZooModule):
     ) -> None:
         super().__init__(spec, optimizer, scheduler, **zoo_options)
         self.check_options(self.spec.pair_encoding, layer_lr_decay, freeze_layers)
-        self.options = {
+        self.options: dict[str, Any] = {  # the family's arguments, of mixed types
             "pretrained": pretrained,
             "from_config": from_config,
             "model_type": model_type,
@@ -126,7 +126,10 @@ class PretrainedFamily(ZooModule):
         check_tokenizer_config(model, cfg.get("tokenizer"))
         if model.get("from_config") or not model.get("pretrained"):
             overrides = model.get("config_overrides")
-            fresh_config(model.get("model_type"), OmegaConf.to_container(overrides) if overrides else {})
+            fresh_config(
+                model.get("model_type"),
+                cast(dict[str, Any], OmegaConf.to_container(overrides)) if overrides else {},
+            )
 
     @classmethod
     def check_options(cls, pair_encoding: str | None, layer_lr_decay: float, freeze_layers: int) -> None:
@@ -188,7 +191,7 @@ class PretrainedFamily(ZooModule):
         if options["compile"]:
             self.model.compile()  # in place: parameter names (and checkpoints) stay the same
 
-    def use_tokenizer(self, tokenizer: Any) -> None:
+    def use_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
         """Keep the tokenizer for export, label verbalizers and prompts (and give it to the objective)."""
         parent = getattr(super(), "use_tokenizer", None)
         if parent is not None:
@@ -232,7 +235,9 @@ class PretrainedFamily(ZooModule):
         return result
 
     # --- export ------------------------------------------------------------------------------------
-    def save_pretrained(self, folder: str | Path, tokenizer: Any = None, merge: bool = True) -> Path:
+    def save_pretrained(
+        self, folder: str | Path, tokenizer: PreTrainedTokenizerBase | None = None, merge: bool = True
+    ) -> Path:
         """Write the fine-tuned model (and tokenizer) so `AutoModelFor...from_pretrained(folder)` loads it.
 
         An adapted model is written merged into its base (plain `transformers`), or with `merge=False`

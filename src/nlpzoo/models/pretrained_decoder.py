@@ -7,7 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, GenerationConfig
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    GenerationConfig,
+    PreTrainedTokenizerBase,
+)
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.hf_backbone import left_pad, load_model
@@ -75,7 +80,7 @@ class PretrainedDecoder(PretrainedFamily):
         self.chat = chat
         self.finish_setup(self.model.base_model_prefix, generation=generation, chat=chat)
 
-    def chat_prompt_ids(self, prompts: list[str], tokenizer: Any) -> list[list[int]]:
+    def chat_prompt_ids(self, prompts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
         """Each prompt as one user turn of the tokenizer's chat template, ready for the assistant's answer."""
         if not getattr(tokenizer, "chat_template", None):
             raise ConfigError(

@@ -10,7 +10,7 @@ plus nlpzoo's pooling and heads.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +21,7 @@ from transformers import (
     AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
+    PreTrainedTokenizerBase,
 )
 
 from nlpzoo.errors import ConfigError
@@ -118,7 +119,9 @@ class PretrainedEncoder(PretrainedFamily):
             classifier_dropout=classifier_dropout,
         )
 
-    def save_pretrained(self, folder: str | Path, tokenizer: Any = None, merge: bool = True) -> Path:
+    def save_pretrained(
+        self, folder: str | Path, tokenizer: PreTrainedTokenizerBase | None = None, merge: bool = True
+    ) -> Path:
         """Bi-encoders export their encoder (`AutoModel` loads it: the sentence embedder is what NLI
         training of a bi-encoder is for); a mean-pooled classifier has no transformers class, so it
         refuses rather than silently dropping its head."""
@@ -140,7 +143,8 @@ class PretrainedEncoder(PretrainedFamily):
         if self.bi_encoder:
             return self._bi_encoder_forward(batch, inputs)
         if self.mean_pooled:
-            return {"logits": self.head(self.dropout(self.encode(**inputs)))}  # (B, C)
+            head = cast(nn.Module, self.head)  # mean-pooled classifiers have one
+            return {"logits": head(self.dropout(self.encode(**inputs)))}  # (B, C)
         outputs = self.model(**inputs)
         kind = self.spec.kind
         if kind == TaskKind.EXTRACTIVE_QA:

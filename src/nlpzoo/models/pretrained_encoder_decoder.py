@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import AutoModelForSeq2SeqLM
+from transformers import AutoModelForSeq2SeqLM, PreTrainedTokenizerBase
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.hf_backbone import load_model
@@ -27,6 +27,8 @@ class PretrainedEncoderDecoder(PretrainedFamily):
     """
 
     family = "encoder_decoder"
+    prefix_ids: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    label_target_ids: torch.Tensor
     supported_tasks = (TaskKind.SEQ2SEQ, TaskKind.TEXT_CLASSIFICATION, TaskKind.NLI)
 
     def __init__(
@@ -67,7 +69,7 @@ class PretrainedEncoderDecoder(PretrainedFamily):
             "decoder_start_token_id": start,
         }
 
-    def use_tokenizer(self, tokenizer: Any) -> None:
+    def use_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
         """Tokenize the task prefix and, for classification, every label name as a target sequence."""
         super().use_tokenizer(tokenizer)
         device = self.prefix_ids.device

@@ -77,7 +77,7 @@ class RecurrentEncoder(nn.Module):
 
         `word_features` (batch, seq, F), e.g. character features, are appended to the embeddings.
         """
-        if self.training and self.word_dropout > 0:
+        if self.training and self.word_dropout > 0 and self.unk_token_id is not None:  # checked in __init__
             # Word dropout (Iyyer et al. 2015; flax examples/sst2): a random share of the real tokens reads as
             # the unknown word, so the model leans less on single words and learns an [UNK] vector it can use.
             dropped = (
@@ -207,6 +207,7 @@ class RecurrentModel(ZooModule):
         )
         size = self.encoder.output_size
         self.siamese = self.spec.pair_encoding == "bi"
+        self.head: nn.Module
         if kind is TaskKind.TOKEN_CLASSIFICATION:
             self.head = TokenTaggingHead(size, self.spec.num_labels, crf=crf)
         elif kind is TaskKind.LANGUAGE_MODELING:

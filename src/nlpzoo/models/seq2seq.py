@@ -4,7 +4,7 @@ multiplicative (Luong et al. 2015) attention, teacher forcing, and greedy / beam
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -160,7 +160,8 @@ class Decoder(nn.Module):
         recurrent = (hidden, state["cell"].transpose(0, 1).contiguous()) if self.cell == "lstm" else hidden
         weights = None
         if self.attention_kind == "additive":
-            context, weights = self.attention(hidden[-1], state["memory"], state["memory_mask"])  # (N, 2H)
+            attention = cast(nn.Module, self.attention)  # set for every attention_kind but none
+            context, weights = attention(hidden[-1], state["memory"], state["memory_mask"])  # (N, 2H)
             rnn_input = torch.cat([embedded, context], dim=-1)
         elif self.attention_kind == "multiplicative":
             rnn_input = torch.cat([embedded, state["feed"]], dim=-1)
@@ -168,14 +169,14 @@ class Decoder(nn.Module):
             rnn_input = embedded
         output, new = run_recurrent(self.rnn, rnn_input.unsqueeze(1), recurrent)
         output = output.squeeze(1)  # (N, H)
-        new_hidden = new[0] if self.cell == "lstm" else new
+        new_hidden = new[0] if isinstance(new, tuple) else new  # an LSTM's (h_n, c_n)
         next_state = {**state, "hidden": new_hidden.transpose(0, 1)}
         if self.cell == "lstm":
             next_state["cell"] = new[1].transpose(0, 1)
         if self.attention_kind == "additive":
             combined = self.combine(torch.cat([output, context, embedded], dim=-1))
         elif self.attention_kind == "multiplicative":
-            context, weights = self.attention(output, state["memory"], state["memory_mask"])
+            context, weights = cast(nn.Module, self.attention)(output, state["memory"], state["memory_mask"])
             combined = torch.tanh(self.combine(torch.cat([output, context], dim=-1)))  # attentional state
             next_state["feed"] = combined
         else:

@@ -57,7 +57,7 @@ class KeyValueCache:
 
     def extend(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append the new tokens' (B, nh, T, hs) keys and values; the whole prefix's come back."""
-        if self.keys is not None:
+        if self.keys is not None and self.values is not None:  # set together
             keys, values = torch.cat([self.keys, keys], dim=2), torch.cat([self.values, values], dim=2)
         self.keys, self.values = keys, values
         return keys, values
@@ -90,7 +90,7 @@ class MultiHeadAttention(nn.Module):
         batch, steps, dim = x.shape
         q = self.query(x).view(batch, steps, self.heads, -1).transpose(1, 2)  # (B, nh, T, hs)
         past = 0
-        if context is not None and cache is not None and cache.keys is not None:
+        if context is not None and cache is not None and cache.keys is not None and cache.values is not None:
             k, v = cache.keys, cache.values  # the memory does not change while decoding
         else:
             source = x if context is None else context
@@ -158,7 +158,7 @@ class Block(nn.Module):
     ) -> torch.Tensor:
         """x (B, T, D) -> (B, T, D); memory (B, S, D) for cross-attention; caches for incremental decoding."""
         x = self.residual(x, self.attention_norm, self.attention, mask=mask, causal=causal, cache=cache)
-        if self.cross_attention is not None:
+        if self.cross_attention is not None and self.cross_norm is not None:  # built together
             x = self.residual(
                 x, self.cross_norm, self.cross_attention, context=memory, mask=memory_mask, cache=cross_cache
             )

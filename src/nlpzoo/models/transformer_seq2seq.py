@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -80,8 +80,9 @@ class EncoderDecoderTransformer(nn.Module):
         )
         state = {"memory": state["memory"], "memory_mask": state["memory_mask"]}
         for i in layers:
-            state |= {f"keys.{i}": caches[i].keys, f"values.{i}": caches[i].values}
-            state |= {f"memory_keys.{i}": cross[i].keys, f"memory_values.{i}": cross[i].values}
+            # every cache is filled now, by the decoder pass above
+            state |= cast(State, {f"keys.{i}": caches[i].keys, f"values.{i}": caches[i].values})
+            state |= cast(State, {f"memory_keys.{i}": cross[i].keys, f"memory_values.{i}": cross[i].values})
         return self.lm_head(x[:, -1]), state  # (B, V)
 
 
@@ -131,7 +132,7 @@ class TransformerSeq2SeqModel(ZooModule):
         )
         if init not in ("normal", "xavier"):
             raise ConfigError(f"model.init='{init}' is not one of normal, xavier")
-        shared = dict(
+        shared: dict[str, Any] = dict(
             dim=dim,
             heads=heads,
             mlp_ratio=mlp_ratio,

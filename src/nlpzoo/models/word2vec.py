@@ -5,23 +5,29 @@ Training is word2vec's own SGD, done by hand (manual optimization, no autograd):
 batch is a span of the token stream, cut into sub-batches of `sub_batch_pairs` examples, each with
 its own alpha (decaying linearly from `optimizer.lr` to `lr * scheduler.min_lr_ratio` over all of
 training). On CPU the examples run through word2vec.c's per-example loop, compiled with numba and
-split over torch's thread count without locks (`word2vec_kernel`). On other devices each
+split over torch's thread count without locks (`word2vec_kernel`; the `numba` extra). On other devices (and
+on a CPU without numba) each
 sub-batch gathers its rows, scores them, and adds alpha * gradient back with `index_add_` (rows
 repeated in a sub-batch add up, as with word2vec's Hogwild threads).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import functools
+import logging
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from omegaconf import DictConfig
 from torch import nn
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.huffman import huffman_paths
-from nlpzoo.models.optimization import warmup_schedule
+from nlpzoo.models.optimization import WARMUP_LR, Schedule, warmup_schedule
 from nlpzoo.models.word_vectors import ExportFormat, WordVectorModule
+from nlpzoo.optional import installed
 from nlpzoo.tasks import Batch, TaskSpec
 
 Architecture = Literal["skipgram", "cbow"]
@@ -31,6 +37,19 @@ MAX_EXP = 6.0  # word2vec.c: a Huffman-node decision scoring beyond +-MAX_EXP ma
 # 16 times its mean step, not by the sum of n. Summed, HS diverged; averaged, it did not learn (WordSim353
 # 0.00); capped at 16, 0.62 on head500, as the per-example loop.
 MAX_NODE_REPEATS = 16
+log = logging.getLogger(__name__)
+
+
+@functools.cache  # asked once per process, so the fallback is said once
+def compiled_loop_available() -> bool:
+    """word2vec.c's loop needs numba (the `numba` extra); without it the CPU takes the vectorized steps."""
+    if installed("numba"):
+        return True
+    log.warning(
+        "numba is not installed: word2vec trains with the vectorized torch steps on CPU, not word2vec.c's "
+        'per-example loop (pip install "nlpzoo[numba]")'
+    )
+    return False
 
 
 class Word2Vec(WordVectorModule):
@@ -39,6 +58,9 @@ class Word2Vec(WordVectorModule):
     the Huffman-tree softmax."""
 
     family = "word2vec"
+    hs_points: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    hs_labels: torch.Tensor
+    hs_mask: torch.Tensor
 
     def __init__(
         self,
@@ -100,7 +122,7 @@ class Word2Vec(WordVectorModule):
             nn.init.zeros_(self.node_vectors.weight)
 
     # --- the input side (fastText overrides it with character n-gram bags) --------------------
-    def build_input_vectors(self, vocab: int, dim: int) -> nn.Module:
+    def build_input_vectors(self, vocab: int, dim: int) -> nn.Embedding | nn.EmbeddingBag:
         table = nn.Embedding(vocab, dim)
         nn.init.uniform_(table.weight, -0.5 / dim, 0.5 / dim)
         return table
@@ -142,7 +164,7 @@ class Word2Vec(WordVectorModule):
         try:
             with torch.no_grad():
                 words, valid, targets, noise = self.examples(batch)
-                if self.input_vectors.weight.device.type == "cpu":
+                if self.input_vectors.weight.device.type == "cpu" and compiled_loop_available():
                     parts = 1 if torch.are_deterministic_algorithms_enabled() else threads
                     return self.compiled_sgd(words, valid, targets, noise, alphas, parts), len(targets)
                 return self.vectorized_sgd(words, valid, targets, noise, alphas), len(targets)
@@ -244,7 +266,7 @@ class Word2Vec(WordVectorModule):
                 self.node_vectors.weight, inputs, points, labels, mask, alpha, MAX_EXP, MAX_NODE_REPEATS
             )
             loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
-        if alpha is not None:
+        if alpha is not None and isinstance(input_grad, torch.Tensor):  # a tensor once a loss ran
             # The full error goes to every input row (word, context word or n-gram), as in word2vec.c.
             if rows.shape[1] == 1:
                 table.index_add_(0, rows[:, 0], input_grad)
@@ -294,7 +316,17 @@ class Word2Vec(WordVectorModule):
         total, count = self.sgd_pass(batch, alphas=None)
         return torch.tensor(total / max(count, 1))
 
-    def alpha_schedule(self) -> tuple[Any, int, float]:
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Also: the SGD is by hand, so no torch scheduler steps it; it follows `warmup_lr`'s curve only."""
+        super().check_config(cfg)
+        target = (cfg.model.get("scheduler") or {}).get("_target_", WARMUP_LR)
+        if target != WARMUP_LR:
+            raise ConfigError(
+                f"model family '{cls.family}' follows scheduler._target_={WARMUP_LR} only, not {target}"
+            )
+
+    def alpha_schedule(self) -> tuple[Schedule, int, float]:
         """The rate multiplier (the shared warmup/decay schedule), its total steps, and the start rate."""
         config = {"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.0, **(self.scheduler_config or {})}
         total = max(1, int(self.trainer.estimated_stepping_batches)) * SCHEDULE_RESOLUTION
@@ -316,7 +348,7 @@ class Word2Vec(WordVectorModule):
         ]
         alphas = [self._start_alpha * self._schedule(step) for step in steps]
         total, count = self.sgd_pass(batch, alphas)
-        self.optimizers().step()  # no gradients, so no change: it advances Lightning's step counter
+        cast(LightningOptimizer, self.optimizers()).step()  # no gradients, no change: it counts the step
         loss = torch.tensor(total / max(count, 1))
         self.log("train/loss", loss, prog_bar=True, batch_size=max(count, 1))
         self.log("train/alpha", alphas[0] if alphas else 0.0, batch_size=1)

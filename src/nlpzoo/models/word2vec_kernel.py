@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from nlpzoo.optional import optional_import
+
+with optional_import("numba"):
+    import numba
 
 # numba's OpenMP layer shares torch's OpenMP runtime and leaves its threads spinning: every torch op
 # after a kernel call ran ~40x slower (measured). The work-queue layer sleeps between calls.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 from omegaconf import DictConfig
@@ -14,7 +14,7 @@ from nlpzoo.errors import ConfigError
 from nlpzoo.export.word2vec_format import save_word2vec_format
 from nlpzoo.models.base import ZooModule, fit_to_task
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
-from nlpzoo.tasks.word_embedding import nearest_neighbours
+from nlpzoo.tasks.word_embedding import WordEmbeddingObjective, nearest_neighbours
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class WordVectorModule(ZooModule):
             outputs = self(batch)
         metrics = self.val_metrics if split == "val" else self.test_metrics
         self.objective.update_metrics(metrics, outputs, batch)
-        for name in self.objective.metric_names(batch):
+        for name in cast(WordEmbeddingObjective, self.objective).metric_names(batch):
             self.log(f"{split}/{name}", metrics[name], prog_bar=True, batch_size=1)
 
     def on_validation_epoch_end(self) -> None:

@@ -64,9 +64,10 @@ class Predictor:
     def iter_predict(self, examples: Iterable[Example], progress: bool = False) -> Iterator[dict[str, Any]]:
         """Predictions in input order, computed a batch at a time."""
         examples = list(examples)
-        starts = range(0, len(examples), self.batch_size)
+        batches = range(0, len(examples), self.batch_size)
+        starts: Iterable[int] = batches
         if progress:
-            starts = track(starts, description="predicting", total=len(starts))
+            starts = track(batches, description="predicting", total=len(batches))
         with torch.inference_mode():
             for start in starts:
                 yield from self.predict_batch(examples[start : start + self.batch_size])

@@ -19,7 +19,8 @@ from nlpzoo.models.base import ZooModule
 from nlpzoo.prediction.base import Example, Predictor
 from nlpzoo.tasks import Batch, TaskKind
 
-NO_ANSWERS = {"text": [], "answer_start": []}  # raw inputs carry no gold answer to locate
+# Raw inputs carry no gold answer to locate.
+NO_ANSWERS: dict[str, list[Any]] = {"text": [], "answer_start": []}
 
 
 class QuestionAnsweringPredictor(Predictor):

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -139,7 +139,7 @@ def read_inputs(source: Any, data_config: dict[str, Any] | None = None) -> list[
         return [with_text_pair(row, data_config) for row in rows]
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if path.suffix != ".jsonl":
-        return lines
+        return list(lines)
     rows = []
     for number, line in enumerate(lines, start=1):
         try:
@@ -186,13 +186,15 @@ def run_prediction(cfg: DictConfig) -> Path:
     from nlpzoo.evaluation import evaluation_data_config
 
     generation = GenerationOptions.from_config(
-        OmegaConf.to_container(cfg.generation, resolve=True) if cfg.get("generation") else None
+        cast(dict[str, Any], OmegaConf.to_container(cfg.generation, resolve=True))
+        if cfg.get("generation")
+        else None
     )
     checkpoint = find_checkpoint(cfg.ckpt_path)
     loaded = load_module(checkpoint)
     if cfg.get("data"):  # data.KEY=VALUE (as train.py takes them): e.g. the text column of the input file
         data = evaluation_data_config(cfg.get("data"), loaded.data_config)
-        loaded = replace(loaded, data_config=OmegaConf.to_container(data, resolve=True))
+        loaded = replace(loaded, data_config=cast(dict[str, Any], OmegaConf.to_container(data, resolve=True)))
     predictor = predictor_for(loaded, cfg.batch_size, cfg.device, generation)
     inputs = read_inputs(cfg.input, loaded.data_config)
     if not inputs:

@@ -21,10 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import litserve as ls
 import torch
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse
+
+from nlpzoo.optional import optional_import
+
+with optional_import("serve"):
+    import litserve as ls
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import PlainTextResponse
 
 from nlpzoo.checkpoint import read_checkpoint
 from nlpzoo.errors import ConfigError, UnsupportedTaskError
@@ -39,6 +43,7 @@ from nlpzoo.export.runtime import (
 )
 from nlpzoo.models.base import CHECKPOINT_KEY
 from nlpzoo.prediction import GenerationOptions
+from nlpzoo.prediction.generation import GenerationPredictor
 from nlpzoo.serve.batching import IsolatingLoop, Refusal
 from nlpzoo.serve.drift import DriftMonitor, ReferenceProfile, text_statistics
 from nlpzoo.serve.http import (
@@ -263,6 +268,8 @@ class TaggingAPI(TaskAPI):
 
 class GenerationAPI(TaskAPI):
     """`{"text", "seed"?}` in, `{"generated"}` out (seq2seq, language models); `seed` overrides the server's."""
+
+    predictor: GenerationPredictor  # what load_task_predictor gives a generating kind
 
     def load(self) -> None:
         super().load()

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from litserve.loops import BatchedLoop
-from litserve.utils import LitAPIStatus, PickleableHTTPException
-
 from nlpzoo.errors import NlpzooError
+from nlpzoo.optional import optional_import
+
+with optional_import("serve"):
+    from litserve.loops import BatchedLoop
+    from litserve.utils import LitAPIStatus, PickleableHTTPException
 
 
 @dataclass

@@ -13,11 +13,15 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nlpzoo.optional import optional_import
+
+with optional_import("serve"):
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)  # seconds
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)  # requests per model call
@@ -67,7 +71,7 @@ class QuestionRequest(BaseModel):
     @field_validator("question", "context")
     @classmethod
     def non_empty_and_bounded(cls, text: str, info: ValidationInfo) -> str:
-        return bounded_text(info.field_name, text, cls.max_chars)
+        return bounded_text(str(info.field_name), text, cls.max_chars)
 
 
 def body_limit(max_chars: int, fields: int = 2) -> int:

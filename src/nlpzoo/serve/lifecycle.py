@@ -15,7 +15,10 @@ import signal
 import sys
 from types import FrameType
 
-import litserve as ls
+from nlpzoo.optional import optional_import
+
+with optional_import("serve"):
+    import litserve as ls
 
 log = logging.getLogger("nlpzoo.serve")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -29,7 +29,8 @@ class DistillationObjective(TaskObjective):
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"distillation.alpha={alpha} must be in [0, 1]")
         self.base, self.temperature, self.alpha = base, temperature, alpha
-        self.kind, self.monitor, self.mode = base.kind, base.monitor, base.mode
+        # A wrapper takes its base's kind, monitor and mode per instance (class-level on every other objective).
+        self.kind, self.monitor, self.mode = base.kind, base.monitor, base.mode  # type: ignore[misc]
         self.decode = base.decode
 
     def soft_loss(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

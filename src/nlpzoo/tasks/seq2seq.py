@@ -59,7 +59,7 @@ class Seq2SeqObjective(TaskObjective):
         )
 
     def metrics(self) -> MetricCollection:
-        builders: dict[str, Metric] = {}
+        builders: dict[str, Metric | MetricCollection] = {}
         for name in self.metric_names:
             if name == "bleu_tokenized":  # lowercased word tokens, as torchtext-era references score
                 builders[name] = TokenizedBleuScore()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, normalizers
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 PAD, UNK, BOS, EOS, MASK, CLS, SEP = "[PAD]", "[UNK]", "[BOS]", "[EOS]", "[MASK]", "[CLS]", "[SEP]"
 SPECIAL_TOKENS = [PAD, UNK, BOS, EOS, MASK, CLS, SEP]
@@ -24,7 +24,7 @@ class TokenizerRecipe:
     kind: str = "abstract"
     trains_on_data: bool = True
 
-    def build(self, texts: Iterable[str]) -> PreTrainedTokenizerFast:
+    def build(self, texts: Iterable[str]) -> PreTrainedTokenizerBase:
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -60,7 +60,7 @@ def text_normalizer(
 ) -> normalizers.Normalizer:
     """NFKC (one code point per visible character), then optional lowercasing, accent stripping and
     digits read as 0 (Lample et al. 2016: 1996 and 2003 share one vector)."""
-    steps = [normalizers.NFKC()]
+    steps: list[normalizers.Normalizer] = [normalizers.NFKC()]
     if lowercase:
         steps.append(normalizers.Lowercase())
     if zero_digits:
@@ -82,7 +82,7 @@ def batched(texts: Iterable[str], size: int = 1000) -> Iterator[list[str]]:
         yield chunk
 
 
-def tokenizer_to_files(tokenizer: PreTrainedTokenizerFast) -> dict[str, str]:
+def tokenizer_to_files(tokenizer: PreTrainedTokenizerBase) -> dict[str, str]:
     """The tokenizer as `save_pretrained` writes it, as {file name: text}; stored in checkpoints."""
     with tempfile.TemporaryDirectory() as folder:
         tokenizer.save_pretrained(folder)
@@ -91,7 +91,7 @@ def tokenizer_to_files(tokenizer: PreTrainedTokenizerFast) -> dict[str, str]:
         }
 
 
-def tokenizer_from_files(files: dict[str, str]) -> PreTrainedTokenizerFast:
+def tokenizer_from_files(files: dict[str, str]) -> PreTrainedTokenizerBase:
     """Inverse of `tokenizer_to_files`; reads nothing but the given texts (no hub, no remote code)."""
     with tempfile.TemporaryDirectory() as folder:
         for name, text in files.items():

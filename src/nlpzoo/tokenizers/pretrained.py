@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.tokenizers.base import TokenizerRecipe
@@ -21,7 +20,7 @@ class PretrainedTokenizer(TokenizerRecipe):
         self.name_or_path = name_or_path
         self.trust_remote_code = trust_remote_code
 
-    def build(self, texts: Iterable[str] = ()) -> Any:
+    def build(self, texts: Iterable[str] = ()) -> PreTrainedTokenizerBase:
         try:
             tokenizer = AutoTokenizer.from_pretrained(
                 self.name_or_path, use_fast=True, trust_remote_code=self.trust_remote_code

@@ -1,0 +1,115 @@
+"""Learning-rate schedules are built from a `_target_` like optimizers: the presets name the warmup
+schedule (same curve as before they named it), and a schedule the user names is the one that runs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from nlpzoo.errors import ConfigError
+from nlpzoo.models.optimization import WARMUP_LR, build_scheduler
+from nlpzoo.training import preflight
+from tests.conftest import CONF, compose_config
+
+PRESETS = sorted(path.stem for path in (CONF / "model").glob("*.yaml"))
+STEPS = 40
+STEP_LR = "{_target_:torch.optim.lr_scheduler.StepLR,step_size:2,gamma:0.5}"
+
+
+def preset_scheduler(name: str, tmp_path: Path) -> dict[str, Any] | None:
+    cfg = compose_config([f"model={name}"], tmp_path)
+    scheduler = cfg.model.get("scheduler")
+    return OmegaConf.to_container(scheduler, resolve=True) if scheduler is not None else None
+
+
+def lr_curve(config: dict[str, Any], steps: int = STEPS) -> list[float]:
+    """The learning rate at each optimizer step, for a base rate of 1."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = build_scheduler(config, optimizer, steps)
+    curve = []
+    for _ in range(steps):
+        curve.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return curve
+
+
+def reference_multiplier(step: int, warmup_steps: float, decay: str, min_lr_ratio: float) -> float:
+    """The schedule as it was written before it had a `_target_`: linear warmup, then the decay."""
+    warmup = int(warmup_steps * STEPS) if 0 < warmup_steps < 1 else int(warmup_steps)
+    if step < warmup:
+        return (step + 1) / warmup
+    if decay == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, STEPS - warmup))
+    shape = 0.5 * (1 + math.cos(math.pi * progress)) if decay == "cosine" else 1.0 - progress
+    return min_lr_ratio + (1 - min_lr_ratio) * shape
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_schedule_names_its_target_and_keeps_its_curve(name: str, tmp_path: Path) -> None:
+    config = preset_scheduler(name, tmp_path)
+    if config is None:
+        pytest.skip(f"model={name} has no schedule")
+    assert config["_target_"] == WARMUP_LR
+    options = {k: v for k, v in config.items() if k != "_target_"}
+    expected = [reference_multiplier(step, **options) for step in range(STEPS)]
+    assert lr_curve(config) == pytest.approx(expected, abs=1e-12)
+    # A checkpoint written before the presets named the target reloads onto the same curve.
+    assert lr_curve(options) == pytest.approx(expected, abs=1e-12)
+
+
+def test_lstm_preset_curve_by_hand(tmp_path: Path) -> None:
+    """model=lstm over 40 steps: 2 warmup steps (5%), then cosine from 1 to 0."""
+    curve = lr_curve(preset_scheduler("lstm", tmp_path))
+    assert curve[:3] == pytest.approx([0.5, 1.0, 1.0])
+    assert curve[21] == pytest.approx(0.5)  # halfway through the 38 decay steps
+    assert curve[39] == pytest.approx(0.5 * (1 + math.cos(math.pi * 37 / 38)))
+
+
+def test_user_target_is_built_and_gets_total_steps_only_when_it_takes_them() -> None:
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    step_lr = build_scheduler({"_target_": "torch.optim.lr_scheduler.StepLR", "step_size": 2}, optimizer, 10)
+    assert isinstance(step_lr, torch.optim.lr_scheduler.StepLR)
+    one_cycle = build_scheduler(
+        {"_target_": "torch.optim.lr_scheduler.OneCycleLR", "max_lr": 0.1}, optimizer, 10
+    )
+    assert isinstance(one_cycle, torch.optim.lr_scheduler.OneCycleLR) and one_cycle.total_steps == 10
+
+
+def test_user_scheduler_runs_through_train_py(train_run: Any, tmp_path: Path) -> None:
+    """`~model.scheduler '+model.scheduler={_target_: StepLR, ...}'`: the checkpoint's scheduler is a
+    StepLR that halved the rate every 2 of the run's 8 steps (the preset's warmup_lr would not)."""
+    summary = train_run(["~model.scheduler", f"+model.scheduler={STEP_LR}"])
+    assert summary["global_steps"] == 8  # 256 examples in batches of 32
+    checkpoint = torch.load(summary["last_checkpoint"], map_location="cpu", weights_only=False)
+    (state,) = checkpoint["lr_schedulers"]
+    assert state["step_size"] == 2 and state["gamma"] == 0.5
+    assert state["_last_lr"][0] == pytest.approx(2.0e-3 * 0.5**4)
+    assert checkpoint["hyper_parameters"]["scheduler"]["_target_"] == "torch.optim.lr_scheduler.StepLR"
+
+
+def test_unknown_key_of_user_scheduler_fails_at_start(tmp_path: Path) -> None:
+    cfg = compose_config(
+        ["~model.scheduler", "+model.scheduler={_target_:torch.optim.lr_scheduler.StepLR,step_sise:2}"],
+        tmp_path,
+    )
+    with pytest.raises(ConfigError, match=r"unknown config key 'model\.scheduler\.step_sise'.*step_size"):
+        preflight(cfg)
+
+
+def test_word2vec_refuses_a_schedule_its_sgd_cannot_follow(tmp_path: Path) -> None:
+    """word2vec steps by hand: a torch scheduler would never run, so naming one fails at start."""
+    cfg = compose_config(
+        ["experiment=default_run", "~model.scheduler", f"+model.scheduler={STEP_LR}"], tmp_path
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"'word2vec' follows scheduler\._target_=nlpzoo\.models\.optimization\.warmup_lr only",
+    ):
+        preflight(cfg)
