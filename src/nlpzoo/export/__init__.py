@@ -15,7 +15,6 @@ _LOCATIONS = {
     "BACKENDS": "runtime",
     "OnnxBackend": "runtime",
     "TorchBackend": "runtime",
-    "build_backend": "runtime",
     "quantize_torch_dynamic": "runtime",
     "load_word2vec_format": "word2vec_format",
     "save_word2vec_format": "word2vec_format",
