@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from nlpzoo.checkpoint import load_module
-from nlpzoo.export.runtime import Arrays, Predictor, build_backend, export_dir_for
+from nlpzoo.export.runtime import MODEL_INPUTS, Arrays, build_backend, export_dir_for
 from nlpzoo.serve.launch import load_test, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,16 +36,17 @@ def dev_sentences(data_dir: Path) -> list[str]:
     return [line.split("\t", 1)[1] for line in lines]
 
 
-def filled_inputs(predictor: Predictor, sentences: list[str], batch: int, length: int) -> Arrays:
+def filled_inputs(tokenizer: Any, sentences: list[str], batch: int, length: int) -> Arrays:
     """`batch` rows of exactly `length` real tokens: consecutive dev sentences joined, then cut."""
     texts, index = [], 0
     for _ in range(batch):
         words: list[str] = []
-        while len(predictor.tokenizer(" ".join(words))["input_ids"]) < length:
+        while len(tokenizer(" ".join(words))["input_ids"]) < length:
             words += sentences[index % len(sentences)].split()
             index += 1
         texts.append(" ".join(words))
-    return predictor.encode(texts, pad_to=length)
+    encoded = tokenizer(texts, truncation=True, max_length=length, padding="max_length", return_tensors="np")
+    return {key: encoded[key].astype(np.int64) for key in MODEL_INPUTS if key in encoded}
 
 
 def time_backend(
@@ -101,9 +102,10 @@ def main() -> None:
     loaded = load_module(args.ckpt)
     folder = export_dir_for(args.ckpt, args.export_dir)
     sentences = dev_sentences(Path(args.data_dir))
-    reference = Predictor(build_backend("torch", loaded.module, folder), loaded.tokenizer, loaded.module.spec)
     inputs = {
-        (b, n): filled_inputs(reference, sentences, b, n) for b in args.batch_sizes for n in args.lengths
+        (b, n): filled_inputs(loaded.tokenizer, sentences, b, n)
+        for b in args.batch_sizes
+        for n in args.lengths
     }
     rows = []
     for name in args.backends:

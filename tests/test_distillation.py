@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
+import nlpzoo
 from nlpzoo.distillation import teacher_logits, training_texts_in_order
 from nlpzoo.errors import ConfigError
-from nlpzoo.export import load_predictor
 from nlpzoo.tasks import TaskKind, TaskSpec, build_objective
 from nlpzoo.tasks.distillation import DistillationObjective
 from nlpzoo.training import build_datamodule
@@ -68,5 +68,5 @@ def test_student_trains_from_a_teacher_checkpoint_and_caches_its_logits(
     datamodule = build_datamodule(OmegaConf.create(summary["config"]))
     datamodule.setup("fit")
     texts = training_texts_in_order(datamodule)
-    direct = teacher_logits(load_predictor(tiny_lstm_checkpoint), texts, batch_size=64)
+    direct = teacher_logits(nlpzoo.load(tiny_lstm_checkpoint), texts, batch_size=64)
     np.testing.assert_allclose(direct, logits, atol=1e-5)

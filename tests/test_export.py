@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from nlpzoo.checkpoint import load_module
+import nlpzoo
+from nlpzoo.checkpoint import LoadedCheckpoint, load_module
 from nlpzoo.errors import ConfigError
-from nlpzoo.export import OnnxBackend, TorchBackend, check_parity, export_onnx, load_predictor
-from nlpzoo.export.runtime import PROFILE_FILE, REPORT_FILE, Predictor
+from nlpzoo.export import OnnxBackend, TorchBackend, check_parity, export_onnx
+from nlpzoo.export.runtime import MODEL_INPUTS, PROFILE_FILE, REPORT_FILE, Arrays
+from nlpzoo.prediction import run_prediction
+from tests.conftest import compose_config
 
 
 def sst2_dev_texts(shared_data: Path, count: int) -> list[str]:
@@ -20,21 +23,29 @@ def sst2_dev_texts(shared_data: Path, count: int) -> list[str]:
     return [line.split("\t", 1)[1] for line in lines]
 
 
+def encode(loaded: LoadedCheckpoint, texts: list[str], pad_to: int | None = None) -> Arrays:
+    """Model inputs of `texts` as numpy arrays, padded to the longest text or to `pad_to` tokens."""
+    padding: bool | str = "max_length" if pad_to else True
+    max_length = pad_to or loaded.module.spec.max_length
+    features = loaded.tokenizer(
+        texts, padding=padding, truncation=True, max_length=max_length, return_tensors="np"
+    )
+    return {key: features[key].astype(np.int64) for key in MODEL_INPUTS if key in features}
+
+
 def test_onnx_matches_pytorch_on_200_real_sentences_with_any_batch_and_length(
     tiny_lstm_checkpoint: Path, shared_data: Path, tmp_path: Path
 ) -> None:
     loaded = load_module(tiny_lstm_checkpoint)
-    predictor = Predictor(TorchBackend(loaded.module), loaded.tokenizer, loaded.module.spec)
     texts = sst2_dev_texts(shared_data, 200)
     path = tmp_path / "model.onnx"
-    assert export_onnx(loaded.module, predictor.encode(texts[:2]), path) == ["logits"]
+    assert export_onnx(loaded.module, encode(loaded, texts[:2]), path) == ["logits"]
     # Batches of other sizes and lengths than the traced one: the axes are dynamic, padding is skipped.
     batches = [
-        predictor.encode(texts[i : i + size])
-        for i, size in zip(range(0, 200, 50), (1, 7, 32, 50), strict=True)
+        encode(loaded, texts[i : i + size]) for i, size in zip(range(0, 200, 50), (1, 7, 32, 50), strict=True)
     ]
-    batches.append(predictor.encode(texts[150:200]))
-    report = check_parity(predictor.backend, OnnxBackend(path), batches)
+    batches.append(encode(loaded, texts[150:200]))
+    report = check_parity(TorchBackend(loaded.module), OnnxBackend(path), batches)
     assert report.max_abs_diff < 1e-4
     assert report.identical_argmax
     assert report.examples == 1 + 7 + 32 + 50 + 50
@@ -42,11 +53,10 @@ def test_onnx_matches_pytorch_on_200_real_sentences_with_any_batch_and_length(
 
 def test_padding_does_not_change_the_onnx_output(tiny_lstm_checkpoint: Path, tmp_path: Path) -> None:
     loaded = load_module(tiny_lstm_checkpoint)
-    predictor = Predictor(TorchBackend(loaded.module), loaded.tokenizer, loaded.module.spec)
-    export_onnx(loaded.module, predictor.encode(["a fine film", "dull"]), tmp_path / "m.onnx")
+    export_onnx(loaded.module, encode(loaded, ["a fine film", "dull"]), tmp_path / "m.onnx")
     onnx = OnnxBackend(tmp_path / "m.onnx")
-    alone = onnx(predictor.encode(["a moving and funny story"]))["logits"]
-    padded = onnx(predictor.encode(["a moving and funny story"], pad_to=40))["logits"]
+    alone = onnx(encode(loaded, ["a moving and funny story"]))["logits"]
+    padded = onnx(encode(loaded, ["a moving and funny story"], pad_to=40))["logits"]
     np.testing.assert_allclose(alone, padded, atol=1e-5)
 
 
@@ -71,9 +81,9 @@ def test_every_backend_predicts_the_same_labels_from_text(
 ) -> None:
     texts = sst2_dev_texts(shared_data, 64)
     folder = exported_lstm["export_dir"]
-    eager = load_predictor(tiny_lstm_checkpoint, "torch").predict(texts)
+    eager = nlpzoo.load(tiny_lstm_checkpoint, backend="torch").predict(texts)
     for backend in ("onnx", "torch_int8"):
-        other = load_predictor(tiny_lstm_checkpoint, backend, export_dir=folder).predict(texts)
+        other = nlpzoo.load(tiny_lstm_checkpoint, backend=backend, export_dir=folder).predict(texts)
         agree = np.mean([a["label"] == b["label"] for a, b in zip(eager, other, strict=True)])
         assert agree >= (1.0 if backend == "onnx" else 0.95)
         assert max(abs(a["score"] - b["score"]) for a, b in zip(eager, other, strict=True)) < (
@@ -94,6 +104,30 @@ def test_torch_int8_quantizes_the_lstm_and_linear_layers(tiny_lstm_checkpoint: P
 
 def test_onnx_backend_without_export_says_what_to_run(tiny_lstm_checkpoint: Path) -> None:
     with pytest.raises(ConfigError, match=r"run export\.py"):
-        load_predictor(tiny_lstm_checkpoint, "onnx", export_dir=tiny_lstm_checkpoint.parent / "missing")
+        nlpzoo.load(tiny_lstm_checkpoint, backend="onnx", export_dir=tiny_lstm_checkpoint.parent / "missing")
     with pytest.raises(ConfigError, match="not one of"):
-        load_predictor(tiny_lstm_checkpoint, "tensorrt")
+        nlpzoo.load(tiny_lstm_checkpoint, backend="tensorrt")
+
+
+def test_predict_script_predicts_on_an_exported_backend(
+    exported_lstm: dict, tiny_lstm_checkpoint: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    """`python predict.py ckpt_path=... backend=onnx_int8` gives what `nlpzoo.load(..., backend=...)` gives."""
+    texts = sst2_dev_texts(shared_data, 8)
+    inputs = tmp_path / "texts.txt"
+    inputs.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    for backend in ("onnx", "onnx_int8"):
+        overrides = [
+            f"ckpt_path={tiny_lstm_checkpoint}",
+            f"input={inputs}",
+            f"output={tmp_path / backend}.jsonl",
+            f"backend={backend}",
+            "progress=false",
+        ]
+        output = run_prediction(compose_config(overrides, tmp_path / backend, config_name="predict"))
+        lines = [json.loads(line) for line in output.read_text().splitlines()]
+        expected = nlpzoo.load(tiny_lstm_checkpoint, backend=backend).predict(texts)
+        assert [{k: v for k, v in line.items() if k != "input"} for line in lines] == expected
+    int8 = [json.loads(line)["score"] for line in (tmp_path / "onnx_int8.jsonl").read_text().splitlines()]
+    fp32 = [json.loads(line)["score"] for line in (tmp_path / "onnx.jsonl").read_text().splitlines()]
+    assert int8 != fp32  # the int8 model did run

@@ -12,8 +12,8 @@ import torch
 
 import nlpzoo
 from nlpzoo.checkpoint import load_module
-from nlpzoo.errors import UnsupportedTaskError
-from nlpzoo.export.runtime import REPORT_FILE, BatchForward, OnnxBackend, load_task_predictor
+from nlpzoo.errors import ConfigError, UnsupportedTaskError
+from nlpzoo.export.runtime import REPORT_FILE, BatchForward, OnnxBackend
 from tests.task_checkpoints import TAGGERS
 
 QA = ["qa_transformer_encoder", "qa_encoder"]
@@ -86,7 +86,7 @@ def test_onnx_tags_raw_sentences_as_the_predictor_does(
     task_export(recipe)
     sentences = conll_sentences(shared_data, 40)
     expected = nlpzoo.load(checkpoint, batch_size=8).predict(sentences)
-    actual = load_task_predictor(checkpoint, "onnx", batch_size=8).predict(sentences)
+    actual = nlpzoo.load(checkpoint, batch_size=8, backend="onnx").predict(sentences)
     assert actual == expected
     assert all(len(p["tags"]) == len(s.split()) for p, s in zip(actual, sentences, strict=True))
 
@@ -107,7 +107,7 @@ def test_onnx_answers_raw_questions_as_the_predictor_does(
         for qa in paragraph["qas"][:3]
     ]
     expected = nlpzoo.load(checkpoint, batch_size=4).predict(rows)
-    actual = load_task_predictor(checkpoint, "onnx", batch_size=4).predict(rows)
+    actual = nlpzoo.load(checkpoint, batch_size=4, backend="onnx").predict(rows)
     for got, want, row in zip(actual, expected, rows, strict=True):
         assert (got["answer"], got["start"], got["end"]) == (want["answer"], want["start"], want["end"])
         assert got["score"] == pytest.approx(want["score"], abs=1e-3)
@@ -123,3 +123,5 @@ def test_export_refuses_a_language_model(task_run, tmp_path: Path) -> None:
         r"extractive_qa; this checkpoint is language_modeling",
     ):
         export_checkpoint(task_run("lm_gpt")["best_checkpoint"], tmp_path)
+    with pytest.raises(ConfigError, match="generate with their own decoding in PyTorch; use backend=torch"):
+        nlpzoo.load(task_run("lm_gpt")["best_checkpoint"], backend="onnx")

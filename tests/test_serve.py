@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from nlpzoo.export import load_predictor
+import nlpzoo
 from nlpzoo.serve.http import body_limit
 from nlpzoo.serve.launch import post_all, running_server
 
@@ -62,7 +62,7 @@ def test_concurrent_requests_match_the_model_called_directly(
 ) -> None:
     texts = sst2_dev(shared_data)[:32]
     responses = post_all(server, [{"text": t} for t in texts])
-    direct = load_predictor(tiny_lstm_checkpoint, "onnx").predict(texts)
+    direct = nlpzoo.load(tiny_lstm_checkpoint, backend="onnx").predict(texts)
     assert [r.status_code for r in responses] == [200] * len(texts)
     for response, expected in zip(responses, direct, strict=True):
         answer = response.json()
@@ -199,7 +199,7 @@ def test_int8_scores_do_not_depend_on_the_batch(
 ) -> None:
     """Dynamic int8 scales activations by the whole batch's range: the server runs int8 one request at a time."""
     texts = sst2_dev(shared_data)[:16]
-    alone = load_predictor(tiny_lstm_checkpoint, "onnx_int8")
+    alone = nlpzoo.load(tiny_lstm_checkpoint, backend="onnx_int8")
     expected = [alone.predict([text])[0] for text in texts]
     batched = alone.predict(texts)
     assert (

@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+import torch
 from rich.progress import track
 
+import nlpzoo
 from nlpzoo.checkpoint import read_checkpoint
 from nlpzoo.data.base import TaskDataModule
 from nlpzoo.data.text_classification import TextClassificationData
 from nlpzoo.errors import ConfigError, DataError
-from nlpzoo.export.runtime import Predictor, load_predictor
 from nlpzoo.models.base import CHECKPOINT_KEY, ZooModule
+from nlpzoo.prediction import Predictor
 from nlpzoo.tasks import TaskKind
 from nlpzoo.tasks.distillation import TEACHER_KEY, DistillationObjective
 
@@ -38,13 +40,15 @@ def training_texts_in_order(datamodule: TaskDataModule) -> list[str]:
     return texts
 
 
+@torch.inference_mode()
 def teacher_logits(teacher: Predictor, texts: list[str], batch_size: int) -> np.ndarray:
     """(texts, num_labels) logits; texts are batched by length so little time goes to padding."""
     order = np.argsort([len(t) for t in texts], kind="stable")
-    logits = np.zeros((len(texts), teacher.spec.num_labels), dtype=np.float32)
+    logits = np.zeros((len(texts), teacher.module.spec.num_labels), dtype=np.float32)
     for start in track(range(0, len(texts), batch_size), description="teacher labelling the training texts"):
         chosen = order[start : start + batch_size]
-        logits[chosen] = teacher.outputs(teacher.encode([texts[i] for i in chosen]))["logits"]
+        outputs = teacher.model_forward(teacher.encode([texts[i] for i in chosen]))
+        logits[chosen] = outputs["logits"].float().cpu().numpy()
     return logits
 
 
@@ -60,7 +64,7 @@ def cached_teacher_logits(
     if path is not None and path.is_file():
         log.info("teacher logits from cache %s", path)
         return np.load(path)
-    teacher = load_predictor(teacher_path, "torch")
+    teacher = nlpzoo.load(teacher_path)
     logits = teacher_logits(teacher, texts, batch_size)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 import hydra
 import numpy as np
+import torch
 from omegaconf import DictConfig
 
 from nlpzoo.checkpoint import LoadedCheckpoint, load_module
@@ -36,7 +37,7 @@ from nlpzoo.export.runtime import (
     quantize_torch_dynamic,
 )
 from nlpzoo.models.base import ZooModule
-from nlpzoo.prediction import find_checkpoint
+from nlpzoo.prediction import Predictor, find_checkpoint, predictor_for
 from nlpzoo.serve.drift import ReferenceProfile, text_statistics
 from nlpzoo.tasks import TaskKind, TaskObjective
 
@@ -99,20 +100,19 @@ def first_examples(batches: list[dict[str, Any]], count: int) -> list[Arrays]:
     return chosen
 
 
-def reference_profile(
-    backend: Backend, batches: list[dict[str, Any]], unk_token_id: int | None, num_labels: int, bins: int
-) -> ReferenceProfile:
-    """Drift statistics of the reference texts and of the model's outputs on them."""
+def reference_profile(predictor: Predictor, batches: list[dict[str, Any]], bins: int) -> ReferenceProfile:
+    """Drift statistics of the reference texts and of the predictor's predictions on them, computed as the
+    server computes them on live requests."""
+    spec = predictor.module.spec
     parts = []
-    for batch in batches:
-        inputs = model_inputs(batch)
-        parts.append(
-            text_statistics(
-                inputs["input_ids"], inputs["attention_mask"], backend(inputs)["logits"], unk_token_id
+    with torch.inference_mode():
+        for batch in batches:
+            predictions = predictor.predict_encoded(batch)
+            parts.append(
+                text_statistics(batch["input_ids"], batch["attention_mask"], predictions, spec.unk_token_id)
             )
-        )
     statistics = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    return ReferenceProfile.from_statistics(statistics, num_labels, bins)
+    return ReferenceProfile.from_statistics(statistics, spec.num_labels, bins)
 
 
 def run_export(cfg: DictConfig) -> dict[str, Any]:
@@ -165,9 +165,7 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
             "parity_vs_torch": parity.to_dict(),
         }
     if classification:
-        profile = reference_profile(
-            backends["torch"], batches, spec.unk_token_id, spec.num_labels, cfg.drift_bins
-        )
+        profile = reference_profile(predictor_for(loaded), batches, cfg.drift_bins)
         profile.save(folder / PROFILE_FILE)
         report["reference_profile"] = {"examples": profile.examples, "summary": profile.summary}
     else:

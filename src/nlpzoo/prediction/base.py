@@ -55,7 +55,10 @@ class Predictor:
 
     def predict_batch(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
         """One prediction per example: the module's outputs decoded by the task objective."""
-        batch = self.encode(examples)
+        return self.predict_encoded(self.encode(examples))
+
+    def predict_encoded(self, batch: Batch) -> list[dict[str, Any]]:
+        """The predictions of a batch `encode` made (the server reads the batch too, for drift statistics)."""
         return self.objective.finalize_predictions(self.objective.predict(self.model_forward(batch), batch))
 
     def to_device(self, batch: Batch) -> Batch:

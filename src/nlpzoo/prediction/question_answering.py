@@ -89,8 +89,8 @@ class QuestionAnsweringPredictor(Predictor):
             )
         )
 
-    def predict_batch(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
-        best = super().predict_batch(examples)  # one per example: its best window's span, in input order
+    def predict_encoded(self, batch: Batch) -> list[dict[str, Any]]:
+        best = super().predict_encoded(batch)  # one per example: its best window's span, in input order
         return [
             {
                 "answer": b["answer"],

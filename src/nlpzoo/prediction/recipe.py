@@ -1,4 +1,9 @@
-"""`nlpzoo.load(ckpt_or_run_dir)` and the recipe behind `predict.py`: inputs in, predictions.jsonl out."""
+"""`nlpzoo.load(ckpt_or_run_dir, backend=...)` and the recipe behind `predict.py`: inputs in, predictions.jsonl out.
+
+Every caller (predict.py, serve.py, distillation's teacher, a user's script) gets its predictor from
+`predictor_for`; a backend other than PyTorch (ONNX Runtime, int8, compiled) replaces only the model
+call, so encoding and decoding are the same on every backend.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from nlpzoo.checkpoint import LoadedCheckpoint, load_module
 from nlpzoo.errors import CheckpointError, ConfigError, DataError, UnsupportedTaskError
+from nlpzoo.export.runtime import BatchForward, build_backend, check_backend, export_dir_for
 from nlpzoo.prediction.base import Example, Predictor
-from nlpzoo.prediction.generation import GenerationOptions
+from nlpzoo.prediction.generation import GenerationOptions, GenerationPredictor
 from nlpzoo.prediction.language_modeling import LanguageModelPredictor
 from nlpzoo.prediction.question_answering import QuestionAnsweringPredictor
 from nlpzoo.prediction.seq2seq import Seq2SeqPredictor
@@ -59,8 +65,24 @@ def predictor_for(
     batch_size: int = 32,
     device: str = "cpu",
     generation: GenerationOptions | None = None,
+    backend: str = "torch",
+    export_dir: Path | None = None,
+    threads: int = 0,
 ) -> Predictor:
-    """The predictor of the checkpoint's task kind, reading inputs under the training data's column names."""
+    """The predictor of the checkpoint's task kind, reading inputs under the training data's column names,
+    its model run by `backend` (torch: the module itself; the others read the files export.py wrote in
+    `export_dir`)."""
+    check_backend(backend)
+    predictor = kind_predictor(loaded, batch_size, device, generation)
+    if backend != "torch":
+        use_backend(predictor, backend, export_dir, threads)
+    return predictor
+
+
+def kind_predictor(
+    loaded: LoadedCheckpoint, batch_size: int, device: str, generation: GenerationOptions | None
+) -> Predictor:
+    """The predictor class of the checkpoint's task kind, built with the training data's column names."""
     module, tokenizer, data = loaded.module, loaded.tokenizer, loaded.data_config or {}
     kind = module.spec.kind
     generating = Seq2SeqPredictor.kinds + LanguageModelPredictor.kinds
@@ -93,15 +115,47 @@ def predictor_for(
     )
 
 
+def use_backend(predictor: Predictor, backend: str, export_dir: Path | None, threads: int = 0) -> None:
+    """Run the predictor's model on `backend` instead of the module: only the model call changes."""
+    kind = predictor.module.spec.kind.value
+    if isinstance(predictor, GenerationPredictor):
+        raise ConfigError(
+            f"backend={backend}: {kind} checkpoints generate with their own decoding in PyTorch; "
+            "use backend=torch"
+        )
+    if predictor.device.type != "cpu":
+        raise ConfigError(f"backend={backend} runs on the CPU; use device=cpu (or backend=torch)")
+    if export_dir is None:
+        raise ConfigError(f"backend={backend} needs the folder export.py wrote (export_dir)")
+    module = predictor.module
+    predictor.model_forward = BatchForward(build_backend(backend, module, export_dir, threads), module)
+
+
 def load(
     ckpt_or_dir: str | Path,
     batch_size: int = 32,
     device: str = "cpu",
     generation: dict[str, Any] | None = None,
+    backend: str = "torch",
+    export_dir: str | Path | None = None,
+    threads: int = 0,
 ) -> Predictor:
-    """A predictor for a checkpoint file or a training run directory; `generation` as in predict.yaml."""
-    loaded = load_module(find_checkpoint(ckpt_or_dir))
-    return predictor_for(loaded, batch_size, device, GenerationOptions.from_config(generation))
+    """A predictor for a checkpoint file or a training run directory: `nlpzoo.load(path).predict(["a text"])`.
+
+    `generation` as in predict.yaml (seq2seq and language models). `backend`: torch, torch_compile,
+    torch_int8, onnx or onnx_int8 (the ONNX ones read what export.py wrote beside the checkpoint, or
+    in `export_dir`); `threads`: intra-op threads of ONNX Runtime (0: its default).
+    """
+    checkpoint = find_checkpoint(ckpt_or_dir)
+    return predictor_for(
+        load_module(checkpoint),
+        batch_size,
+        device,
+        GenerationOptions.from_config(generation),
+        backend,
+        export_dir_for(checkpoint, export_dir),
+        threads,
+    )
 
 
 TABULAR_SUFFIXES = (".csv", ".tsv", ".parquet")  # read by their columns, as training read its data files
@@ -195,7 +249,10 @@ def run_prediction(cfg: DictConfig) -> Path:
     if cfg.get("data"):  # data.KEY=VALUE (as train.py takes them): e.g. the text column of the input file
         data = evaluation_data_config(cfg.get("data"), loaded.data_config)
         loaded = replace(loaded, data_config=cast(dict[str, Any], OmegaConf.to_container(data, resolve=True)))
-    predictor = predictor_for(loaded, cfg.batch_size, cfg.device, generation)
+    folder = export_dir_for(checkpoint, cfg.get("export_dir"))
+    predictor = predictor_for(
+        loaded, cfg.batch_size, cfg.device, generation, cfg.get("backend", "torch"), folder
+    )
     inputs = read_inputs(cfg.input, loaded.data_config)
     if not inputs:
         raise DataError(f"input={cfg.input} holds no examples to predict on")

@@ -46,6 +46,5 @@ class Seq2SeqPredictor(GenerationPredictor):
             length_penalty=options.length_penalty,
         )
 
-    def predict_batch(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
-        batch = self.encode(examples)
+    def predict_encoded(self, batch: Batch) -> list[dict[str, Any]]:
         return self.objective.predict({"generated_ids": self.generate(batch)}, batch)

@@ -1,9 +1,10 @@
 """The HTTP server: LitServe batches concurrent /predict requests into one model call.
 
-Text classification: `{"text"}` -> label and score, on any backend, with drift monitoring. Tagging:
-`{"text"}` -> tags and entity spans; extractive QA: `{"question", "context"}` -> answer span (any
-backend); seq2seq and language models: `{"text", "seed"?}` -> generated text (PyTorch). These run through the
-prediction package (`nlpzoo.load`), so a served answer is what `predict()` gives for that input.
+One API class serves every kind through the prediction package's predictor (`nlpzoo.load(ckpt,
+backend=...)`), so a served answer is what `predict()` gives for that input. Text classification:
+`{"text"}` -> label and score, with drift monitoring; tagging: `{"text"}` -> tags and entity spans;
+extractive QA: `{"question", "context"}` -> answer span (these on any backend); seq2seq and language
+models: `{"text", "seed"?}` -> generated text (PyTorch).
 
 Requests are validated by FastAPI in the HTTP process (`PredictRequest`), after a body-size check
 (`serve.http.BodyLimit`), so a malformed request gets its own 4xx and never reaches a batch. One that
@@ -18,6 +19,7 @@ JSON with `?format=json`).
 import logging
 import multiprocessing
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +34,9 @@ with optional_import("serve"):
 
 from nlpzoo.checkpoint import read_checkpoint
 from nlpzoo.errors import ConfigError, UnsupportedTaskError
-from nlpzoo.export.runtime import (
-    BACKENDS,
-    ONNX_FILES,
-    PROFILE_FILE,
-    Predictor,
-    export_dir_for,
-    load_predictor,
-    load_task_predictor,
-)
+from nlpzoo.export.runtime import ONNX_FILES, PROFILE_FILE, check_backend, export_dir_for
 from nlpzoo.models.base import CHECKPOINT_KEY
-from nlpzoo.prediction import GenerationOptions
+from nlpzoo.prediction import GenerationOptions, Predictor, load
 from nlpzoo.prediction.generation import GenerationPredictor
 from nlpzoo.serve.batching import IsolatingLoop, Refusal
 from nlpzoo.serve.drift import DriftMonitor, ReferenceProfile, text_statistics
@@ -63,10 +57,34 @@ from nlpzoo.tasks import TaskKind
 
 log = logging.getLogger("nlpzoo.serve")
 INT8_BACKENDS = ("torch_int8", "onnx_int8")
+GENERATING = (TaskKind.SEQ2SEQ, TaskKind.LANGUAGE_MODELING)
 
 
-class ServedAPI(ls.LitAPI):
-    """What every served kind shares: the checkpoint and backend, per-request failures, batch statistics.
+def text_example(request: PredictRequest) -> str:
+    return request.text
+
+
+def question_example(request: QuestionRequest) -> dict[str, str]:
+    return {"question": request.question, "context": request.context}
+
+
+def generation_example(request: GenerationRequest) -> tuple[str, int | None]:
+    return request.text, request.seed
+
+
+# Per served kind: the request body (read by LitServe and FastAPI from the annotation) -> the predictor's example.
+REQUEST_DECODERS: dict[TaskKind, Callable[[Any], Any]] = {
+    TaskKind.TEXT_CLASSIFICATION: text_example,
+    TaskKind.TOKEN_CLASSIFICATION: text_example,
+    TaskKind.EXTRACTIVE_QA: question_example,
+    TaskKind.SEQ2SEQ: generation_example,
+    TaskKind.LANGUAGE_MODELING: generation_example,
+}
+
+
+class PredictorAPI(ls.LitAPI):
+    """Every served kind: the checkpoint's predictor on the chosen backend, per-request failures, batch and
+    drift statistics.
 
     `predict` gets the requests LitServe batched; the model runs them together when an answer cannot depend
     on its batch-mates (`batch_independent`), else one by one. When a model call fails, its requests are
@@ -76,17 +94,27 @@ class ServedAPI(ls.LitAPI):
     def __init__(
         self,
         ckpt_path: str,
+        kind: TaskKind,
         backend: str,
         export_dir: str | None,
         shared: Any,
         max_batch_size: int,
         batch_timeout: float,
         threads: int = 0,
+        drift: dict[str, Any] | None = None,
+        generation: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout, loop=IsolatingLoop())
-        self.ckpt_path, self.backend_name, self.export_dir = ckpt_path, backend, export_dir
+        self.ckpt_path, self.kind, self.backend_name, self.export_dir = ckpt_path, kind, backend, export_dir
         self.shared = shared
         self.threads = threads
+        self.drift_config = drift or {"enabled": False}
+        self.generation = generation
+
+    @property
+    def decode_request(self) -> Callable[[Any], Any]:
+        """The request decoder of this kind: LitServe validates /predict bodies against its annotation."""
+        return REQUEST_DECODERS[self.kind]
 
     def setup(self, device: str) -> None:
         configure_worker_logging()
@@ -94,22 +122,71 @@ class ServedAPI(ls.LitAPI):
             torch.set_num_threads(self.threads)
         self.batch_sizes = Histogram(BATCH_BUCKETS)
         self.predict_seconds = 0.0
+        self.predictor: Predictor = load(
+            self.ckpt_path,
+            batch_size=self.max_batch_size,
+            generation=self.generation,
+            backend=self.backend_name,
+            export_dir=self.export_dir,
+            threads=self.threads,
+        )
+        self.monitor = drift_monitor(self.ckpt_path, self.export_dir, self.drift_config)
+        self.next_log = 0
         # Dynamic int8 quantization scales activations by the range of the whole batch (padding included),
         # so an int8 answer would depend on the requests sharing its batch: those run one request at a time.
-        self.batch_independent = self.backend_name not in INT8_BACKENDS
-        self.load()
+        # A sampled generation depends on the random draws its batch-mates consume: each request is generated
+        # alone under its seed, so it gets the text `predict([request])` gives, batched or not.
+        sampled = isinstance(self.predictor, GenerationPredictor) and samples(
+            self.kind, self.predictor.options
+        )
+        self.batch_independent = self.backend_name not in INT8_BACKENDS and not sampled
 
-    def load(self) -> None:
-        """Build the predictor in the worker process."""
-        raise NotImplementedError
+    def refusal(self, example: Any) -> Refusal | None:
+        """Why the model would answer this request wrongly (cut it short), before running it; None if it will not.
+
+        A tagger given a text over max_length tokens would tag its first words only: refused, never cut silently.
+        """
+        if self.kind is not TaskKind.TOKEN_CLASSIFICATION:
+            return None
+        words = example.split()
+        tokens = len(self.predictor.tokenizer(words, is_split_into_words=True)["input_ids"])
+        limit = self.predictor.module.spec.max_length
+        if tokens <= limit:
+            return None
+        return Refusal(
+            422,
+            f"text has {len(words)} words ({tokens} tokens); this tagger reads at most {limit} tokens "
+            "and would tag only the first words: send it in shorter pieces (a sentence per request)",
+        )
 
     def answer(self, examples: list[Any]) -> list[dict[str, Any]]:
         """One model call: an answer per example (raises when any example cannot be answered)."""
-        raise NotImplementedError
+        if isinstance(self.predictor, GenerationPredictor):
+            return self.generate(self.predictor, examples)
+        with torch.inference_mode():
+            batch = self.predictor.encode(examples)
+            predictions = self.predictor.predict_encoded(batch)
+        if self.monitor is not None:
+            unk = self.predictor.module.spec.unk_token_id
+            self.monitor.update(
+                text_statistics(batch["input_ids"], batch["attention_mask"], predictions, unk)
+            )
+        return predictions
 
-    def refusal(self, example: Any) -> Refusal | None:
-        """Why the model would answer this request wrongly (e.g. cut it short), before running it; None if it will not."""
-        return None
+    def generate(
+        self, predictor: GenerationPredictor, examples: list[tuple[str, int | None]]
+    ) -> list[dict[str, Any]]:
+        """Generations for (text, seed) requests; a request's own seed overrides the server's."""
+        texts = [text for text, _ in examples]
+        seed = examples[0][1] if len(examples) == 1 else None  # batched only when greedy: no seed to apply
+        options = predictor.options
+        server_seed = options.seed
+        if seed is not None:
+            options.seed = seed
+        try:
+            return predictor.predict(texts)
+        finally:
+            options.seed = server_seed
 
     def batch(self, inputs: list[Any]) -> list[Any]:
         return inputs
@@ -160,9 +237,9 @@ class ServedAPI(ls.LitAPI):
         return refusal
 
     def snapshot(self) -> dict[str, Any]:
-        """The statistics /metrics shows: requests, batches and their sizes, time in the model."""
+        """The statistics /metrics shows: requests, batches and their sizes, time in the model, drift."""
         batches, requests = self.batch_sizes.total, int(self.batch_sizes.sum)
-        return {
+        snapshot = {
             "backend": self.backend_name,
             "task": self.kind.value,
             "requests": requests,
@@ -172,148 +249,23 @@ class ServedAPI(ls.LitAPI):
             "predict_seconds": self.predict_seconds,
             "batch_sizes": self.batch_sizes.state(),
         }
-
-    def publish(self) -> None:
-        """Share the statistics with the HTTP process."""
-        self.shared["metrics"] = self.snapshot()
-
-
-class ClassifierAPI(ServedAPI):
-    """Loads the checkpoint on the chosen backend in the worker; texts in, labels with scores out."""
-
-    kind = TaskKind.TEXT_CLASSIFICATION
-
-    def __init__(self, *common: Any, drift: dict[str, Any], **options: Any) -> None:
-        super().__init__(*common, **options)
-        self.drift_config = drift
-
-    def load(self) -> None:
-        self.predictor: Predictor = load_predictor(
-            self.ckpt_path, self.backend_name, self.export_dir, self.threads
-        )
-        self.monitor = drift_monitor(self.ckpt_path, self.export_dir, self.drift_config)
-        self.next_log = 0
-
-    def decode_request(self, request: PredictRequest) -> str:
-        return request.text
-
-    def answer(self, texts: list[str]) -> list[dict[str, Any]]:
-        inputs = self.predictor.encode(texts)
-        outputs = self.predictor.outputs(inputs)
-        predictions = self.predictor.decode(outputs, inputs)
         if self.monitor is not None:
-            self.monitor.update(
-                text_statistics(
-                    inputs["input_ids"],
-                    inputs["attention_mask"],
-                    outputs["logits"],
-                    self.predictor.spec.unk_token_id,
-                )
-            )
-        return predictions
+            snapshot["drift"] = self.monitor.report()
+        return snapshot
 
     def publish(self) -> None:
         """Share the statistics with the HTTP process; log drift every `log_every` requests."""
         snapshot = self.snapshot()
-        if self.monitor is not None:
-            snapshot["drift"] = self.monitor.report()
-            if snapshot["requests"] >= self.next_log:
-                log_drift(snapshot["drift"])
-                self.next_log = snapshot["requests"] + int(self.drift_config.get("log_every", 100))
+        if "drift" in snapshot and snapshot["requests"] >= self.next_log:
+            log_drift(snapshot["drift"])
+            self.next_log = snapshot["requests"] + int(self.drift_config.get("log_every", 100))
         self.shared["metrics"] = snapshot
-
-
-class TaskAPI(ServedAPI):
-    """Tagging, QA and generation through the prediction package's predictor, its model on the chosen backend."""
-
-    def __init__(
-        self, *common: Any, kind: TaskKind, generation: dict[str, Any] | None, **options: Any
-    ) -> None:
-        super().__init__(*common, **options)
-        self.kind, self.generation = kind, generation
-
-    def load(self) -> None:
-        self.predictor = load_task_predictor(
-            self.ckpt_path,
-            self.backend_name,
-            self.export_dir,
-            self.threads,
-            self.max_batch_size,
-            self.generation,
-        )
-
-    def answer(self, examples: list[Any]) -> list[dict[str, Any]]:
-        return self.predictor.predict(examples)
-
-
-class TaggingAPI(TaskAPI):
-    """`{"text"}` in, `{"tags", "tokens", "entities"}` out; a text longer than the tagger reads is refused."""
-
-    def decode_request(self, request: PredictRequest) -> str:
-        return request.text
-
-    def refusal(self, text: str) -> Refusal | None:
-        """A text over max_length tokens would get tags for its first words only: refused, never cut silently."""
-        words = text.split()
-        tokens = len(self.predictor.tokenizer(words, is_split_into_words=True)["input_ids"])
-        limit = self.predictor.module.spec.max_length
-        if tokens <= limit:
-            return None
-        return Refusal(
-            422,
-            f"text has {len(words)} words ({tokens} tokens); this tagger reads at most {limit} tokens "
-            "and would tag only the first words: send it in shorter pieces (a sentence per request)",
-        )
-
-
-class GenerationAPI(TaskAPI):
-    """`{"text", "seed"?}` in, `{"generated"}` out (seq2seq, language models); `seed` overrides the server's."""
-
-    predictor: GenerationPredictor  # what load_task_predictor gives a generating kind
-
-    def load(self) -> None:
-        super().load()
-        if samples(self.kind, self.predictor.options):
-            # A sampled answer depends on the random draws its batch-mates consume: each request is generated
-            # alone under its seed, so it gets the text `predict([request])` gives, batched or not.
-            self.batch_independent = False
-
-    def decode_request(self, request: GenerationRequest) -> tuple[str, int | None]:
-        return request.text, request.seed
-
-    def answer(self, examples: list[tuple[str, int | None]]) -> list[dict[str, Any]]:
-        texts = [text for text, _ in examples]
-        seed = examples[0][1] if len(examples) == 1 else None  # batched only when greedy: no seed to apply
-        options = self.predictor.options
-        server_seed = options.seed
-        if seed is not None:
-            options.seed = seed
-        try:
-            return self.predictor.predict(texts)
-        finally:
-            options.seed = server_seed
-
-
-class QuestionAnsweringAPI(TaskAPI):
-    """`{"question", "context"}` in, `{"answer", "start", "end", "score"}` out."""
-
-    def decode_request(self, request: QuestionRequest) -> dict[str, str]:
-        return {"question": request.question, "context": request.context}
 
 
 def samples(kind: TaskKind, options: GenerationOptions) -> bool:
     """Whether generation draws random tokens: asked to, or a language model left at its default (from-scratch
     LMs sample unless do_sample=false)."""
     return options.do_sample is True or (kind is TaskKind.LANGUAGE_MODELING and options.do_sample is None)
-
-
-TASK_APIS = {
-    TaskKind.TOKEN_CLASSIFICATION: TaggingAPI,
-    TaskKind.EXTRACTIVE_QA: QuestionAnsweringAPI,
-    TaskKind.SEQ2SEQ: GenerationAPI,
-    TaskKind.LANGUAGE_MODELING: GenerationAPI,
-}
-GENERATING = (TaskKind.SEQ2SEQ, TaskKind.LANGUAGE_MODELING)
 
 
 def configure_worker_logging() -> None:
@@ -383,49 +335,43 @@ def build_server(
             f"max_request_bytes={max_request_bytes} is below what a text of max_chars={max_chars} "
             f"characters can take as JSON ({body_limit(max_chars, fields=1)} bytes); raise it or leave it null"
         )
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend='{backend}' is not one of {list(BACKENDS)}")
+    check_backend(backend)
     if kind in GENERATING and backend != "torch":
         raise ConfigError(
             f"backend={backend}: {kind.value} checkpoints generate in PyTorch; serve them with backend=torch"
         )
+    if backend in ONNX_FILES:
+        onnx_file = export_dir_for(ckpt_path, export_dir) / ONNX_FILES[backend]
+        if not onnx_file.is_file():
+            raise ConfigError(
+                f"backend={backend} needs {onnx_file}: run `python export.py ckpt_path={ckpt_path}` first"
+            )
     # Unknown keys and bad values fail here, not in the worker.
     given = GenerationOptions.from_config(generation).given()
     if given and kind not in GENERATING:
         raise ConfigError(
             f"generation options {sorted(given)} apply to seq2seq and language models, not {kind.value}"
         )
+    drift = dict(drift or {"enabled": False})
+    if kind is not TaskKind.TEXT_CLASSIFICATION and drift.get("enabled"):
+        log.info("drift monitoring covers text_classification; serving %s without it", kind.value)
+        drift["enabled"] = False
+    drift_monitor(ckpt_path, export_dir, drift)  # fails now, not in the worker, when the profile is missing
     PredictRequest.max_chars = QuestionRequest.max_chars = max_chars
     shared = multiprocessing.Manager().dict()
     shared["metrics"] = {"backend": backend, "task": kind.value, "requests": 0, "batches": 0}
-    if kind is TaskKind.TEXT_CLASSIFICATION:
-        drift = dict(drift or {"enabled": False})
-        drift_monitor(
-            ckpt_path, export_dir, drift
-        )  # fails now, not in the worker, when the profile is missing
-        api: ServedAPI = ClassifierAPI(
-            ckpt_path, backend, export_dir, shared, max_batch_size, batch_timeout, threads, drift=drift
-        )
-    else:
-        if (drift or {}).get("enabled"):
-            log.info("drift monitoring covers text_classification; serving %s without it", kind.value)
-        if backend in ONNX_FILES:
-            onnx_file = export_dir_for(ckpt_path, export_dir) / ONNX_FILES[backend]
-            if not onnx_file.is_file():
-                raise ConfigError(
-                    f"backend={backend} needs {onnx_file}: run `python export.py ckpt_path={ckpt_path}` first"
-                )
-        api = TASK_APIS[kind](
-            ckpt_path,
-            backend,
-            export_dir,
-            shared,
-            max_batch_size,
-            batch_timeout,
-            threads,
-            kind=kind,
-            generation=generation,
-        )
+    api = PredictorAPI(
+        ckpt_path,
+        kind,
+        backend,
+        export_dir,
+        shared,
+        max_batch_size,
+        batch_timeout,
+        threads,
+        drift=drift,
+        generation=generation,
+    )
     record = RequestRecord()
     # The last is outermost: RequestMetrics also counts the 413s of BodyLimit.
     middlewares = [(BodyLimit, {"max_bytes": max_request_bytes}), (RequestMetrics, {"record": record})]
@@ -450,7 +396,7 @@ def build_server(
 def checkpoint_kind(ckpt_path: str) -> TaskKind:
     """The task kind a checkpoint was trained for, refused unless serve.py serves it."""
     kind = ((read_checkpoint(ckpt_path).get(CHECKPOINT_KEY) or {}).get("spec") or {}).get("kind")
-    served = [TaskKind.TEXT_CLASSIFICATION, *TASK_APIS]
+    served = list(REQUEST_DECODERS)
     if kind not in [k.value for k in served]:
         raise UnsupportedTaskError(
             f"serve.py serves {', '.join(k.value for k in served)}; {ckpt_path} is {kind}"

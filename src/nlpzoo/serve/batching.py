@@ -1,6 +1,6 @@
 """Answers per request in a batch: a request the model fails on gets its own HTTP error, the others their answers.
 
-LitServe fails every request of a batch when `predict` raises; `ServedAPI.predict` instead puts a
+LitServe fails every request of a batch when `predict` raises; `PredictorAPI.predict` instead puts a
 `Refusal` in place of the answer it could not give, and `IsolatingLoop` sends it to that request only.
 """
 

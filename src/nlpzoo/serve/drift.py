@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,18 +27,18 @@ SHARE_FLOOR = 1e-4  # an empty bin counts as this share, so PSI stays finite
 
 
 def text_statistics(
-    input_ids: np.ndarray, attention_mask: np.ndarray, logits: np.ndarray, unk_token_id: int | None
+    input_ids: Any, attention_mask: Any, predictions: Sequence[dict[str, Any]], unk_token_id: int | None
 ) -> dict[str, np.ndarray]:
-    """Per-text statistics from one batch: ids and mask (batch, seq), logits (batch, labels)."""
+    """Per-text statistics of one batch: the ids and mask the model read (batch, seq; numpy or CPU tensors)
+    and the classifier's predictions of it (`score`, the top probability, and `label_id`)."""
+    input_ids, attention_mask = np.asarray(input_ids), np.asarray(attention_mask)
     lengths = attention_mask.sum(-1)  # (batch,)
     unknown = ((input_ids == unk_token_id) & (attention_mask == 1)).sum(-1) if unk_token_id is not None else 0
-    shifted = logits - logits.max(-1, keepdims=True)
-    probabilities = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)  # (batch, labels)
     return {
         "input_length": lengths.astype(np.float64),
         "unknown_rate": np.asarray(unknown / np.maximum(lengths, 1), dtype=np.float64),
-        "confidence": probabilities.max(-1).astype(np.float64),
-        "predicted_label": probabilities.argmax(-1).astype(np.int64),
+        "confidence": np.asarray([p["score"] for p in predictions], dtype=np.float64),
+        "predicted_label": np.asarray([p["label_id"] for p in predictions], dtype=np.int64),
     }
 
 

@@ -2,7 +2,7 @@
 never echo the input, and request, latency, batch-size and drift metrics in the Prometheus text format.
 
 These run in the HTTP process (as ASGI middleware and handlers); the batch and drift figures come from the
-inference worker through the shared snapshot `ServedAPI.publish` writes.
+inference worker through the shared snapshot `PredictorAPI.publish` writes.
 """
 
 from __future__ import annotations
