@@ -55,6 +55,22 @@ def test_embedding_init_std_draws_small_word_vectors_and_keeps_padding_zero() ->
     assert torch.count_nonzero(small[PAD]) == 0
 
 
+def test_attention_pooling_ignores_padding_and_weights_real_tokens() -> None:
+    from nlpzoo.models.recurrent import AttentionPooling
+
+    torch.manual_seed(0)
+    pooling = AttentionPooling(6)
+    states = torch.randn(2, 4, 6)
+    mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    padded = states.clone()
+    padded[0, 2:] = 1e4  # whatever sits at padded positions must not move the sentence vector
+    pooled = pooling(padded, mask)
+    assert torch.allclose(pooled[0], pooling(states[:1, :2], mask[:1, :2])[0], atol=1e-5)
+    assert torch.allclose(pooled[1], pooling(states, mask)[1])
+    inside = states[0, :2]  # a convex combination of the real states: within their range
+    assert bool(((pooled[0] >= inside.min(0).values - 1e-6) & (pooled[0] <= inside.max(0).values + 1e-6)).all())
+
+
 def test_zero_digits_give_numbers_of_one_shape_one_id() -> None:
     tokenizer = WordTokenizer(lowercase=False, zero_digits=True).build(["in 1996 and 2003 , 12 : 7"])
     ids = tokenizer(["1996", "2003", "1850", "37"], is_split_into_words=True)["input_ids"]

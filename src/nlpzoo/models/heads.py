@@ -130,11 +130,26 @@ class SiamesePairHead(nn.Module):
 class SentenceHead(nn.Module):
     """One vector per text (or jointly encoded pair) -> class logits (B, C), or a score (B,) when regressing."""
 
-    def __init__(self, hidden_size: int, num_labels: int, regression: bool = False) -> None:
+    def __init__(
+        self,
+        hidden_size: int,
+        num_labels: int,
+        regression: bool = False,
+        mlp_size: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.regression = regression
-        self.projection = nn.Linear(hidden_size, 1 if regression else num_labels)
+        # mlp_size > 0: a tanh hidden layer first (flax examples/sst2's MLP classifier), dropout after it.
+        self.hidden = (
+            nn.Sequential(nn.Linear(hidden_size, mlp_size), nn.Tanh(), nn.Dropout(dropout))
+            if mlp_size
+            else None
+        )
+        self.projection = nn.Linear(mlp_size or hidden_size, 1 if regression else num_labels)
 
     def forward(self, sentence: torch.Tensor) -> Outputs:
+        if self.hidden is not None:
+            sentence = self.hidden(sentence)
         scores = self.projection(sentence)  # (B, C) or (B, 1)
         return {"scores": scores.squeeze(-1)} if self.regression else {"logits": scores}

@@ -25,7 +25,7 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # Characters per word the character CNN reads when the data config asks for none (data.max_word_chars);
 # 20 keeps whole words for all but 27 of CoNLL-2003's 203,621 training tokens.
 CHAR_WORD_LENGTH = 20
-Pooling = Literal["last", "mean", "max"]
+Pooling = Literal["last", "mean", "max", "attention"]
 
 
 class RecurrentEncoder(nn.Module):
@@ -98,6 +98,22 @@ class RecurrentEncoder(nn.Module):
         return self.dropout(states), self.dropout(last)
 
 
+class AttentionPooling(nn.Module):
+    """Keys-only MLP attention (Bahdanau et al. 2015, as flax examples/sst2 reads a sentence): a score per
+    token from tanh(W h), softmax over the real tokens, the weighted sum of the states."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.keys = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.energy = nn.Linear(hidden_size, 1, bias=False)
+
+    def forward(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        scores = self.energy(torch.tanh(self.keys(states))).squeeze(-1)  # (B, T)
+        scores = scores.masked_fill(attention_mask == 0, torch.finfo(scores.dtype).min)
+        weights = scores.softmax(-1).to(states.dtype)
+        return (weights.unsqueeze(1) @ states).squeeze(1)  # (B, H)
+
+
 def pool(
     states: torch.Tensor, last: torch.Tensor, attention_mask: torch.Tensor, how: Pooling
 ) -> torch.Tensor:
@@ -153,6 +169,7 @@ class RecurrentModel(ZooModule):
         word_dropout: float = 0.0,
         embedding_init_std: float | None = None,
         pooling: Pooling = "max",
+        classifier_hidden: int = 0,
         crf: bool = False,
         char_features: bool = False,
         char_buckets: int = 512,
@@ -184,6 +201,7 @@ class RecurrentModel(ZooModule):
             word_dropout=word_dropout,
             embedding_init_std=embedding_init_std,
             pooling=pooling,
+            classifier_hidden=classifier_hidden,
             crf=crf,
             char_features=char_features,
             char_buckets=char_buckets,
@@ -206,6 +224,7 @@ class RecurrentModel(ZooModule):
             embedding_init_std=embedding_init_std,
         )
         size = self.encoder.output_size
+        self.attention_pooling = AttentionPooling(size) if pooling == "attention" else None
         self.siamese = self.spec.pair_encoding == "bi"
         self.head: nn.Module
         if kind is TaskKind.TOKEN_CLASSIFICATION:
@@ -218,12 +237,18 @@ class RecurrentModel(ZooModule):
             )
         else:
             self.head = SentenceHead(
-                size, self.spec.num_labels, regression=kind is TaskKind.SENTENCE_SIMILARITY
+                size,
+                self.spec.num_labels,
+                regression=kind is TaskKind.SENTENCE_SIMILARITY,
+                mlp_size=classifier_hidden,
+                dropout=dropout,
             )
 
     def encode_sentence(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) token ids -> (B, hidden) pooled sentence vector."""
         states, last = self.encoder(input_ids, attention_mask)
+        if self.attention_pooling is not None:
+            return self.attention_pooling(states, attention_mask)
         return pool(states, last, attention_mask, self.pooling)
 
     def forward(self, batch: Batch) -> Outputs:
