@@ -7,6 +7,7 @@ pairs are encoded jointly, or one at a time by the same (siamese) encoder.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -104,6 +105,28 @@ def pool(
     return states.masked_fill(mask == 0, torch.finfo(states.dtype).min).max(1).values
 
 
+@dataclass
+class RecurrentConfig:
+    """The recurrent family's hyper-parameters (conf/model/lstm.yaml, gru.yaml, rnn.yaml, ...)."""
+
+    cell: Literal["rnn", "lstm", "gru"] = "lstm"
+    embedding_dim: int = 128
+    hidden_size: int = 256
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.3
+    word_dropout: float = 0.0  # share of input words read as the unknown word while training
+    pooling: Pooling = "max"
+    crf: bool = False
+    char_features: bool = False
+    char_buckets: int = 512
+    tie_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ConfigError(f"model.cell='{self.cell}' is not one of {sorted(CELLS)}")
+
+
 class RecurrentModel(ZooModule):
     """RNN / LSTM / GRU (`cell`) encoder with the head the task kind needs."""
 
@@ -115,6 +138,8 @@ class RecurrentModel(ZooModule):
         TaskKind.SENTENCE_SIMILARITY,
         TaskKind.NLI,
     )
+    config_class = RecurrentConfig
+    config: RecurrentConfig
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
@@ -135,73 +160,38 @@ class RecurrentModel(ZooModule):
                 cfg.data, "max_word_chars", CHAR_WORD_LENGTH, "the character CNN reads each word's characters"
             )
 
-    def __init__(
-        self,
-        spec: TaskSpec | dict[str, Any],
-        cell: Literal["rnn", "lstm", "gru"] = "lstm",
-        embedding_dim: int = 128,
-        hidden_size: int = 256,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.3,
-        word_dropout: float = 0.0,
-        pooling: Pooling = "max",
-        crf: bool = False,
-        char_features: bool = False,
-        char_buckets: int = 512,
-        tie_embeddings: bool = True,
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
-        objective: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(spec, optimizer, scheduler, objective)
-        if cell not in CELLS:
-            raise ConfigError(f"model.cell='{cell}' is not one of {sorted(CELLS)}")
-        kind = self.spec.kind
-        if kind is TaskKind.LANGUAGE_MODELING and bidirectional:
+    def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
+        super().__init__(spec, **options)
+        kind, config = self.spec.kind, self.config
+        if kind is TaskKind.LANGUAGE_MODELING and config.bidirectional:
             raise ConfigError(
                 "model.bidirectional=true cannot serve language_modeling (the backward direction sees the "
                 "next token); set model.bidirectional=false"
             )
-        if (crf or char_features) and kind is not TaskKind.TOKEN_CLASSIFICATION:
+        if (config.crf or config.char_features) and kind is not TaskKind.TOKEN_CLASSIFICATION:
             raise ConfigError(
                 f"model.crf and model.char_features apply to token_classification, not {kind.value}"
             )
-        self.save_family_hyperparameters(
-            cell=cell,
-            embedding_dim=embedding_dim,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            dropout=dropout,
-            word_dropout=word_dropout,
-            pooling=pooling,
-            crf=crf,
-            char_features=char_features,
-            char_buckets=char_buckets,
-            tie_embeddings=tie_embeddings,
-        )
-        self.pooling = pooling
-        self.chars = CharCNN(char_buckets) if char_features else None
+        self.chars = CharCNN(config.char_buckets) if config.char_features else None
         self.encoder = RecurrentEncoder(
             self.spec.vocab_size,
             self.spec.pad_token_id,
-            cell,
-            embedding_dim,
-            hidden_size,
-            num_layers,
-            bidirectional,
-            dropout,
+            config.cell,
+            config.embedding_dim,
+            config.hidden_size,
+            config.num_layers,
+            config.bidirectional,
+            config.dropout,
             word_feature_size=self.chars.output_size if self.chars else 0,
-            word_dropout=word_dropout,
+            word_dropout=config.word_dropout,
             unk_token_id=self.spec.unk_token_id,
         )
         size = self.encoder.output_size
         self.siamese = self.spec.pair_encoding == "bi"
         if kind is TaskKind.TOKEN_CLASSIFICATION:
-            self.head = TokenTaggingHead(size, self.spec.num_labels, crf=crf)
+            self.head = TokenTaggingHead(size, self.spec.num_labels, crf=config.crf)
         elif kind is TaskKind.LANGUAGE_MODELING:
-            self.head = TiedLanguageModelHead(size, self.encoder.embedding, tie_embeddings)
+            self.head = TiedLanguageModelHead(size, self.encoder.embedding, config.tie_embeddings)
         elif self.siamese:
             self.head = SiamesePairHead(
                 size, self.spec.num_labels, similarity=kind is TaskKind.SENTENCE_SIMILARITY
@@ -214,7 +204,7 @@ class RecurrentModel(ZooModule):
     def encode_sentence(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) token ids -> (B, hidden) pooled sentence vector."""
         states, last = self.encoder(input_ids, attention_mask)
-        return pool(states, last, attention_mask, self.pooling)
+        return pool(states, last, attention_mask, self.config.pooling)
 
     def forward(self, batch: Batch) -> Outputs:
         kind = self.spec.kind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -11,7 +12,15 @@ from torch import nn
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule, configured_task
 from nlpzoo.models.heads import SentenceHead, SiamesePairHead, SpanHead, TokenTaggingHead
-from nlpzoo.models.transformer import Embeddings, Stack, TransformerConfig, init_weights, key_padding_mask
+from nlpzoo.models.transformer import (
+    Embeddings,
+    Stack,
+    TransformerConfig,
+    TransformerHyperparameters,
+    init_weights,
+    key_padding_mask,
+    stack_config,
+)
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
 
@@ -38,6 +47,20 @@ class TransformerEncoder(nn.Module):
         return self.stack(x, mask=key_padding_mask(attention_mask))
 
 
+@dataclass(kw_only=True)
+class TransformerEncoderConfig(TransformerHyperparameters):
+    """The encoder's hyper-parameters (conf/model/transformer_encoder.yaml); the data gives the vocabulary."""
+
+    layers: int = 2
+    pooling: Literal["mean", "first"] = "mean"
+    crf: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.pooling not in ("mean", "first"):
+            raise ConfigError(f"model.pooling='{self.pooling}' is not one of mean, first")
+
+
 class TransformerEncoderModel(ZooModule):
     """Transformer encoder: classification and pairs pool the states, tagging and QA read every token,
     masked language modeling predicts through the tied embeddings."""
@@ -51,6 +74,8 @@ class TransformerEncoderModel(ZooModule):
         TaskKind.NLI,
         TaskKind.MASKED_LANGUAGE_MODELING,
     )
+    config_class = TransformerEncoderConfig
+    config: TransformerEncoderConfig
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
@@ -59,61 +84,23 @@ class TransformerEncoderModel(ZooModule):
         if cfg.model.get("crf") and kind is not TaskKind.TOKEN_CLASSIFICATION:
             raise ConfigError(f"model.crf serves token_classification, not {kind.value}: add model.crf=false")
 
-    def __init__(
-        self,
-        spec: TaskSpec | dict[str, Any],
-        dim: int = 128,
-        heads: int = 4,
-        layers: int = 2,
-        mlp_ratio: int = 4,
-        dropout: float = 0.1,
-        positions: Literal["sinusoidal", "learned"] = "learned",
-        pre_norm: bool = True,
-        pooling: Literal["mean", "first"] = "mean",
-        crf: bool = False,
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
-        objective: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(spec, optimizer, scheduler, objective)
-        if pooling not in ("mean", "first"):
-            raise ConfigError(f"model.pooling='{pooling}' is not one of mean, first")
-        kind = self.spec.kind
-        if crf and kind is not TaskKind.TOKEN_CLASSIFICATION:
+    def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
+        super().__init__(spec, **options)
+        kind, config = self.spec.kind, self.config
+        if config.crf and kind is not TaskKind.TOKEN_CLASSIFICATION:
             raise ConfigError(f"model.crf applies to token_classification, not {kind.value}")
-        self.save_family_hyperparameters(
-            dim=dim,
-            heads=heads,
-            layers=layers,
-            mlp_ratio=mlp_ratio,
-            dropout=dropout,
-            positions=positions,
-            pre_norm=pre_norm,
-            pooling=pooling,
-            crf=crf,
-        )
-        config = TransformerConfig(
-            vocab_size=self.spec.vocab_size,
-            max_length=self.spec.max_length,
-            dim=dim,
-            heads=heads,
-            layers=layers,
-            mlp_ratio=mlp_ratio,
-            dropout=dropout,
-            positions=positions,
-            pre_norm=pre_norm,
-        )
-        self.pooling = pooling
-        self.encoder = TransformerEncoder(config, self.spec.pad_token_id)
+        stack = stack_config(config, self.spec.vocab_size, self.spec.max_length)
+        self.encoder = TransformerEncoder(stack, self.spec.pad_token_id)
         self.siamese = self.spec.pair_encoding == "bi"
+        dim = config.dim
         similarity = kind is TaskKind.SENTENCE_SIMILARITY
         if kind is TaskKind.TOKEN_CLASSIFICATION:
-            self.head: nn.Module = TokenTaggingHead(dim, self.spec.num_labels, crf=crf)
+            self.head: nn.Module = TokenTaggingHead(dim, self.spec.num_labels, crf=config.crf)
         elif kind is TaskKind.EXTRACTIVE_QA:
             self.head = SpanHead(dim)
         elif kind is TaskKind.MASKED_LANGUAGE_MODELING:
             self.head = nn.Sequential(
-                nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim), nn.Linear(dim, config.vocab_size)
+                nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim), nn.Linear(dim, stack.vocab_size)
             )
             self.head[-1].weight = self.encoder.embeddings.tokens.weight
         elif self.siamese:
@@ -129,7 +116,7 @@ class TransformerEncoderModel(ZooModule):
     ) -> torch.Tensor:
         """(B, T) -> (B, D): the first token's state, or the mean of the real tokens' states."""
         states = self.encoder(input_ids, attention_mask, token_type_ids)
-        if self.pooling == "first":
+        if self.config.pooling == "first":
             return states[:, 0]
         mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
         return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)

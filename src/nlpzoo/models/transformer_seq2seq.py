@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -15,8 +16,10 @@ from nlpzoo.models.transformer import (
     KeyValueCache,
     Stack,
     TransformerConfig,
+    TransformerHyperparameters,
     init_weights,
     key_padding_mask,
+    stack_config,
     xavier_init,
 )
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
@@ -85,74 +88,49 @@ class EncoderDecoderTransformer(nn.Module):
         return self.lm_head(x[:, -1]), state  # (B, V)
 
 
+@dataclass(kw_only=True)
+class TransformerSeq2SeqConfig(TransformerHyperparameters):
+    """The encoder-decoder's hyper-parameters (conf/model/transformer.yaml); the data gives the vocabularies."""
+
+    dim: int = 256
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    encoder_layers: int = 3
+    decoder_layers: int = 3
+    scale_embeddings: bool | None = None
+    tie_embeddings: bool = True
+    init: Literal["normal", "xavier"] = "normal"
+    beam_size: int = 4
+    length_penalty: float = 1.0
+    max_generate_length: int | None = None  # None: the data's max_target_length
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.init not in ("normal", "xavier"):
+            raise ConfigError(f"model.init='{self.init}' is not one of normal, xavier")
+
+
 class TransformerSeq2SeqModel(ZooModule):
     """Encoder-decoder Transformer; greedy (`beam_size=1`) or beam-search generation in evaluation."""
 
     family = "transformer"
     supported_tasks = (TaskKind.SEQ2SEQ,)
+    config_class = TransformerSeq2SeqConfig
+    config: TransformerSeq2SeqConfig
 
-    def __init__(
-        self,
-        spec: TaskSpec | dict[str, Any],
-        dim: int = 256,
-        heads: int = 4,
-        encoder_layers: int = 3,
-        decoder_layers: int = 3,
-        mlp_ratio: int = 4,
-        dropout: float = 0.1,
-        positions: Literal["sinusoidal", "learned"] = "sinusoidal",
-        scale_embeddings: bool | None = None,
-        pre_norm: bool = True,
-        tie_embeddings: bool = True,
-        init: Literal["normal", "xavier"] = "normal",
-        beam_size: int = 4,
-        length_penalty: float = 1.0,
-        max_generate_length: int | None = None,
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
-        objective: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(spec, optimizer, scheduler, objective)
-        self.save_family_hyperparameters(
-            dim=dim,
-            heads=heads,
-            encoder_layers=encoder_layers,
-            decoder_layers=decoder_layers,
-            mlp_ratio=mlp_ratio,
-            dropout=dropout,
-            positions=positions,
-            scale_embeddings=scale_embeddings,
-            pre_norm=pre_norm,
-            tie_embeddings=tie_embeddings,
-            init=init,
-            beam_size=beam_size,
-            length_penalty=length_penalty,
-            max_generate_length=max_generate_length,
-        )
-        if init not in ("normal", "xavier"):
-            raise ConfigError(f"model.init='{init}' is not one of normal, xavier")
-        shared = dict(
-            dim=dim,
-            heads=heads,
-            mlp_ratio=mlp_ratio,
-            dropout=dropout,
-            positions=positions,
-            scale_embeddings=scale_embeddings,
-            pre_norm=pre_norm,
-        )
-        target_vocab = self.spec.target_vocab_size or self.spec.vocab_size
-        target_length = max(self.spec.max_target_length or self.spec.max_length, max_generate_length or 0) + 1
-        source = TransformerConfig(
-            self.spec.vocab_size, self.spec.max_length, layers=encoder_layers, **shared
-        )
-        target = TransformerConfig(target_vocab, target_length, layers=decoder_layers, **shared)
-        self.beam_size = beam_size
-        self.length_penalty = length_penalty
-        self.max_generate_length = max_generate_length or self.spec.max_target_length or self.spec.max_length
+    def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
+        super().__init__(spec, **options)
+        config, spec = self.config, self.spec
+        self.max_generate_length = config.max_generate_length or spec.max_target_length or spec.max_length
+        target_length = max(spec.max_target_length or spec.max_length, config.max_generate_length or 0) + 1
+        target_vocab = spec.target_vocab_size or spec.vocab_size
+        source = stack_config(config, spec.vocab_size, spec.max_length, layers=config.encoder_layers)
+        target = stack_config(config, target_vocab, target_length, layers=config.decoder_layers)
         shared_vocabulary = bool(
             self.spec.extra.get("shared_vocabulary", self.spec.target_vocab_size is None)
         )
-        self.net = EncoderDecoderTransformer(source, target, shared_vocabulary, tie_embeddings, init)
+        self.net = EncoderDecoderTransformer(
+            source, target, shared_vocabulary, config.tie_embeddings, config.init
+        )
 
     def generate(
         self,
@@ -172,8 +150,8 @@ class TransformerSeq2SeqModel(ZooModule):
             state,
             self.spec,
             max_length or self.max_generate_length,
-            beam_size or self.beam_size,
-            self.length_penalty if length_penalty is None else length_penalty,
+            beam_size or self.config.beam_size,
+            self.config.length_penalty if length_penalty is None else length_penalty,
         )
 
     def forward(self, batch: Batch) -> Outputs:
