@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nlpzoo.models.base import ZooModule
-from nlpzoo.models.decoding import State, sample
+from nlpzoo.models.decoding import LanguageModelSampling, State, StepFunction
 from nlpzoo.models.transformer import (
     Embeddings,
     KeyValueCache,
@@ -85,7 +85,7 @@ class GPTConfig(TransformerHyperparameters):
     tie_embeddings: bool = True
 
 
-class GPTModel(ZooModule):
+class GPTModel(LanguageModelSampling, ZooModule):
     """Decoder-only Transformer for causal language modeling; `generate` samples continuations."""
 
     family = "gpt"
@@ -102,20 +102,5 @@ class GPTModel(ZooModule):
     def forward(self, batch: Batch) -> Outputs:
         return {"logits": self.net(batch["input_ids"])}  # (B, T, V)
 
-    @torch.no_grad()
-    def generate(
-        self,
-        prompt: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        generator: torch.Generator | None = None,
-        use_cache: bool = True,
-    ) -> torch.Tensor:
-        """Continue prompt ids (B, T) by sampling -> (B, T + max_new_tokens); `temperature=0` is greedy.
-
-        `use_cache=False` recomputes the whole prefix every token (the reference the cache is tested against).
-        """
-        step = self.net.cached_step if use_cache else self.net.step
-        return sample(step, {}, prompt, max_new_tokens, temperature, top_k, top_p, generator=generator)
+    def decoding_step(self, use_cache: bool) -> StepFunction:
+        return self.net.cached_step if use_cache else self.net.step

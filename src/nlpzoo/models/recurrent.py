@@ -17,10 +17,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule, configured_task, fit_to_task
-from nlpzoo.models.decoding import State, sample
-from nlpzoo.models.heads import CharCNN, SentenceHead, SiamesePairHead, TokenTaggingHead
+from nlpzoo.models.decoding import LanguageModelSampling, State, StepFunction
+from nlpzoo.models.heads import CharCNN, EncoderWithHead, task_head
 from nlpzoo.models.precision import run_recurrent
-from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+from nlpzoo.tasks import Batch, TaskKind, TaskSpec
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # Characters per word the character CNN reads when the data config asks for none (data.max_word_chars);
@@ -127,7 +127,7 @@ class RecurrentConfig:
             raise ConfigError(f"model.cell='{self.cell}' is not one of {sorted(CELLS)}")
 
 
-class RecurrentModel(ZooModule):
+class RecurrentModel(EncoderWithHead, LanguageModelSampling, ZooModule):
     """RNN / LSTM / GRU (`cell`) encoder with the head the task kind needs."""
 
     family = "recurrent"
@@ -187,38 +187,20 @@ class RecurrentModel(ZooModule):
             unk_token_id=self.spec.unk_token_id,
         )
         size = self.encoder.output_size
-        self.siamese = self.spec.pair_encoding == "bi"
-        if kind is TaskKind.TOKEN_CLASSIFICATION:
-            self.head = TokenTaggingHead(size, self.spec.num_labels, crf=config.crf)
-        elif kind is TaskKind.LANGUAGE_MODELING:
+        if kind is TaskKind.LANGUAGE_MODELING:
             self.head = TiedLanguageModelHead(size, self.encoder.embedding, config.tie_embeddings)
-        elif self.siamese:
-            self.head = SiamesePairHead(
-                size, self.spec.num_labels, similarity=kind is TaskKind.SENTENCE_SIMILARITY
-            )
         else:
-            self.head = SentenceHead(
-                size, self.spec.num_labels, regression=kind is TaskKind.SENTENCE_SIMILARITY
-            )
+            self.head = task_head(self.spec, size, crf=config.crf)
 
-    def encode_sentence(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def token_states(self, batch: Batch) -> torch.Tensor:
+        features = self.chars(char_ids_of(batch)) if self.chars is not None else None  # (B, T, F)
+        return self.encoder(batch["input_ids"], batch["attention_mask"], features)[0]  # (B, T, H)
+
+    def sentence_vector(self, batch: Batch, suffix: str = "") -> torch.Tensor:
         """(B, T) token ids -> (B, hidden) pooled sentence vector."""
+        input_ids, attention_mask = batch[f"input_ids{suffix}"], batch[f"attention_mask{suffix}"]
         states, last = self.encoder(input_ids, attention_mask)
         return pool(states, last, attention_mask, self.config.pooling)
-
-    def forward(self, batch: Batch) -> Outputs:
-        kind = self.spec.kind
-        if kind is TaskKind.TOKEN_CLASSIFICATION:
-            features = self.chars(char_ids_of(batch)) if self.chars is not None else None  # (B, T, F)
-            states, _ = self.encoder(batch["input_ids"], batch["attention_mask"], features)  # (B, T, H)
-            return self.head(states, batch, decode=not self.training)
-        if kind is TaskKind.LANGUAGE_MODELING:
-            states, _ = self.encoder(batch["input_ids"], batch["attention_mask"])
-            return {"logits": self.head(states)}  # (B, T, V)
-        sentence = self.encode_sentence(batch["input_ids"], batch["attention_mask"])  # (B, H)
-        if self.siamese:
-            return self.head(sentence, self.encode_sentence(batch["input_ids_b"], batch["attention_mask_b"]))
-        return self.head(sentence)
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Language-model decoding step for `nlpzoo.models.decoding`: next-token logits (B, V).
@@ -240,22 +222,13 @@ class RecurrentModel(ZooModule):
         }
         return self.head(outputs[:, -1]), state
 
-    @torch.no_grad()
-    def generate(
-        self,
-        prompt: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Continue prompt ids (B, T) by sampling -> (B, T + max_new_tokens); `temperature=0` is greedy."""
+    def decoding_step(self, use_cache: bool) -> StepFunction:
+        """`step` (it always carries the RNN state), for `generate`; only the language-model head generates."""
         if self.spec.kind is not TaskKind.LANGUAGE_MODELING:
             raise ConfigError(
                 f"generation needs the language-model head; this model serves {self.spec.kind.value}"
             )
-        return sample(self.step, {}, prompt, max_new_tokens, temperature, top_k, top_p, generator=generator)
+        return self.step
 
 
 class TiedLanguageModelHead(nn.Module):

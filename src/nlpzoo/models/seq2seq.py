@@ -13,7 +13,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule
-from nlpzoo.models.decoding import State, decoder_start_id, search, target_pad_id
+from nlpzoo.models.decoding import Seq2SeqSearch, State, StepFunction, decoder_start_id, target_pad_id
 from nlpzoo.models.precision import run_recurrent
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
@@ -211,7 +211,7 @@ class Seq2SeqConfig:
             raise ConfigError(f"model.teacher_forcing_ratio={self.teacher_forcing_ratio} must lie in [0, 1]")
 
 
-class Seq2SeqModel(ZooModule):
+class Seq2SeqModel(Seq2SeqSearch, ZooModule):
     """GRU/LSTM encoder-decoder; `attention` none | additive | multiplicative."""
 
     family = "seq2seq"
@@ -222,7 +222,6 @@ class Seq2SeqModel(ZooModule):
     def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
         super().__init__(spec, **options)
         config, spec = self.config, self.spec
-        self.max_generate_length = config.max_generate_length or spec.max_target_length or spec.max_length
         shared = (config.cell, config.embedding_dim, config.hidden_size, config.num_layers, config.dropout)
         self.encoder = Encoder(spec.vocab_size, spec.pad_token_id, *shared)
         target_vocab = spec.target_vocab_size or spec.vocab_size
@@ -262,22 +261,8 @@ class Seq2SeqModel(ZooModule):
         logits, state, _ = self.decoder(tokens[:, -1], state)
         return logits, state
 
-    def generate(
-        self,
-        batch: Batch,
-        beam_size: int | None = None,
-        max_length: int | None = None,
-        length_penalty: float | None = None,
-    ) -> torch.Tensor:
-        """(B, S_src) sources -> (B, <= max_length) generated target ids (padded after end-of-sequence)."""
-        return search(
-            self.step,
-            self.encode(batch),
-            self.spec,
-            max_length or self.max_generate_length,
-            beam_size or self.config.beam_size,
-            self.config.length_penalty if length_penalty is None else length_penalty,
-        )
+    def search_start(self, batch: Batch, use_cache: bool) -> tuple[StepFunction, State]:
+        return self.step, self.encode(batch)  # the RNN state is the cache
 
     def attention_map(self, batch: Batch, target_ids: torch.Tensor) -> torch.Tensor | None:
         """Attention weights (B, S_tgt, S_src) of the decoder reading `target_ids`, e.g. a generated output."""

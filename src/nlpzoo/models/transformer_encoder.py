@@ -11,7 +11,7 @@ from torch import nn
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule, configured_task
-from nlpzoo.models.heads import SentenceHead, SiamesePairHead, SpanHead, TokenTaggingHead
+from nlpzoo.models.heads import EncoderWithHead, task_head
 from nlpzoo.models.transformer import (
     Embeddings,
     Stack,
@@ -21,7 +21,7 @@ from nlpzoo.models.transformer import (
     key_padding_mask,
     stack_config,
 )
-from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+from nlpzoo.tasks import Batch, TaskKind, TaskSpec
 
 
 class TransformerEncoder(nn.Module):
@@ -61,7 +61,7 @@ class TransformerEncoderConfig(TransformerHyperparameters):
             raise ConfigError(f"model.pooling='{self.pooling}' is not one of mean, first")
 
 
-class TransformerEncoderModel(ZooModule):
+class TransformerEncoderModel(EncoderWithHead, ZooModule):
     """Transformer encoder: classification and pairs pool the states, tagging and QA read every token,
     masked language modeling predicts through the tied embeddings."""
 
@@ -91,47 +91,25 @@ class TransformerEncoderModel(ZooModule):
             raise ConfigError(f"model.crf applies to token_classification, not {kind.value}")
         stack = stack_config(config, self.spec.vocab_size, self.spec.max_length)
         self.encoder = TransformerEncoder(stack, self.spec.pad_token_id)
-        self.siamese = self.spec.pair_encoding == "bi"
         dim = config.dim
-        similarity = kind is TaskKind.SENTENCE_SIMILARITY
-        if kind is TaskKind.TOKEN_CLASSIFICATION:
-            self.head: nn.Module = TokenTaggingHead(dim, self.spec.num_labels, crf=config.crf)
-        elif kind is TaskKind.EXTRACTIVE_QA:
-            self.head = SpanHead(dim)
-        elif kind is TaskKind.MASKED_LANGUAGE_MODELING:
-            self.head = nn.Sequential(
+        if kind is TaskKind.MASKED_LANGUAGE_MODELING:
+            self.head: nn.Module = nn.Sequential(
                 nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim), nn.Linear(dim, stack.vocab_size)
             )
             self.head[-1].weight = self.encoder.embeddings.tokens.weight
-        elif self.siamese:
-            self.head = SiamesePairHead(dim, self.spec.num_labels, similarity=similarity)
         else:
-            self.head = SentenceHead(dim, self.spec.num_labels, regression=similarity)
+            self.head = task_head(self.spec, dim, crf=config.crf)
 
-    def encode_sentence(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def token_states(self, batch: Batch) -> torch.Tensor:
+        return self.encoder(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+
+    def sentence_vector(self, batch: Batch, suffix: str = "") -> torch.Tensor:
         """(B, T) -> (B, D): the first token's state, or the mean of the real tokens' states."""
-        states = self.encoder(input_ids, attention_mask, token_type_ids)
+        attention_mask = batch[f"attention_mask{suffix}"]
+        states = self.encoder(
+            batch[f"input_ids{suffix}"], attention_mask, batch.get(f"token_type_ids{suffix}")
+        )
         if self.config.pooling == "first":
             return states[:, 0]
         mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
         return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-
-    def forward(self, batch: Batch) -> Outputs:
-        kind = self.spec.kind
-        mask = batch["attention_mask"]
-        if kind in (TaskKind.TOKEN_CLASSIFICATION, TaskKind.EXTRACTIVE_QA, TaskKind.MASKED_LANGUAGE_MODELING):
-            states = self.encoder(batch["input_ids"], mask, batch.get("token_type_ids"))  # (B, T, D)
-            if kind is TaskKind.TOKEN_CLASSIFICATION:
-                return self.head(states, batch, decode=not self.training)
-            if kind is TaskKind.EXTRACTIVE_QA:
-                return self.head(states, mask)
-            return {"logits": self.head(states)}  # (B, T, V)
-        sentence = self.encode_sentence(batch["input_ids"], mask, batch.get("token_type_ids"))
-        if self.siamese:
-            return self.head(sentence, self.encode_sentence(batch["input_ids_b"], batch["attention_mask_b"]))
-        return self.head(sentence)

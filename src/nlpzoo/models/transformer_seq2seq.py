@@ -10,7 +10,7 @@ from torch import nn
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule
-from nlpzoo.models.decoding import State, search
+from nlpzoo.models.decoding import Seq2SeqSearch, State, StepFunction
 from nlpzoo.models.transformer import (
     Embeddings,
     KeyValueCache,
@@ -109,7 +109,7 @@ class TransformerSeq2SeqConfig(TransformerHyperparameters):
             raise ConfigError(f"model.init='{self.init}' is not one of normal, xavier")
 
 
-class TransformerSeq2SeqModel(ZooModule):
+class TransformerSeq2SeqModel(Seq2SeqSearch, ZooModule):
     """Encoder-decoder Transformer; greedy (`beam_size=1`) or beam-search generation in evaluation."""
 
     family = "transformer"
@@ -120,7 +120,6 @@ class TransformerSeq2SeqModel(ZooModule):
     def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
         super().__init__(spec, **options)
         config, spec = self.config, self.spec
-        self.max_generate_length = config.max_generate_length or spec.max_target_length or spec.max_length
         target_length = max(spec.max_target_length or spec.max_length, config.max_generate_length or 0) + 1
         target_vocab = spec.target_vocab_size or spec.vocab_size
         source = stack_config(config, spec.vocab_size, spec.max_length, layers=config.encoder_layers)
@@ -132,27 +131,10 @@ class TransformerSeq2SeqModel(ZooModule):
             source, target, shared_vocabulary, config.tie_embeddings, config.init
         )
 
-    def generate(
-        self,
-        batch: Batch,
-        beam_size: int | None = None,
-        max_length: int | None = None,
-        length_penalty: float | None = None,
-        use_cache: bool = True,
-    ) -> torch.Tensor:
-        """(B, S_src) sources -> (B, <= max_length) generated target ids (padded after end-of-sequence).
-
-        `use_cache=False` recomputes the whole prefix every token (the reference the cache is tested against).
-        """
-        state = self.net.encode(batch["input_ids"], batch["attention_mask"])
-        return search(
-            self.net.cached_step if use_cache else self.net.step,
-            state,
-            self.spec,
-            max_length or self.max_generate_length,
-            beam_size or self.config.beam_size,
-            self.config.length_penalty if length_penalty is None else length_penalty,
-        )
+    def search_start(self, batch: Batch, use_cache: bool) -> tuple[StepFunction, State]:
+        """`use_cache=False` recomputes the whole prefix every token (the reference the cache is tested against)."""
+        step = self.net.cached_step if use_cache else self.net.step
+        return step, self.net.encode(batch["input_ids"], batch["attention_mask"])
 
     def forward(self, batch: Batch) -> Outputs:
         state = self.net.encode(batch["input_ids"], batch["attention_mask"])
