@@ -8,18 +8,15 @@ from dataclasses import dataclass, fields
 import pytest
 
 from nlpzoo.config import accepted_parameters
-from nlpzoo.models import (
-    GPTModel,
-    RecurrentModel,
-    Seq2SeqModel,
-    TransformerEncoderModel,
-    TransformerSeq2SeqModel,
-    ZooModule,
-)
+from nlpzoo.models.base import ZooModule
 from nlpzoo.models.fasttext import FastText
 from nlpzoo.models.glove import GloVe
+from nlpzoo.models.gpt import GPTModel
 from nlpzoo.models.heads import SentenceHead, SiamesePairHead, SpanHead, TokenTaggingHead, task_head
-from nlpzoo.models.recurrent import RecurrentConfig
+from nlpzoo.models.recurrent import RecurrentConfig, RecurrentModel
+from nlpzoo.models.seq2seq import Seq2SeqModel
+from nlpzoo.models.transformer_encoder import TransformerEncoderModel
+from nlpzoo.models.transformer_seq2seq import TransformerSeq2SeqModel
 from nlpzoo.models.word2vec import Word2Vec
 from nlpzoo.tasks import TaskKind, TaskSpec
 
