@@ -114,7 +114,7 @@ class WordVectorModule(ZooModule):
     def on_validation_epoch_end(self) -> None:
         ids = {word: i for i, word in enumerate(self.words)}
         vectors = self.evaluation_vectors()
-        for word in self.config.probe_words:
+        for word in self.config.probe_words or ():
             if word in ids:
                 neighbours = nearest_neighbours(vectors, ids[word], k=8)
                 log.info(
