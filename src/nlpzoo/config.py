@@ -118,13 +118,17 @@ _register_checkpoint_data_node()
 
 
 def accepted_parameters(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:
-    """Parameters of a callable or class (following `**kwargs` up the class hierarchy)."""
+    """Parameters of a callable or class (following `**kwargs` up the class hierarchy, and into the
+    fields of a model family's `config_class`, the hyper-parameters its `**kwargs` take)."""
     callables = (
         [vars(klass)["__init__"] for klass in target.__mro__ if "__init__" in vars(klass)]
         if inspect.isclass(target)
         else [target]
     )
-    parameters: dict[str, inspect.Parameter] = {}
+    config_class = getattr(target, "config_class", None) if inspect.isclass(target) else None
+    parameters: dict[str, inspect.Parameter] = (
+        dict(inspect.signature(config_class).parameters) if config_class is not None else {}
+    )
     for function in callables:
         try:
             signature = inspect.signature(function)
@@ -150,6 +154,8 @@ def _type_hints(target: Any) -> dict[str, Any]:
         if inspect.isclass(target)
         else [target]
     )
+    if getattr(target, "config_class", None) is not None:
+        functions.append(target.config_class)
     for function in functions:
         try:
             hints.update(typing.get_type_hints(function))

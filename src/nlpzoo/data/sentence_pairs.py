@@ -15,50 +15,11 @@ import datasets
 from nlpzoo.data.base import TaskDataModule
 from nlpzoo.data.collate import IGNORE_INDEX, PaddingCollator
 from nlpzoo.data.sources import column_values, first_present_column
-from nlpzoo.data.text_classification import TextClassificationData, label_ids
+from nlpzoo.data.text_classification import TextClassificationData, encode_pairs
 from nlpzoo.errors import DataError
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
 
 PAIR_ENCODINGS = ("cross", "bi")
-
-
-def encode_pairs(
-    tokenizer: Any, first: list[str], second: list[str], pair_encoding: str, max_length: int
-) -> dict[str, list[Any]]:
-    """Token ids of sentence pairs, joint (`cross`) or apart (`bi`, second sentence under `*_b` keys)."""
-    first = [t or "" for t in first]
-    second = [t or "" for t in second]
-    if pair_encoding == "cross":
-        encoded = tokenizer(first, second, truncation=True, max_length=max_length)
-        keys = ["input_ids", "attention_mask", *(["token_type_ids"] if "token_type_ids" in encoded else [])]
-        return {key: encoded[key] for key in keys}
-    a = tokenizer(first, truncation=True, max_length=max_length)
-    b = tokenizer(second, truncation=True, max_length=max_length)
-    return {
-        "input_ids": a["input_ids"],
-        "attention_mask": a["attention_mask"],
-        "input_ids_b": b["input_ids"],
-        "attention_mask_b": b["attention_mask"],
-    }
-
-
-def encode_nli_batch(
-    rows: dict[str, list[Any]],
-    tokenizer: Any,
-    text_column: str,
-    pair_column: str | None,
-    label_column: str,
-    label_index: dict[str, int],
-    max_length: int,
-    where: str,
-    pair_encoding: str,
-) -> dict[str, list[Any]]:
-    """Premise/hypothesis pairs with class ids (module level so `datasets` caches it)."""
-    labels = label_ids(rows[label_column], label_index, where)
-    pairs = encode_pairs(
-        tokenizer, rows[text_column], rows[pair_column or text_column], pair_encoding, max_length
-    )
-    return {**pairs, "labels": labels}
 
 
 def encode_similarity_batch(
@@ -101,7 +62,6 @@ class NliData(TextClassificationData):
     """Natural language inference (3-way SNLI/MNLI/SICK, 2-way RTE): a premise, a hypothesis, a label."""
 
     task_kind = TaskKind.NLI
-    encode_function = staticmethod(encode_nli_batch)
 
     def __init__(self, pair_encoding: str = "cross", **options: Any) -> None:
         super().__init__(**options)

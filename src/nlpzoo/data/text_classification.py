@@ -29,6 +29,26 @@ def label_ids(values: list[Any], label_index: dict[str, int], where: str) -> lis
     return ids
 
 
+def encode_pairs(
+    tokenizer: Any, first: list[str], second: list[str], pair_encoding: str, max_length: int
+) -> dict[str, list[Any]]:
+    """Token ids of sentence pairs, joint (`cross`) or apart (`bi`, second sentence under `*_b` keys)."""
+    first = [t or "" for t in first]
+    second = [t or "" for t in second]
+    if pair_encoding == "cross":
+        encoded = tokenizer(first, second, truncation=True, max_length=max_length)
+        keys = ["input_ids", "attention_mask", *(["token_type_ids"] if "token_type_ids" in encoded else [])]
+        return {key: encoded[key] for key in keys}
+    a = tokenizer(first, truncation=True, max_length=max_length)
+    b = tokenizer(second, truncation=True, max_length=max_length)
+    return {
+        "input_ids": a["input_ids"],
+        "attention_mask": a["attention_mask"],
+        "input_ids_b": b["input_ids"],
+        "attention_mask_b": b["attention_mask"],
+    }
+
+
 def encode_classification_batch(
     rows: dict[str, list[Any]],
     tokenizer: Any,
@@ -38,9 +58,17 @@ def encode_classification_batch(
     label_index: dict[str, int],
     max_length: int,
     where: str,
+    pair_encoding: str | None = None,
 ) -> dict[str, list[Any]]:
-    """Tokenize a batch of rows and map labels to ids (a module-level function so `datasets` caches it)."""
+    """Tokenize a batch of rows and map labels to ids (a module-level function so `datasets` caches it);
+    NLI's premise/hypothesis pairs (`pair_encoding`) as `encode_pairs` encodes them."""
     labels = label_ids(rows[label_column], label_index, where)
+    if pair_encoding is not None:
+        texts = rows[pair_column or text_column]
+        return {
+            **encode_pairs(tokenizer, rows[text_column], texts, pair_encoding, max_length),
+            "labels": labels,
+        }
     features = tokenizer(
         [t or "" for t in rows[text_column]],
         [t or "" for t in rows[pair_column]] if pair_column else None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import lightning as L
@@ -53,10 +54,16 @@ def plain(value: Any) -> Any:
 
 
 class ZooModule(L.LightningModule):
-    """Shared training logic for all families; subclasses set `supported_tasks` and build layers."""
+    """Shared training logic for all families; subclasses set `supported_tasks` and build layers.
+
+    A from-scratch family lists its hyper-parameters once, as the fields of its `config_class`
+    dataclass (nanoGPT's `GPTConfig`): the keyword arguments become `self.config`, the preflight
+    checks `model.*` keys against its fields, and the checkpoint saves them.
+    """
 
     supported_tasks: ClassVar[tuple[TaskKind, ...]] = ()
     family: ClassVar[str] = "abstract"
+    config_class: ClassVar[type | None] = None
 
     def __init__(
         self,
@@ -64,10 +71,15 @@ class ZooModule(L.LightningModule):
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
         objective: dict[str, Any] | None = None,
+        **hyperparameters: Any,
     ) -> None:
         super().__init__()
         self.spec = spec if isinstance(spec, TaskSpec) else TaskSpec.from_dict(spec)
         self.check_supported(self.spec.kind)
+        if self.config_class is not None:
+            self.config = self.config_class(**hyperparameters)
+        elif hyperparameters:
+            raise TypeError(f"{type(self).__name__} got unexpected arguments: {', '.join(hyperparameters)}")
         self.optimizer_config = plain(optimizer) or {"_target_": "torch.optim.AdamW", "lr": 1e-3}
         self.scheduler_config = plain(scheduler)
         self.objective_config = plain(objective) or {}
@@ -77,6 +89,7 @@ class ZooModule(L.LightningModule):
         self.test_metrics = metrics.clone(prefix="test/")
         self.metric_tables: dict[str, torch.Tensor] = {}  # non-scalar results (confusion matrix) for plots
         self.checkpoint_extras: dict[str, Any] = {}
+        self.save_family_hyperparameters()
 
     @classmethod
     def check_supported(cls, kind: TaskKind) -> None:
@@ -96,7 +109,9 @@ class ZooModule(L.LightningModule):
         """
 
     def save_family_hyperparameters(self, **hparams: Any) -> None:
-        """Record constructor arguments (plain values only) so the checkpoint can rebuild the module."""
+        """Record the constructor's arguments (plain values only) so the checkpoint can rebuild the module:
+        the shared ones, the fields of `self.config`, and `hparams` of families without a config class."""
+        config = asdict(self.config) if self.config_class is not None else {}
         self.save_hyperparameters(
             {
                 "spec": self.spec.to_dict(),
@@ -104,7 +119,7 @@ class ZooModule(L.LightningModule):
                 "scheduler": self.scheduler_config,
                 # Only when set, so families written without an `objective` argument still reload.
                 **({"objective": self.objective_config} if self.objective_config else {}),
-                **{k: plain(v) for k, v in hparams.items()},
+                **{k: plain(v) for k, v in {**config, **hparams}.items()},
             }
         )
 

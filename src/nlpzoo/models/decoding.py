@@ -8,10 +8,11 @@ next token (N, V). These functions do the search; beam search reorders the state
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from nlpzoo.tasks import TaskSpec
+from nlpzoo.tasks import Batch, TaskSpec
 
 State = dict[str, torch.Tensor]
 StepFunction = Callable[[torch.Tensor, State], tuple[torch.Tensor, State]]
@@ -170,3 +171,62 @@ def decoder_start_id(spec: TaskSpec) -> int:
 def target_pad_id(spec: TaskSpec) -> int:
     """Padding id of the target side (a separate target tokenizer may pad with another id)."""
     return int(spec.extra.get("target_pad_token_id", spec.pad_token_id))
+
+
+class LanguageModelSampling:
+    """`generate` of a language-model family (GPT, recurrent LM): `sample` through its `decoding_step`."""
+
+    def decoding_step(self, use_cache: bool) -> StepFunction:
+        """The family's `step(tokens, state)`; `use_cache=False` may pick one that recomputes the prefix."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """Continue prompt ids (B, T) by sampling -> (B, T + max_new_tokens); `temperature=0` is greedy.
+
+        `use_cache=False` recomputes the whole prefix every token (the reference the cache is tested against).
+        """
+        step = self.decoding_step(use_cache)
+        return sample(step, {}, prompt, max_new_tokens, temperature, top_k, top_p, generator=generator)
+
+
+class Seq2SeqSearch:
+    """`generate` of an encoder-decoder family: greedy or beam `search` from its `search_start`, with the
+    `beam_size`, `length_penalty` and `max_generate_length` of its config unless a call overrides them."""
+
+    spec: TaskSpec
+    config: Any
+
+    def search_start(self, batch: Batch, use_cache: bool) -> tuple[StepFunction, State]:
+        """The decoding step and the state of the encoded sources (B, S_src)."""
+        raise NotImplementedError
+
+    def generate(
+        self,
+        batch: Batch,
+        beam_size: int | None = None,
+        max_length: int | None = None,
+        length_penalty: float | None = None,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """(B, S_src) sources -> (B, <= max_length) generated target ids (padded after end-of-sequence)."""
+        config, spec = self.config, self.spec
+        step, state = self.search_start(batch, use_cache)
+        default_length = config.max_generate_length or spec.max_target_length or spec.max_length
+        return search(
+            step,
+            state,
+            spec,
+            max_length or default_length,
+            beam_size or config.beam_size,
+            config.length_penalty if length_penalty is None else length_penalty,
+        )

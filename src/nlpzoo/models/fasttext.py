@@ -3,13 +3,13 @@ vector and of hashed character n-gram vectors, so words never seen in training s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from nlpzoo.models.word2vec import Architecture, Word2Vec
-from nlpzoo.models.word_vectors import ExportFormat
+from nlpzoo.models.word2vec import Word2Vec, Word2VecConfig
 from nlpzoo.tasks import TaskSpec
 
 
@@ -28,54 +28,26 @@ def character_ngrams(word: str, min_n: int, max_n: int) -> list[str]:
     return [marked[i : i + n] for n in range(min_n, max_n + 1) for i in range(len(marked) - n + 1)]
 
 
+@dataclass
+class FastTextConfig(Word2VecConfig):
+    """fastText's hyper-parameters: word2vec's and the character n-grams' (conf/model/fasttext.yaml)."""
+
+    min_n: int = 3
+    max_n: int = 6
+    buckets: int = 2_000_000  # hashed n-gram vectors
+
+
 class FastText(Word2Vec):
     """Skip-gram or CBOW over words plus `buckets` hashed character n-gram vectors (min_n..max_n);
     training adds the input error to the word row and to every n-gram row, as fastText does."""
 
     family = "fasttext"
+    config_class = FastTextConfig
+    config: FastTextConfig
     word_bags: torch.Tensor  # a buffer (register_buffer), declared for the type checker
 
-    def __init__(
-        self,
-        spec: TaskSpec | dict[str, Any],
-        architecture: Architecture = "skipgram",
-        dim: int = 100,
-        min_n: int = 3,
-        max_n: int = 6,
-        buckets: int = 2_000_000,
-        negative: bool = True,
-        hierarchical_softmax: bool = False,
-        sub_batch_pairs: int = 1024,
-        probe_words: list[str] | None = None,
-        export_format: ExportFormat | None = "binary",
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
-    ) -> None:
-        self.min_n, self.max_n, self.buckets = min_n, max_n, buckets
-        super().__init__(
-            spec,
-            architecture,
-            dim,
-            negative,
-            hierarchical_softmax,
-            sub_batch_pairs,
-            probe_words,
-            export_format,
-            optimizer,
-            scheduler,
-        )
-        self.save_family_hyperparameters(
-            architecture=architecture,
-            dim=dim,
-            min_n=min_n,
-            max_n=max_n,
-            buckets=buckets,
-            negative=negative,
-            hierarchical_softmax=hierarchical_softmax,
-            sub_batch_pairs=sub_batch_pairs,
-            probe_words=self.probe_words,
-            export_format=export_format,
-        )
+    def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
+        super().__init__(spec, **options)
         # Row w of the input table is word w; row V + h is n-gram bucket h; the last row pads the bags.
         vocab = self.spec.vocab_size
         bags = [[i, *self.bucket_rows(word)] for i, word in enumerate(self.words)]
@@ -87,16 +59,17 @@ class FastText(Word2Vec):
 
     @property
     def pad_row(self) -> int:
-        return self.spec.vocab_size + self.buckets
+        return self.spec.vocab_size + self.config.buckets
 
     def bucket_rows(self, word: str) -> list[int]:
         return [
-            self.spec.vocab_size + fasttext_hash(g) % self.buckets
-            for g in character_ngrams(word, self.min_n, self.max_n)
+            self.spec.vocab_size + fasttext_hash(g) % self.config.buckets
+            for g in character_ngrams(word, self.config.min_n, self.config.max_n)
         ]
 
     def build_input_vectors(self, vocab: int, dim: int) -> nn.Embedding | nn.EmbeddingBag:
-        table = nn.EmbeddingBag(vocab + self.buckets + 1, dim, mode="mean", padding_idx=vocab + self.buckets)
+        buckets = self.config.buckets
+        table = nn.EmbeddingBag(vocab + buckets + 1, dim, mode="mean", padding_idx=vocab + buckets)
         nn.init.uniform_(table.weight, -0.5 / dim, 0.5 / dim)
         return table
 

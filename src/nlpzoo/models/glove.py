@@ -10,6 +10,7 @@ squared-gradient sums are buffers, so a resumed run continues the same AdaGrad.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
@@ -17,10 +18,19 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import nn
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.models.word_vectors import ExportFormat, WordVectorModule
+from nlpzoo.models.word_vectors import WordVectorConfig, WordVectorModule
 from nlpzoo.tasks import Batch, TaskSpec
 
 TABLES = ("word", "context", "word_bias", "context_bias")
+
+
+@dataclass
+class GloVeConfig(WordVectorConfig):
+    """GloVe's hyper-parameters (conf/model/glove.yaml): vector size and the weighting f(X)'s x_max, alpha."""
+
+    dim: int = 100
+    x_max: float = 100.0
+    alpha: float = 0.75
 
 
 class GloVe(WordVectorModule):
@@ -30,20 +40,12 @@ class GloVe(WordVectorModule):
 
     family = "glove"
     batch_format = "cooccurrence"
+    config_class = GloVeConfig
+    config: GloVeConfig
 
-    def __init__(
-        self,
-        spec: TaskSpec | dict[str, Any],
-        dim: int = 100,
-        x_max: float = 100.0,
-        alpha: float = 0.75,
-        probe_words: list[str] | None = None,
-        export_format: ExportFormat | None = "binary",
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
-    ) -> None:
-        optimizer = optimizer or {"_target_": "torch.optim.Adagrad", "lr": 0.05}
-        super().__init__(spec, probe_words, export_format, optimizer, scheduler)
+    def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
+        options["optimizer"] = options.get("optimizer") or {"_target_": "torch.optim.Adagrad", "lr": 0.05}
+        super().__init__(spec, **options)
         if (
             self.optimizer_config.get("_target_") != "torch.optim.Adagrad"
             or "lr" not in self.optimizer_config
@@ -54,15 +56,11 @@ class GloVe(WordVectorModule):
             )
         if self.scheduler_config:
             raise ConfigError("GloVe's AdaGrad takes no learning-rate schedule: set model.scheduler=null")
-        self.save_family_hyperparameters(
-            dim=dim, x_max=x_max, alpha=alpha, probe_words=self.probe_words, export_format=export_format
-        )
         self.automatic_optimization = False
-        self.x_max, self.alpha = x_max, alpha
         self.lr = float(self.optimizer_config["lr"])
         self.eps = float(self.optimizer_config.get("eps", 1e-10))
         start = float(self.optimizer_config.get("initial_accumulator_value", 0.0))
-        vocab = self.spec.vocab_size
+        vocab, dim = self.spec.vocab_size, self.config.dim
         self.word = nn.Embedding(vocab, dim)
         self.context = nn.Embedding(vocab, dim)
         self.word_bias = nn.Embedding(vocab, 1)
@@ -92,7 +90,7 @@ class GloVe(WordVectorModule):
         return predicted + self.word_bias.weight[rows, 0] + self.context_bias.weight[cols, 0] - counts.log()
 
     def cell_weights(self, counts: torch.Tensor) -> torch.Tensor:
-        return (counts / self.x_max).pow(self.alpha).clamp(max=1.0)
+        return (counts / self.config.x_max).pow(self.config.alpha).clamp(max=1.0)
 
     @torch.no_grad()
     def adagrad_pass(self, batch: Batch) -> float:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, cast
+from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from nlpzoo.models.base import ZooModule
-from nlpzoo.models.decoding import State, sample
-from nlpzoo.models.transformer import Embeddings, KeyValueCache, Stack, TransformerConfig, init_weights
+from nlpzoo.models.decoding import LanguageModelSampling, State, StepFunction
+from nlpzoo.models.transformer import (
+    Embeddings,
+    KeyValueCache,
+    Stack,
+    TransformerConfig,
+    TransformerHyperparameters,
+    init_weights,
+    stack_config,
+)
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
 
@@ -66,73 +75,33 @@ class GPT(nn.Module):
         return logits, {"keys": keys, "values": values}
 
 
-class GPTModel(ZooModule):
+@dataclass(kw_only=True)
+class GPTConfig(TransformerHyperparameters):
+    """GPT's hyper-parameters (conf/model/gpt.yaml); the data gives the vocabulary."""
+
+    layers: int = 4
+    dropout: float = 0.0
+    bias: bool = False
+    block_size: int | None = None  # tokens of context; None: the data's max_length
+    tie_embeddings: bool = True
+
+
+class GPTModel(LanguageModelSampling, ZooModule):
     """Decoder-only Transformer for causal language modeling; `generate` samples continuations."""
 
     family = "gpt"
     supported_tasks = (TaskKind.LANGUAGE_MODELING,)
+    config_class = GPTConfig
+    config: GPTConfig
 
-    def __init__(
-        self,
-        spec: TaskSpec | dict[str, Any],
-        dim: int = 128,
-        heads: int = 4,
-        layers: int = 4,
-        mlp_ratio: int = 4,
-        dropout: float = 0.0,
-        positions: Literal["sinusoidal", "learned"] = "learned",
-        pre_norm: bool = True,
-        bias: bool = False,
-        block_size: int | None = None,
-        tie_embeddings: bool = True,
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
-        objective: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(spec, optimizer, scheduler, objective)
-        self.save_family_hyperparameters(
-            dim=dim,
-            heads=heads,
-            layers=layers,
-            mlp_ratio=mlp_ratio,
-            dropout=dropout,
-            positions=positions,
-            pre_norm=pre_norm,
-            bias=bias,
-            block_size=block_size,
-            tie_embeddings=tie_embeddings,
-        )
-        config = TransformerConfig(
-            vocab_size=self.spec.vocab_size,
-            max_length=block_size or self.spec.max_length,
-            dim=dim,
-            heads=heads,
-            layers=layers,
-            mlp_ratio=mlp_ratio,
-            dropout=dropout,
-            positions=positions,
-            pre_norm=pre_norm,
-            bias=bias,
-        )
-        self.net = GPT(config, tie_embeddings)
+    def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
+        super().__init__(spec, **options)
+        config = self.config
+        stack = stack_config(config, self.spec.vocab_size, config.block_size or self.spec.max_length)
+        self.net = GPT(stack, config.tie_embeddings)
 
     def forward(self, batch: Batch) -> Outputs:
         return {"logits": self.net(batch["input_ids"])}  # (B, T, V)
 
-    @torch.no_grad()
-    def generate(
-        self,
-        prompt: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        generator: torch.Generator | None = None,
-        use_cache: bool = True,
-    ) -> torch.Tensor:
-        """Continue prompt ids (B, T) by sampling -> (B, T + max_new_tokens); `temperature=0` is greedy.
-
-        `use_cache=False` recomputes the whole prefix every token (the reference the cache is tested against).
-        """
-        step = self.net.cached_step if use_cache else self.net.step
-        return sample(step, {}, prompt, max_new_tokens, temperature, top_k, top_p, generator=generator)
+    def decoding_step(self, use_cache: bool) -> StepFunction:
+        return self.net.cached_step if use_cache else self.net.step

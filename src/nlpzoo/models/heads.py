@@ -1,7 +1,8 @@
 """Task heads shared by the from-scratch encoders (recurrent, Transformer): one class per task shape.
 
 Each head maps encoder states to the outputs the task objective expects (see the contract in
-`nlpzoo.tasks.objective`), so a family only has to produce token states and sentence vectors.
+`nlpzoo.tasks.objective`), so a family only has to produce token states and sentence vectors:
+`task_head` picks the head for a task kind, `EncoderWithHead.forward` feeds it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nlpzoo.models.crf import CRF, left_align
-from nlpzoo.tasks import Batch, Outputs
+from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
 IGNORE_INDEX = -100  # label value of positions without a label (padding, non-first subwords)
 
@@ -153,3 +154,56 @@ class SentenceHead(nn.Module):
             sentence = self.hidden(sentence)
         scores = self.projection(sentence)  # (B, C) or (B, 1)
         return {"scores": scores.squeeze(-1)} if self.regression else {"logits": scores}
+
+
+TOKEN_LEVEL_KINDS = (
+    TaskKind.TOKEN_CLASSIFICATION,
+    TaskKind.EXTRACTIVE_QA,
+    TaskKind.LANGUAGE_MODELING,
+    TaskKind.MASKED_LANGUAGE_MODELING,
+)
+
+
+def task_head(
+    spec: TaskSpec, size: int, crf: bool = False, mlp_size: int = 0, dropout: float = 0.0
+) -> nn.Module:
+    """The head for the spec's task kind over `size`-wide states (a language model's is the family's own);
+    `mlp_size` > 0 puts a tanh hidden layer before a sentence classifier."""
+    kind, similarity = spec.kind, spec.kind is TaskKind.SENTENCE_SIMILARITY
+    if kind is TaskKind.TOKEN_CLASSIFICATION:
+        return TokenTaggingHead(size, spec.num_labels, crf=crf)
+    if kind is TaskKind.EXTRACTIVE_QA:
+        return SpanHead(size)
+    if spec.pair_encoding == "bi":
+        return SiamesePairHead(size, spec.num_labels, similarity=similarity)
+    return SentenceHead(size, spec.num_labels, regression=similarity, mlp_size=mlp_size, dropout=dropout)
+
+
+class EncoderWithHead:
+    """`forward` of an encoder family with `head`: token-level kinds give it every token's state, the
+    others one vector per text, two (the `_b` keys) for a siamese pair."""
+
+    spec: TaskSpec
+    head: nn.Module
+    training: bool
+
+    def token_states(self, batch: Batch) -> torch.Tensor:
+        """(B, T) token ids -> (B, T, H) states."""
+        raise NotImplementedError
+
+    def sentence_vector(self, batch: Batch, suffix: str = "") -> torch.Tensor:
+        """(B, T) ids under `input_ids{suffix}` -> (B, H) one vector per text."""
+        raise NotImplementedError
+
+    def forward(self, batch: Batch) -> Outputs:
+        kind = self.spec.kind
+        if kind in TOKEN_LEVEL_KINDS:
+            states = self.token_states(batch)  # (B, T, H)
+            if kind is TaskKind.TOKEN_CLASSIFICATION:
+                return self.head(states, batch, decode=not self.training)
+            if kind is TaskKind.EXTRACTIVE_QA:
+                return self.head(states, batch["attention_mask"])
+            return {"logits": self.head(states)}  # (B, T, V)
+        if isinstance(self.head, SiamesePairHead):
+            return self.head(self.sentence_vector(batch), self.sentence_vector(batch, "_b"))
+        return self.head(self.sentence_vector(batch))

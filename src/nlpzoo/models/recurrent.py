@@ -7,6 +7,7 @@ pairs are encoded jointly, or one at a time by the same (siamese) encoder.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -16,10 +17,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule, configured_task, fit_to_task
-from nlpzoo.models.decoding import State, sample
-from nlpzoo.models.heads import CharCNN, SentenceHead, SiamesePairHead, TokenTaggingHead
+from nlpzoo.models.decoding import LanguageModelSampling, State, StepFunction
+from nlpzoo.models.heads import CharCNN, EncoderWithHead, task_head
 from nlpzoo.models.precision import run_recurrent
-from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+from nlpzoo.tasks import Batch, TaskKind, TaskSpec
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # Characters per word the character CNN reads when the data config asks for none (data.max_word_chars);
@@ -126,7 +127,31 @@ def pool(
     return states.masked_fill(mask == 0, torch.finfo(states.dtype).min).max(1).values
 
 
-class RecurrentModel(ZooModule):
+@dataclass
+class RecurrentConfig:
+    """The recurrent family's hyper-parameters (conf/model/lstm.yaml, gru.yaml, rnn.yaml, ...)."""
+
+    cell: Literal["rnn", "lstm", "gru"] = "lstm"
+    embedding_dim: int = 128
+    hidden_size: int = 256
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.3
+    word_dropout: float = 0.0  # share of input words read as the unknown word while training
+    embedding_init_std: float | None = None  # None: PyTorch's N(0, 1)
+    pooling: Pooling = "max"
+    classifier_hidden: int = 0  # > 0: a tanh hidden layer before the sentence classifier
+    crf: bool = False
+    char_features: bool = False
+    char_buckets: int = 512
+    tie_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ConfigError(f"model.cell='{self.cell}' is not one of {sorted(CELLS)}")
+
+
+class RecurrentModel(EncoderWithHead, LanguageModelSampling, ZooModule):
     """RNN / LSTM / GRU (`cell`) encoder with the head the task kind needs."""
 
     family = "recurrent"
@@ -137,6 +162,8 @@ class RecurrentModel(ZooModule):
         TaskKind.SENTENCE_SIMILARITY,
         TaskKind.NLI,
     )
+    config_class = RecurrentConfig
+    config: RecurrentConfig
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
@@ -157,113 +184,53 @@ class RecurrentModel(ZooModule):
                 cfg.data, "max_word_chars", CHAR_WORD_LENGTH, "the character CNN reads each word's characters"
             )
 
-    def __init__(
-        self,
-        spec: TaskSpec | dict[str, Any],
-        cell: Literal["rnn", "lstm", "gru"] = "lstm",
-        embedding_dim: int = 128,
-        hidden_size: int = 256,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.3,
-        word_dropout: float = 0.0,
-        embedding_init_std: float | None = None,
-        pooling: Pooling = "max",
-        classifier_hidden: int = 0,
-        crf: bool = False,
-        char_features: bool = False,
-        char_buckets: int = 512,
-        tie_embeddings: bool = True,
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
-        objective: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(spec, optimizer, scheduler, objective)
-        if cell not in CELLS:
-            raise ConfigError(f"model.cell='{cell}' is not one of {sorted(CELLS)}")
-        kind = self.spec.kind
-        if kind is TaskKind.LANGUAGE_MODELING and bidirectional:
+    def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
+        super().__init__(spec, **options)
+        kind, config = self.spec.kind, self.config
+        if kind is TaskKind.LANGUAGE_MODELING and config.bidirectional:
             raise ConfigError(
                 "model.bidirectional=true cannot serve language_modeling (the backward direction sees the "
                 "next token); set model.bidirectional=false"
             )
-        if (crf or char_features) and kind is not TaskKind.TOKEN_CLASSIFICATION:
+        if (config.crf or config.char_features) and kind is not TaskKind.TOKEN_CLASSIFICATION:
             raise ConfigError(
                 f"model.crf and model.char_features apply to token_classification, not {kind.value}"
             )
-        self.save_family_hyperparameters(
-            cell=cell,
-            embedding_dim=embedding_dim,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            dropout=dropout,
-            word_dropout=word_dropout,
-            embedding_init_std=embedding_init_std,
-            pooling=pooling,
-            classifier_hidden=classifier_hidden,
-            crf=crf,
-            char_features=char_features,
-            char_buckets=char_buckets,
-            tie_embeddings=tie_embeddings,
-        )
-        self.pooling = pooling
-        self.chars = CharCNN(char_buckets) if char_features else None
+        self.chars = CharCNN(config.char_buckets) if config.char_features else None
         self.encoder = RecurrentEncoder(
             self.spec.vocab_size,
             self.spec.pad_token_id,
-            cell,
-            embedding_dim,
-            hidden_size,
-            num_layers,
-            bidirectional,
-            dropout,
+            config.cell,
+            config.embedding_dim,
+            config.hidden_size,
+            config.num_layers,
+            config.bidirectional,
+            config.dropout,
             word_feature_size=self.chars.output_size if self.chars else 0,
-            word_dropout=word_dropout,
+            word_dropout=config.word_dropout,
             unk_token_id=self.spec.unk_token_id,
-            embedding_init_std=embedding_init_std,
+            embedding_init_std=config.embedding_init_std,
         )
         size = self.encoder.output_size
-        self.attention_pooling = AttentionPooling(size) if pooling == "attention" else None
-        self.siamese = self.spec.pair_encoding == "bi"
-        self.head: nn.Module
-        if kind is TaskKind.TOKEN_CLASSIFICATION:
-            self.head = TokenTaggingHead(size, self.spec.num_labels, crf=crf)
-        elif kind is TaskKind.LANGUAGE_MODELING:
-            self.head = TiedLanguageModelHead(size, self.encoder.embedding, tie_embeddings)
-        elif self.siamese:
-            self.head = SiamesePairHead(
-                size, self.spec.num_labels, similarity=kind is TaskKind.SENTENCE_SIMILARITY
-            )
+        self.attention_pooling = AttentionPooling(size) if config.pooling == "attention" else None
+        if kind is TaskKind.LANGUAGE_MODELING:
+            self.head = TiedLanguageModelHead(size, self.encoder.embedding, config.tie_embeddings)
         else:
-            self.head = SentenceHead(
-                size,
-                self.spec.num_labels,
-                regression=kind is TaskKind.SENTENCE_SIMILARITY,
-                mlp_size=classifier_hidden,
-                dropout=dropout,
+            self.head = task_head(
+                self.spec, size, crf=config.crf, mlp_size=config.classifier_hidden, dropout=config.dropout
             )
 
-    def encode_sentence(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def token_states(self, batch: Batch) -> torch.Tensor:
+        features = self.chars(char_ids_of(batch)) if self.chars is not None else None  # (B, T, F)
+        return self.encoder(batch["input_ids"], batch["attention_mask"], features)[0]  # (B, T, H)
+
+    def sentence_vector(self, batch: Batch, suffix: str = "") -> torch.Tensor:
         """(B, T) token ids -> (B, hidden) pooled sentence vector."""
+        input_ids, attention_mask = batch[f"input_ids{suffix}"], batch[f"attention_mask{suffix}"]
         states, last = self.encoder(input_ids, attention_mask)
         if self.attention_pooling is not None:
             return self.attention_pooling(states, attention_mask)
-        return pool(states, last, attention_mask, self.pooling)
-
-    def forward(self, batch: Batch) -> Outputs:
-        kind = self.spec.kind
-        if kind is TaskKind.TOKEN_CLASSIFICATION:
-            features = self.chars(char_ids_of(batch)) if self.chars is not None else None  # (B, T, F)
-            states, _ = self.encoder(batch["input_ids"], batch["attention_mask"], features)  # (B, T, H)
-            return self.head(states, batch, decode=not self.training)
-        if kind is TaskKind.LANGUAGE_MODELING:
-            states, _ = self.encoder(batch["input_ids"], batch["attention_mask"])
-            return {"logits": self.head(states)}  # (B, T, V)
-        sentence = self.encode_sentence(batch["input_ids"], batch["attention_mask"])  # (B, H)
-        if self.siamese:
-            return self.head(sentence, self.encode_sentence(batch["input_ids_b"], batch["attention_mask_b"]))
-        return self.head(sentence)
+        return pool(states, last, attention_mask, self.config.pooling)
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Language-model decoding step for `nlpzoo.models.decoding`: next-token logits (B, V).
@@ -285,22 +252,13 @@ class RecurrentModel(ZooModule):
         }
         return self.head(outputs[:, -1]), state
 
-    @torch.no_grad()
-    def generate(
-        self,
-        prompt: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Continue prompt ids (B, T) by sampling -> (B, T + max_new_tokens); `temperature=0` is greedy."""
+    def decoding_step(self, use_cache: bool) -> StepFunction:
+        """`step` (it always carries the RNN state), for `generate`; only the language-model head generates."""
         if self.spec.kind is not TaskKind.LANGUAGE_MODELING:
             raise ConfigError(
                 f"generation needs the language-model head; this model serves {self.spec.kind.value}"
             )
-        return sample(self.step, {}, prompt, max_new_tokens, temperature, top_k, top_p, generator=generator)
+        return self.step
 
 
 class TiedLanguageModelHead(nn.Module):

@@ -4,6 +4,7 @@ multiplicative (Luong et al. 2015) attention, teacher forcing, and greedy / beam
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import torch
@@ -12,7 +13,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule
-from nlpzoo.models.decoding import State, decoder_start_id, search, target_pad_id
+from nlpzoo.models.decoding import Seq2SeqSearch, State, StepFunction, decoder_start_id, target_pad_id
 from nlpzoo.models.precision import run_recurrent
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
@@ -184,69 +185,49 @@ class Decoder(nn.Module):
         return self.output(self.dropout(combined)), next_state, weights
 
 
-class Seq2SeqModel(ZooModule):
+@dataclass
+class Seq2SeqConfig:
+    """The recurrent encoder-decoder's hyper-parameters (conf/model/seq2seq*.yaml)."""
+
+    cell: Literal["gru", "lstm"] = "gru"
+    attention: AttentionKind = "additive"
+    embedding_dim: int = 256
+    hidden_size: int = 512
+    num_layers: int = 1
+    dropout: float = 0.3
+    tie_embeddings: bool = True
+    teacher_forcing_ratio: float = 1.0  # share of steps fed the reference token while training
+    beam_size: int = 1
+    length_penalty: float = 1.0
+    max_generate_length: int | None = None  # None: the data's max_target_length
+
+    def __post_init__(self) -> None:
+        if self.cell not in RNNS:
+            raise ConfigError(f"model.cell='{self.cell}' is not one of {sorted(RNNS)}")
+        if self.attention not in ("none", "additive", "multiplicative"):
+            raise ConfigError(
+                f"model.attention='{self.attention}' is not one of none, additive, multiplicative"
+            )
+        if not 0.0 <= self.teacher_forcing_ratio <= 1.0:
+            raise ConfigError(f"model.teacher_forcing_ratio={self.teacher_forcing_ratio} must lie in [0, 1]")
+
+
+class Seq2SeqModel(Seq2SeqSearch, ZooModule):
     """GRU/LSTM encoder-decoder; `attention` none | additive | multiplicative."""
 
     family = "seq2seq"
     supported_tasks = (TaskKind.SEQ2SEQ,)
+    config_class = Seq2SeqConfig
+    config: Seq2SeqConfig
 
-    def __init__(
-        self,
-        spec: TaskSpec | dict[str, Any],
-        cell: Literal["gru", "lstm"] = "gru",
-        attention: AttentionKind = "additive",
-        embedding_dim: int = 256,
-        hidden_size: int = 512,
-        num_layers: int = 1,
-        dropout: float = 0.3,
-        tie_embeddings: bool = True,
-        teacher_forcing_ratio: float = 1.0,
-        beam_size: int = 1,
-        length_penalty: float = 1.0,
-        max_generate_length: int | None = None,
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
-        objective: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(spec, optimizer, scheduler, objective)
-        if cell not in RNNS:
-            raise ConfigError(f"model.cell='{cell}' is not one of {sorted(RNNS)}")
-        if attention not in ("none", "additive", "multiplicative"):
-            raise ConfigError(f"model.attention='{attention}' is not one of none, additive, multiplicative")
-        if not 0.0 <= teacher_forcing_ratio <= 1.0:
-            raise ConfigError(f"model.teacher_forcing_ratio={teacher_forcing_ratio} must lie in [0, 1]")
-        self.save_family_hyperparameters(
-            cell=cell,
-            attention=attention,
-            embedding_dim=embedding_dim,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-            tie_embeddings=tie_embeddings,
-            teacher_forcing_ratio=teacher_forcing_ratio,
-            beam_size=beam_size,
-            length_penalty=length_penalty,
-            max_generate_length=max_generate_length,
-        )
-        pad = self.spec.pad_token_id
-        self.teacher_forcing_ratio = teacher_forcing_ratio
-        self.beam_size = beam_size
-        self.length_penalty = length_penalty
-        self.max_generate_length = max_generate_length or self.spec.max_target_length or self.spec.max_length
-        target_vocab = self.spec.target_vocab_size or self.spec.vocab_size
-        self.encoder = Encoder(
-            self.spec.vocab_size, pad, cell, embedding_dim, hidden_size, num_layers, dropout
-        )
+    def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
+        super().__init__(spec, **options)
+        config, spec = self.config, self.spec
+        shared = (config.cell, config.embedding_dim, config.hidden_size, config.num_layers, config.dropout)
+        self.encoder = Encoder(spec.vocab_size, spec.pad_token_id, *shared)
+        target_vocab = spec.target_vocab_size or spec.vocab_size
         self.decoder = Decoder(
-            target_vocab,
-            target_pad_id(self.spec),
-            cell,
-            embedding_dim,
-            hidden_size,
-            num_layers,
-            dropout,
-            attention,
-            tie_embeddings,
+            target_vocab, target_pad_id(spec), *shared, config.attention, config.tie_embeddings
         )
 
     def encode(self, batch: Batch) -> State:
@@ -270,8 +251,9 @@ class Seq2SeqModel(ZooModule):
                 weights.append(step_weights)
             if t + 1 < decoder_input_ids.shape[1]:
                 previous = decoder_input_ids[:, t + 1]
-                if self.training and self.teacher_forcing_ratio < 1.0:
-                    own = torch.rand(previous.shape, device=previous.device) >= self.teacher_forcing_ratio
+                ratio = self.config.teacher_forcing_ratio
+                if self.training and ratio < 1.0:
+                    own = torch.rand(previous.shape, device=previous.device) >= ratio
                     previous = torch.where(own, step_logits.argmax(-1), previous)
         return torch.stack(logits, 1), torch.stack(weights, 1) if weights else None
 
@@ -280,22 +262,8 @@ class Seq2SeqModel(ZooModule):
         logits, state, _ = self.decoder(tokens[:, -1], state)
         return logits, state
 
-    def generate(
-        self,
-        batch: Batch,
-        beam_size: int | None = None,
-        max_length: int | None = None,
-        length_penalty: float | None = None,
-    ) -> torch.Tensor:
-        """(B, S_src) sources -> (B, <= max_length) generated target ids (padded after end-of-sequence)."""
-        return search(
-            self.step,
-            self.encode(batch),
-            self.spec,
-            max_length or self.max_generate_length,
-            beam_size or self.beam_size,
-            self.length_penalty if length_penalty is None else length_penalty,
-        )
+    def search_start(self, batch: Batch, use_cache: bool) -> tuple[StepFunction, State]:
+        return self.step, self.encode(batch)  # the RNN state is the cache
 
     def attention_map(self, batch: Batch, target_ids: torch.Tensor) -> torch.Tensor | None:
         """Attention weights (B, S_tgt, S_src) of the decoder reading `target_ids`, e.g. a generated output."""

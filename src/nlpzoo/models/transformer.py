@@ -7,8 +7,8 @@ The families built on it live beside it: `transformer_encoder.py` (encoder-only,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -17,27 +17,41 @@ from torch import nn
 from nlpzoo.errors import ConfigError
 
 
-@dataclass
-class TransformerConfig:
-    """Sizes and choices of one Transformer stack; tiny defaults, real sizes come from conf/model/*.yaml."""
+@dataclass(kw_only=True)
+class TransformerHyperparameters:
+    """The choices every from-scratch Transformer family takes (`model.dim`, `model.heads`, ...)."""
 
-    vocab_size: int
-    max_length: int = 512
     dim: int = 128
     heads: int = 4
-    layers: int = 2
     mlp_ratio: int = 4
     dropout: float = 0.1
     positions: Literal["sinusoidal", "learned"] = "learned"
     pre_norm: bool = True
-    bias: bool = True
-    scale_embeddings: bool | None = None  # tokens * sqrt(dim); None: only next to sinusoidal positions
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:
             raise ConfigError(f"model.dim={self.dim} must be divisible by model.heads={self.heads}")
         if self.positions not in ("sinusoidal", "learned"):
             raise ConfigError(f"model.positions='{self.positions}' is not one of sinusoidal, learned")
+
+
+@dataclass(kw_only=True)
+class TransformerConfig(TransformerHyperparameters):
+    """Sizes and choices of one Transformer stack; tiny defaults, real sizes come from conf/model/*.yaml."""
+
+    vocab_size: int
+    max_length: int = 512
+    layers: int = 2
+    bias: bool = True
+    scale_embeddings: bool | None = None  # tokens * sqrt(dim); None: only next to sinusoidal positions
+
+
+def stack_config(
+    hparams: TransformerHyperparameters, vocab_size: int, max_length: int, **choices: Any
+) -> TransformerConfig:
+    """One stack's config: the fields a family's hyper-parameters share with it, the data's sizes, `choices`."""
+    shared = {f.name: getattr(hparams, f.name) for f in fields(TransformerConfig) if hasattr(hparams, f.name)}
+    return TransformerConfig(**{**shared, "vocab_size": vocab_size, "max_length": max_length, **choices})
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -10,9 +11,17 @@ from torch import nn
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule, configured_task
-from nlpzoo.models.heads import SentenceHead, SiamesePairHead, SpanHead, TokenTaggingHead
-from nlpzoo.models.transformer import Embeddings, Stack, TransformerConfig, init_weights, key_padding_mask
-from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+from nlpzoo.models.heads import EncoderWithHead, task_head
+from nlpzoo.models.transformer import (
+    Embeddings,
+    Stack,
+    TransformerConfig,
+    TransformerHyperparameters,
+    init_weights,
+    key_padding_mask,
+    stack_config,
+)
+from nlpzoo.tasks import Batch, TaskKind, TaskSpec
 
 
 class TransformerEncoder(nn.Module):
@@ -38,7 +47,21 @@ class TransformerEncoder(nn.Module):
         return self.stack(x, mask=key_padding_mask(attention_mask))
 
 
-class TransformerEncoderModel(ZooModule):
+@dataclass(kw_only=True)
+class TransformerEncoderConfig(TransformerHyperparameters):
+    """The encoder's hyper-parameters (conf/model/transformer_encoder.yaml); the data gives the vocabulary."""
+
+    layers: int = 2
+    pooling: Literal["mean", "first"] = "mean"
+    crf: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.pooling not in ("mean", "first"):
+            raise ConfigError(f"model.pooling='{self.pooling}' is not one of mean, first")
+
+
+class TransformerEncoderModel(EncoderWithHead, ZooModule):
     """Transformer encoder: classification and pairs pool the states, tagging and QA read every token,
     masked language modeling predicts through the tied embeddings."""
 
@@ -51,6 +74,8 @@ class TransformerEncoderModel(ZooModule):
         TaskKind.NLI,
         TaskKind.MASKED_LANGUAGE_MODELING,
     )
+    config_class = TransformerEncoderConfig
+    config: TransformerEncoderConfig
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
@@ -59,92 +84,32 @@ class TransformerEncoderModel(ZooModule):
         if cfg.model.get("crf") and kind is not TaskKind.TOKEN_CLASSIFICATION:
             raise ConfigError(f"model.crf serves token_classification, not {kind.value}: add model.crf=false")
 
-    def __init__(
-        self,
-        spec: TaskSpec | dict[str, Any],
-        dim: int = 128,
-        heads: int = 4,
-        layers: int = 2,
-        mlp_ratio: int = 4,
-        dropout: float = 0.1,
-        positions: Literal["sinusoidal", "learned"] = "learned",
-        pre_norm: bool = True,
-        pooling: Literal["mean", "first"] = "mean",
-        crf: bool = False,
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
-        objective: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(spec, optimizer, scheduler, objective)
-        if pooling not in ("mean", "first"):
-            raise ConfigError(f"model.pooling='{pooling}' is not one of mean, first")
-        kind = self.spec.kind
-        if crf and kind is not TaskKind.TOKEN_CLASSIFICATION:
+    def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
+        super().__init__(spec, **options)
+        kind, config = self.spec.kind, self.config
+        if config.crf and kind is not TaskKind.TOKEN_CLASSIFICATION:
             raise ConfigError(f"model.crf applies to token_classification, not {kind.value}")
-        self.save_family_hyperparameters(
-            dim=dim,
-            heads=heads,
-            layers=layers,
-            mlp_ratio=mlp_ratio,
-            dropout=dropout,
-            positions=positions,
-            pre_norm=pre_norm,
-            pooling=pooling,
-            crf=crf,
-        )
-        config = TransformerConfig(
-            vocab_size=self.spec.vocab_size,
-            max_length=self.spec.max_length,
-            dim=dim,
-            heads=heads,
-            layers=layers,
-            mlp_ratio=mlp_ratio,
-            dropout=dropout,
-            positions=positions,
-            pre_norm=pre_norm,
-        )
-        self.pooling = pooling
-        self.encoder = TransformerEncoder(config, self.spec.pad_token_id)
-        self.siamese = self.spec.pair_encoding == "bi"
-        similarity = kind is TaskKind.SENTENCE_SIMILARITY
-        if kind is TaskKind.TOKEN_CLASSIFICATION:
-            self.head: nn.Module = TokenTaggingHead(dim, self.spec.num_labels, crf=crf)
-        elif kind is TaskKind.EXTRACTIVE_QA:
-            self.head = SpanHead(dim)
-        elif kind is TaskKind.MASKED_LANGUAGE_MODELING:
-            self.head = nn.Sequential(
-                nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim), nn.Linear(dim, config.vocab_size)
+        stack = stack_config(config, self.spec.vocab_size, self.spec.max_length)
+        self.encoder = TransformerEncoder(stack, self.spec.pad_token_id)
+        dim = config.dim
+        if kind is TaskKind.MASKED_LANGUAGE_MODELING:
+            self.head: nn.Module = nn.Sequential(
+                nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim), nn.Linear(dim, stack.vocab_size)
             )
             self.head[-1].weight = self.encoder.embeddings.tokens.weight
-        elif self.siamese:
-            self.head = SiamesePairHead(dim, self.spec.num_labels, similarity=similarity)
         else:
-            self.head = SentenceHead(dim, self.spec.num_labels, regression=similarity)
+            self.head = task_head(self.spec, dim, crf=config.crf)
 
-    def encode_sentence(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def token_states(self, batch: Batch) -> torch.Tensor:
+        return self.encoder(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+
+    def sentence_vector(self, batch: Batch, suffix: str = "") -> torch.Tensor:
         """(B, T) -> (B, D): the first token's state, or the mean of the real tokens' states."""
-        states = self.encoder(input_ids, attention_mask, token_type_ids)
-        if self.pooling == "first":
+        attention_mask = batch[f"attention_mask{suffix}"]
+        states = self.encoder(
+            batch[f"input_ids{suffix}"], attention_mask, batch.get(f"token_type_ids{suffix}")
+        )
+        if self.config.pooling == "first":
             return states[:, 0]
         mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
         return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-
-    def forward(self, batch: Batch) -> Outputs:
-        kind = self.spec.kind
-        mask = batch["attention_mask"]
-        if kind in (TaskKind.TOKEN_CLASSIFICATION, TaskKind.EXTRACTIVE_QA, TaskKind.MASKED_LANGUAGE_MODELING):
-            states = self.encoder(batch["input_ids"], mask, batch.get("token_type_ids"))  # (B, T, D)
-            if kind is TaskKind.TOKEN_CLASSIFICATION:
-                return self.head(states, batch, decode=not self.training)
-            if kind is TaskKind.EXTRACTIVE_QA:
-                return self.head(states, mask)
-            return {"logits": self.head(states)}  # (B, T, V)
-        sentence = self.encode_sentence(batch["input_ids"], mask, batch.get("token_type_ids"))
-        if self.siamese:
-            return self.head(sentence, self.encode_sentence(batch["input_ids_b"], batch["attention_mask_b"]))
-        return self.head(sentence)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import torch
@@ -9,14 +10,16 @@ from torch import nn
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule
-from nlpzoo.models.decoding import State, search
+from nlpzoo.models.decoding import Seq2SeqSearch, State, StepFunction
 from nlpzoo.models.transformer import (
     Embeddings,
     KeyValueCache,
     Stack,
     TransformerConfig,
+    TransformerHyperparameters,
     init_weights,
     key_padding_mask,
+    stack_config,
     xavier_init,
 )
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
@@ -86,96 +89,53 @@ class EncoderDecoderTransformer(nn.Module):
         return self.lm_head(x[:, -1]), state  # (B, V)
 
 
-class TransformerSeq2SeqModel(ZooModule):
+@dataclass(kw_only=True)
+class TransformerSeq2SeqConfig(TransformerHyperparameters):
+    """The encoder-decoder's hyper-parameters (conf/model/transformer.yaml); the data gives the vocabularies."""
+
+    dim: int = 256
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    encoder_layers: int = 3
+    decoder_layers: int = 3
+    scale_embeddings: bool | None = None
+    tie_embeddings: bool = True
+    init: Literal["normal", "xavier"] = "normal"
+    beam_size: int = 4
+    length_penalty: float = 1.0
+    max_generate_length: int | None = None  # None: the data's max_target_length
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.init not in ("normal", "xavier"):
+            raise ConfigError(f"model.init='{self.init}' is not one of normal, xavier")
+
+
+class TransformerSeq2SeqModel(Seq2SeqSearch, ZooModule):
     """Encoder-decoder Transformer; greedy (`beam_size=1`) or beam-search generation in evaluation."""
 
     family = "transformer"
     supported_tasks = (TaskKind.SEQ2SEQ,)
+    config_class = TransformerSeq2SeqConfig
+    config: TransformerSeq2SeqConfig
 
-    def __init__(
-        self,
-        spec: TaskSpec | dict[str, Any],
-        dim: int = 256,
-        heads: int = 4,
-        encoder_layers: int = 3,
-        decoder_layers: int = 3,
-        mlp_ratio: int = 4,
-        dropout: float = 0.1,
-        positions: Literal["sinusoidal", "learned"] = "sinusoidal",
-        scale_embeddings: bool | None = None,
-        pre_norm: bool = True,
-        tie_embeddings: bool = True,
-        init: Literal["normal", "xavier"] = "normal",
-        beam_size: int = 4,
-        length_penalty: float = 1.0,
-        max_generate_length: int | None = None,
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
-        objective: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(spec, optimizer, scheduler, objective)
-        self.save_family_hyperparameters(
-            dim=dim,
-            heads=heads,
-            encoder_layers=encoder_layers,
-            decoder_layers=decoder_layers,
-            mlp_ratio=mlp_ratio,
-            dropout=dropout,
-            positions=positions,
-            scale_embeddings=scale_embeddings,
-            pre_norm=pre_norm,
-            tie_embeddings=tie_embeddings,
-            init=init,
-            beam_size=beam_size,
-            length_penalty=length_penalty,
-            max_generate_length=max_generate_length,
-        )
-        if init not in ("normal", "xavier"):
-            raise ConfigError(f"model.init='{init}' is not one of normal, xavier")
-        shared: dict[str, Any] = dict(
-            dim=dim,
-            heads=heads,
-            mlp_ratio=mlp_ratio,
-            dropout=dropout,
-            positions=positions,
-            scale_embeddings=scale_embeddings,
-            pre_norm=pre_norm,
-        )
-        target_vocab = self.spec.target_vocab_size or self.spec.vocab_size
-        target_length = max(self.spec.max_target_length or self.spec.max_length, max_generate_length or 0) + 1
-        source = TransformerConfig(
-            self.spec.vocab_size, self.spec.max_length, layers=encoder_layers, **shared
-        )
-        target = TransformerConfig(target_vocab, target_length, layers=decoder_layers, **shared)
-        self.beam_size = beam_size
-        self.length_penalty = length_penalty
-        self.max_generate_length = max_generate_length or self.spec.max_target_length or self.spec.max_length
+    def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
+        super().__init__(spec, **options)
+        config, spec = self.config, self.spec
+        target_length = max(spec.max_target_length or spec.max_length, config.max_generate_length or 0) + 1
+        target_vocab = spec.target_vocab_size or spec.vocab_size
+        source = stack_config(config, spec.vocab_size, spec.max_length, layers=config.encoder_layers)
+        target = stack_config(config, target_vocab, target_length, layers=config.decoder_layers)
         shared_vocabulary = bool(
             self.spec.extra.get("shared_vocabulary", self.spec.target_vocab_size is None)
         )
-        self.net = EncoderDecoderTransformer(source, target, shared_vocabulary, tie_embeddings, init)
-
-    def generate(
-        self,
-        batch: Batch,
-        beam_size: int | None = None,
-        max_length: int | None = None,
-        length_penalty: float | None = None,
-        use_cache: bool = True,
-    ) -> torch.Tensor:
-        """(B, S_src) sources -> (B, <= max_length) generated target ids (padded after end-of-sequence).
-
-        `use_cache=False` recomputes the whole prefix every token (the reference the cache is tested against).
-        """
-        state = self.net.encode(batch["input_ids"], batch["attention_mask"])
-        return search(
-            self.net.cached_step if use_cache else self.net.step,
-            state,
-            self.spec,
-            max_length or self.max_generate_length,
-            beam_size or self.beam_size,
-            self.length_penalty if length_penalty is None else length_penalty,
+        self.net = EncoderDecoderTransformer(
+            source, target, shared_vocabulary, config.tie_embeddings, config.init
         )
+
+    def search_start(self, batch: Batch, use_cache: bool) -> tuple[StepFunction, State]:
+        """`use_cache=False` recomputes the whole prefix every token (the reference the cache is tested against)."""
+        step = self.net.cached_step if use_cache else self.net.step
+        return step, self.net.encode(batch["input_ids"], batch["attention_mask"])
 
     def forward(self, batch: Batch) -> Outputs:
         state = self.net.encode(batch["input_ids"], batch["attention_mask"])

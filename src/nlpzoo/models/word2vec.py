@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -26,7 +27,7 @@ from torch import nn
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.huffman import huffman_paths
 from nlpzoo.models.optimization import WARMUP_LR, Schedule, warmup_schedule
-from nlpzoo.models.word_vectors import ExportFormat, WordVectorModule
+from nlpzoo.models.word_vectors import WordVectorConfig, WordVectorModule
 from nlpzoo.optional import installed
 from nlpzoo.tasks import Batch, TaskSpec
 
@@ -52,66 +53,60 @@ def compiled_loop_available() -> bool:
     return False
 
 
+DEFAULT_OPTIMIZER = {"_target_": "torch.optim.SGD", "lr": 0.025}  # word2vec's starting alpha
+# Linear decay to word2vec's last alpha, 0.0001.
+DEFAULT_SCHEDULE = {"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.0001 / 0.025}
+
+
+@dataclass
+class Word2VecConfig(WordVectorConfig):
+    """word2vec's hyper-parameters (conf/model/word2vec.yaml, cbow.yaml)."""
+
+    architecture: Architecture = "skipgram"
+    dim: int = 100
+    negative: bool = True  # negative sampling, with the corpus's noise words
+    hierarchical_softmax: bool = False
+    sub_batch_pairs: int = 1024  # examples per SGD sub-batch, each with its own alpha
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.architecture not in ("skipgram", "cbow"):
+            raise ConfigError(f"model.architecture='{self.architecture}' is not one of: skipgram, cbow")
+        if not (self.negative or self.hierarchical_softmax):
+            raise ConfigError("word2vec needs negative sampling, hierarchical softmax or both")
+        if self.sub_batch_pairs < 1:
+            raise ConfigError(f"model.sub_batch_pairs={self.sub_batch_pairs} must be >= 1")
+
+
 class Word2Vec(WordVectorModule):
     """Skip-gram (predict the center from each context word) or CBOW (predict the center from the
     mean of its context); `negative` uses the corpus's noise samples, `hierarchical_softmax` adds
     the Huffman-tree softmax."""
 
     family = "word2vec"
+    config_class = Word2VecConfig
+    config: Word2VecConfig
     hs_points: torch.Tensor  # buffers (register_buffer), declared for the type checker
     hs_labels: torch.Tensor
     hs_mask: torch.Tensor
 
-    def __init__(
-        self,
-        spec: TaskSpec | dict[str, Any],
-        architecture: Architecture = "skipgram",
-        dim: int = 100,
-        negative: bool = True,
-        hierarchical_softmax: bool = False,
-        sub_batch_pairs: int = 1024,
-        probe_words: list[str] | None = None,
-        export_format: ExportFormat | None = "binary",
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
-    ) -> None:
-        optimizer = optimizer or {"_target_": "torch.optim.SGD", "lr": 0.025}  # word2vec's starting alpha
-        scheduler = scheduler or {"warmup_steps": 0, "decay": "linear", "min_lr_ratio": 0.0001 / 0.025}
-        super().__init__(spec, probe_words, export_format, optimizer, scheduler)
-        if architecture not in ("skipgram", "cbow"):
-            raise ConfigError(f"model.architecture='{architecture}' is not one of: skipgram, cbow")
-        if not (negative or hierarchical_softmax):
-            raise ConfigError("word2vec needs negative sampling, hierarchical softmax or both")
-        if sub_batch_pairs < 1:
-            raise ConfigError(f"model.sub_batch_pairs={sub_batch_pairs} must be >= 1")
+    def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
+        options["optimizer"] = options.get("optimizer") or {**DEFAULT_OPTIMIZER}
+        options["scheduler"] = options.get("scheduler") or {**DEFAULT_SCHEDULE}
+        super().__init__(spec, **options)
         target = self.optimizer_config.get("_target_")
         if target != "torch.optim.SGD" or "lr" not in self.optimizer_config:
             raise ConfigError(
                 f"word2vec trains with its own SGD: model.optimizer must be torch.optim.SGD with an lr "
                 f"(the starting alpha), not {self.optimizer_config}"
             )
-        self.save_family_hyperparameters(
-            architecture=architecture,
-            dim=dim,
-            negative=negative,
-            hierarchical_softmax=hierarchical_softmax,
-            sub_batch_pairs=sub_batch_pairs,
-            probe_words=self.probe_words,
-            export_format=export_format,
-        )
         self.automatic_optimization = False
-        self.architecture, self.negative, self.hierarchical_softmax = (
-            architecture,
-            negative,
-            hierarchical_softmax,
-        )
-        self.sub_batch_pairs = sub_batch_pairs
-        vocab = self.spec.vocab_size
+        vocab, dim = self.spec.vocab_size, self.config.dim
         self.input_vectors = self.build_input_vectors(vocab, dim)
         # word2vec's initialisation: inputs uniform in +-0.5/dim, outputs zero.
         self.output_vectors = nn.Embedding(vocab, dim)
         nn.init.zeros_(self.output_vectors.weight)
-        if hierarchical_softmax:
+        if self.config.hierarchical_softmax:
             points, codes, mask = huffman_paths(np.asarray(self.spec.extra["counts"]))
             self.register_buffer("hs_points", torch.from_numpy(points).long(), persistent=False)  # (V, depth)
             self.register_buffer(
@@ -143,7 +138,7 @@ class Word2Vec(WordVectorModule):
         same pairs seen from the other side). CBOW: the context mean predicts the center."""
         centers, contexts, mask = batch["input_ids"], batch["context_ids"], batch["context_mask"]
         noise = batch["negative_ids"]
-        if self.architecture == "skipgram":
+        if self.config.architecture == "skipgram":
             if mask.device.type == "cpu":  # numpy finds the pairs ~20x faster than torch on one thread
                 pairs = torch.from_numpy(np.flatnonzero(mask.numpy()))  # (M,) row-major, as the noise rows
             else:
@@ -185,7 +180,7 @@ class Word2Vec(WordVectorModule):
         from nlpzoo.models.word2vec_kernel import sgd_examples
 
         rows, weights = self.input_rows(words, valid)  # (B, R)
-        if self.hierarchical_softmax:
+        if self.config.hierarchical_softmax:
             hs = (self.node_vectors.weight, self.hs_points, self.hs_labels, self.hs_mask)
         else:  # paths of depth 0: the loop makes no node decision
             empty = torch.zeros(0, 0)
@@ -199,16 +194,18 @@ class Word2Vec(WordVectorModule):
             self.output_vectors.weight.detach().numpy(),
             *(table.detach().numpy() for table in hs),
             np.asarray(alphas or [0.0], np.float32),
-            self.sub_batch_pairs,
-            self.negative,
+            self.config.sub_batch_pairs,
+            self.config.negative,
             alphas is not None,
             max(1, threads),
             MAX_EXP,
         )
 
     def sub_batches(self, batch: Batch) -> int:
-        examples = len(batch["negative_ids"]) if self.architecture == "skipgram" else len(batch["input_ids"])
-        return -(-examples // self.sub_batch_pairs)
+        examples = (
+            len(batch["negative_ids"]) if self.config.architecture == "skipgram" else len(batch["input_ids"])
+        )
+        return -(-examples // self.config.sub_batch_pairs)
 
     def vectorized_sgd(
         self,
@@ -219,7 +216,7 @@ class Word2Vec(WordVectorModule):
         alphas: list[float] | None,
     ) -> float:
         """The batch in sub-batches of `sub_batch_pairs` examples, each scored (and updated) at once; returns the summed loss."""
-        total, size = 0.0, self.sub_batch_pairs
+        total, size = 0.0, self.config.sub_batch_pairs
         for i, begin in enumerate(range(0, len(targets), size)):
             part = slice(begin, begin + size)
             alpha = None if alphas is None else alphas[i]
@@ -244,7 +241,7 @@ class Word2Vec(WordVectorModule):
             inputs = torch.bmm(weights.unsqueeze(1), gathered).squeeze(1)  # (B, D)
         input_grad: torch.Tensor | float = 0.0
         loss = 0.0
-        if self.negative:
+        if self.config.negative:
             candidates = torch.cat([targets.unsqueeze(1), noise], dim=1)  # (B, 1 + K)
             labels = (candidates == targets.unsqueeze(1)).to(inputs.dtype)  # (B, 1 + K)
             # word2vec skips a noise word equal to the target.
@@ -255,7 +252,7 @@ class Word2Vec(WordVectorModule):
                 self.output_vectors.weight, inputs, candidates, labels, keep, alpha
             )
             loss, input_grad = loss + part, grad if isinstance(input_grad, float) else input_grad + grad
-        if self.hierarchical_softmax:
+        if self.config.hierarchical_softmax:
             points, labels, mask = (
                 self.hs_points[targets],
                 self.hs_labels[targets],

@@ -4,6 +4,7 @@ probe words, and export to the word2vec format at the end of training."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
 
@@ -21,11 +22,25 @@ log = logging.getLogger(__name__)
 ExportFormat = Literal["text", "binary"]
 
 
+@dataclass
+class WordVectorConfig:
+    """What every word-vector family takes besides its own hyper-parameters."""
+
+    probe_words: list[str] | None = None  # words whose nearest neighbours are logged at each validation
+    export_format: ExportFormat | None = "binary"  # the vectors file written at the end of training
+
+    def __post_init__(self) -> None:
+        self.probe_words = list(self.probe_words or [])
+        if self.export_format not in (None, "text", "binary"):
+            raise ConfigError(f"model.export_format='{self.export_format}' is not one of: text, binary, null")
+
+
 class WordVectorModule(ZooModule):
     """Base of skip-gram, CBOW, fastText and GloVe: `training_loss(batch)` and `word_vectors()` (V, D)."""
 
     supported_tasks = (TaskKind.WORD_EMBEDDING,)
     batch_format: ClassVar[str] = "windows"  # what the corpus must serve (data.batch_format)
+    config: WordVectorConfig
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
@@ -44,26 +59,15 @@ class WordVectorModule(ZooModule):
             )
             fit_to_task(cfg.trainer, "gradient_clip_val", None, why)
 
-    def __init__(
-        self,
-        spec: TaskSpec | dict[str, Any],
-        probe_words: list[str] | None = None,
-        export_format: ExportFormat | None = "binary",
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(spec, optimizer, scheduler)
+    def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
+        super().__init__(spec, **options)
         served = self.spec.extra.get("batch_format")
         if served != self.batch_format:
             raise ConfigError(
                 f"model family '{self.family}' trains on '{self.batch_format}' batches but the corpus serves "
                 f"'{served}': set data.batch_format={self.batch_format}"
             )
-        if export_format not in (None, "text", "binary"):
-            raise ConfigError(f"model.export_format='{export_format}' is not one of: text, binary, null")
         self.words: list[str] = list(self.spec.extra["words"])
-        self.probe_words = list(probe_words or [])
-        self.export_format = export_format
         self._eval_vectors: torch.Tensor | None = None
 
     def training_loss(self, batch: Batch) -> torch.Tensor:
@@ -110,7 +114,7 @@ class WordVectorModule(ZooModule):
     def on_validation_epoch_end(self) -> None:
         ids = {word: i for i, word in enumerate(self.words)}
         vectors = self.evaluation_vectors()
-        for word in self.probe_words:
+        for word in self.config.probe_words or ():
             if word in ids:
                 neighbours = nearest_neighbours(vectors, ids[word], k=8)
                 log.info(
@@ -124,9 +128,10 @@ class WordVectorModule(ZooModule):
             return save_word2vec_format(path, self.words, self.word_vectors(), binary=binary)
 
     def on_fit_end(self) -> None:
-        if self.export_format and self.trainer.is_global_zero:
-            suffix = "bin" if self.export_format == "binary" else "txt"
+        export_format = self.config.export_format
+        if export_format and self.trainer.is_global_zero:
+            suffix = "bin" if export_format == "binary" else "txt"
             path = self.export(
-                Path(self.trainer.default_root_dir) / f"word_vectors.{suffix}", self.export_format == "binary"
+                Path(self.trainer.default_root_dir) / f"word_vectors.{suffix}", export_format == "binary"
             )
             log.info("word vectors written to %s", path)
