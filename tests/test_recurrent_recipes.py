@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from nlpzoo.data.readers import read_conll
-from nlpzoo.data.tagging import convert_tags
 from nlpzoo.models.recurrent import RecurrentEncoder
+from nlpzoo.tasks.tagging import convert_tags
 from nlpzoo.tokenizers import WordTokenizer
 from nlpzoo.training import run_training
 from tests.conftest import compose_config

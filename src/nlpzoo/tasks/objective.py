@@ -46,8 +46,8 @@ plot shows the most frequent, by `TaskSpec.extra["counts"]` (id order) when the 
 Whenever a family's outputs carry `loss` (a CRF's negative log-likelihood, a Hugging Face
 model's own loss), objectives use it instead of computing one.
 
-Spec values the objectives read (`TaskSpec.extra`, set by DataModules): `tag_scheme` ("IOB1",
-"IOB2", "IOBES"; inferred from label names when absent), `seq2seq_task` ("translation" or
+Spec values the objectives read (`TaskSpec.extra`, set by DataModules): `tag_scheme` ("iob1",
+"iob2", "iobes", see `tasks/tagging.py`; inferred from label names when absent), `seq2seq_task` ("translation" or
 "summarization": the latter adds ROUGE), `char_level` (true: language models report bits per
 character), `score_range` ([low, high] of similarity labels, for the cosine loss).
 

@@ -10,9 +10,10 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.metrics.spans import SCHEMES, SpanF1, extract_spans, infer_scheme
+from nlpzoo.metrics.spans import SpanF1
 from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.tagging import infer_scheme, scheme_name, tags_to_spans
 
 IGNORE_INDEX = -100
 
@@ -32,9 +33,9 @@ class TokenClassificationObjective(TaskObjective):
         super().__init__(spec)
         if not spec.label_names:
             raise ConfigError("token classification needs tag names in the TaskSpec (label_names)")
-        self.scheme = (scheme or spec.extra.get("tag_scheme") or infer_scheme(spec.label_names)).upper()
-        if self.scheme not in SCHEMES:
-            raise ConfigError(f"objective.scheme='{self.scheme}' is not one of {SCHEMES}")
+        self.scheme = scheme_name(
+            scheme or spec.extra.get("tag_scheme") or infer_scheme(spec.label_names), "objective.scheme"
+        )
 
     def task_loss(self, outputs: Outputs, batch: Batch) -> torch.Tensor:
         logits = outputs["logits"].float()  # (B, T, num_tags)
@@ -81,7 +82,7 @@ class TokenClassificationObjective(TaskObjective):
             elif self.decode is not None:
                 token_ids = batch["input_ids"][row].tolist()
                 prediction["tokens"] = self.decode([[token_ids[t]] for t in positions])
-            entities = sorted(extract_spans(tags, self.scheme), key=lambda span: span[1])
+            entities = tags_to_spans(tags, self.scheme)
             prediction["entities"] = [
                 {"type": kind, "start": start, "end": end, **self._entity_text(prediction, start, end)}
                 for kind, start, end in entities
