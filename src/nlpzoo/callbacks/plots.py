@@ -155,11 +155,11 @@ class PlotWriter(L.Callback):
         special = set(getattr(tokenizer, "all_special_ids", []) or [])
         # The most frequent words: by the corpus counts when the data gives them, else by id, since
         # trained tokenizer vocabularies are ordered by frequency.
-        counts = module.spec.extra.get("counts")
+        counts = module.spec.counts
         order = sorted(range(len(counts)), key=lambda i: -counts[i]) if counts else range(vectors.shape[0])
         ids = [i for i in order if i not in special][: self.embedding_words]
-        if tokenizer is None and module.spec.extra.get("words"):  # a corpus vocabulary without a tokenizer
-            words = [str(module.spec.extra["words"][i]) for i in ids]
+        if tokenizer is None and module.spec.words:  # a corpus vocabulary without a tokenizer
+            words = [str(module.spec.words[i]) for i in ids]
         else:
             words = token_names(tokenizer, ids)
         return plots.embedding_projection(vectors.detach()[ids].float().cpu().numpy(), words)  # (words, dim)

@@ -266,10 +266,7 @@ class LanguageModelingData(TaskDataModule):
         return super().padding_fraction(split)
 
     def build_spec(self) -> TaskSpec:
-        return self.make_spec(
-            max_length=self.block_size,
-            extra={"block_size": self.block_size, "char_level": is_character_level(self.tokenizer)},
-        )
+        return self.make_spec(max_length=self.block_size, char_level=is_character_level(self.tokenizer))
 
 
 class MaskingCollator(PaddingCollator):
@@ -332,8 +329,3 @@ class MaskedLanguageModelingData(LanguageModelingData):
         return MaskingCollator(
             self.tokenizer, self.mlm_probability, self.mask_replace_prob, self.random_replace_prob
         )
-
-    def build_spec(self) -> TaskSpec:
-        spec = super().build_spec()
-        spec.extra["mlm_probability"] = self.mlm_probability
-        return spec

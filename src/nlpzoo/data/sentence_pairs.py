@@ -177,4 +177,4 @@ class SentenceSimilarityData(TaskDataModule):
         return pair_collator(self.tokenizer)
 
     def build_spec(self) -> TaskSpec:
-        return self.make_spec(pair_encoding=self.pair_encoding, extra={"score_range": self.score_range})
+        return self.make_spec(pair_encoding=self.pair_encoding, score_range=self.score_range)

@@ -187,10 +187,6 @@ class Seq2SeqData(TaskDataModule):
             eos_token_id=self.target_eos_id(),
             max_target_length=self.max_target_length,
             target_vocab_size=len(self.target_tokenizer) if separate else None,
-            extra={
-                "decoder_start_token_id": self.decoder_start_id(),
-                "target_pad_token_id": self.target_pad_id(),
-                "shared_vocabulary": not separate,
-                "seq2seq_task": self.task,
-            },
+            target_pad_token_id=self.target_pad_id(),
+            seq2seq_task=self.task,
         )

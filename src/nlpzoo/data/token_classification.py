@@ -200,10 +200,4 @@ class TokenClassificationData(TaskDataModule):
         )
 
     def build_spec(self) -> TaskSpec:
-        return self.make_spec(
-            label_names=self.label_names,
-            extra={
-                "tag_scheme": self.output_scheme or self.tag_scheme,
-                "label_all_subwords": self.label_all_subwords,
-            },
-        )
+        return self.make_spec(label_names=self.label_names, tag_scheme=self.output_scheme or self.tag_scheme)

@@ -149,9 +149,7 @@ class TransformerSeq2SeqModel(ZooModule):
         self.beam_size = beam_size
         self.length_penalty = length_penalty
         self.max_generate_length = max_generate_length or self.spec.max_target_length or self.spec.max_length
-        shared_vocabulary = bool(
-            self.spec.extra.get("shared_vocabulary", self.spec.target_vocab_size is None)
-        )
+        shared_vocabulary = self.spec.target_vocab_size is None
         self.net = EncoderDecoderTransformer(source, target, shared_vocabulary, tie_embeddings, init)
 
     def generate(

@@ -53,7 +53,7 @@ class WordVectorModule(ZooModule):
         scheduler: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(spec, optimizer, scheduler)
-        served = self.spec.extra.get("batch_format")
+        served = self.spec.batch_format
         if served != self.batch_format:
             raise ConfigError(
                 f"model family '{self.family}' trains on '{self.batch_format}' batches but the corpus serves "
@@ -61,7 +61,7 @@ class WordVectorModule(ZooModule):
             )
         if export_format not in (None, "text", "binary"):
             raise ConfigError(f"model.export_format='{export_format}' is not one of: text, binary, null")
-        self.words: list[str] = list(self.spec.extra["words"])
+        self.words: list[str] = list(self.spec.words)
         self.probe_words = list(probe_words or [])
         self.export_format = export_format
         self._eval_vectors: torch.Tensor | None = None

@@ -21,7 +21,7 @@ IGNORE_INDEX = -100
 class TokenClassificationObjective(TaskObjective):
     """Tags per token; entities are read from the tags at labelled positions (first subwords).
 
-    `scheme` defaults to the DataModule's `spec.extra["tag_scheme"]`, else is inferred from the
+    `scheme` defaults to the DataModule's `spec.tag_scheme`, else is inferred from the
     label names (IOBES when E-/S- tags exist, else IOB2).
     """
 
@@ -34,7 +34,7 @@ class TokenClassificationObjective(TaskObjective):
         if not spec.label_names:
             raise ConfigError("token classification needs tag names in the TaskSpec (label_names)")
         self.scheme = scheme_name(
-            scheme or spec.extra.get("tag_scheme") or infer_scheme(spec.label_names), "objective.scheme"
+            scheme or spec.tag_scheme or infer_scheme(spec.label_names), "objective.scheme"
         )
 
     def task_loss(self, outputs: Outputs, batch: Batch) -> torch.Tensor:
