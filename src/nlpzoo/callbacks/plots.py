@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 
 from nlpzoo import plots
-from nlpzoo.tasks import Batch
+from nlpzoo.tasks import IGNORE_INDEX, Batch
 
 SPLIT_NAMES = {"val": "validation", "test": "test"}
 
@@ -132,7 +132,9 @@ class PlotWriter(L.Callback):
         target_ids = self.example.get("decoder_input_ids", self.example["input_ids"])[0]
         target_length = len(target_ids)
         if "decoder_input_ids" in self.example and "labels" in self.example:
-            target_length = int((self.example["labels"][0] != -100).sum())  # the decoder's real tokens
+            target_length = int(
+                (self.example["labels"][0] != IGNORE_INDEX).sum()
+            )  # the decoder's real tokens
         elif "decoder_input_ids" not in self.example:
             target_length = source_length
         source_length = min(source_length, weights.shape[-1], self.attention_tokens)

@@ -14,11 +14,11 @@ from transformers import DataCollatorForLanguageModeling
 
 from nlpzoo.data.base import TaskDataModule
 from nlpzoo.data.caching import cached_map
-from nlpzoo.data.collate import IGNORE_INDEX, PaddingCollator
+from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.data.sampling import RandomWindowSampler
 from nlpzoo.data.sources import column_values, first_present_column
 from nlpzoo.errors import DataError
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 
 LINES_PER_GROUP = 10_000  # lines concatenated before cutting blocks; only the group's last block is short
 

@@ -13,11 +13,11 @@ from typing import Any
 import datasets
 
 from nlpzoo.data.base import TaskDataModule
-from nlpzoo.data.collate import IGNORE_INDEX, PaddingCollator
+from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.data.sources import column_values, first_present_column
 from nlpzoo.data.text_classification import TextClassificationData, label_ids
 from nlpzoo.errors import DataError
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 
 PAIR_ENCODINGS = ("cross", "bi")
 

@@ -8,11 +8,11 @@ from typing import Any, Literal
 import datasets
 
 from nlpzoo.data.base import TaskDataModule
-from nlpzoo.data.collate import IGNORE_INDEX, PaddingCollator
+from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.data.readers import read_parallel
 from nlpzoo.data.sources import SPLIT_ALIASES, column_values, first_present_column, name_parts
 from nlpzoo.errors import DataError
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 from nlpzoo.tokenizers.base import TokenizerRecipe
 
 

@@ -8,11 +8,11 @@ from typing import Any
 import datasets
 
 from nlpzoo.data.base import TaskDataModule
-from nlpzoo.data.collate import IGNORE_INDEX, PaddingCollator
+from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.data.readers import read_conll
 from nlpzoo.data.sources import column_values, first_present_column, load_local_file
 from nlpzoo.errors import DataError
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 from nlpzoo.tasks.tagging import (
     SCHEMES,
     convert_tags,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 from torchmetrics import Metric
 
+from nlpzoo.tasks.spec import IGNORE_INDEX
 from nlpzoo.tasks.tagging import entity_types, infer_scheme, scheme_name, tags_to_spans
 
 
@@ -28,14 +29,14 @@ def prf(
 class SpanF1(Metric):
     """Micro-averaged span precision/recall/F1 and the same per entity type, over tag-id sequences.
 
-    `update(predictions, labels)` takes (batch, seq) tag ids; positions where labels == -100
-    are dropped, the rest read as one sentence per row.
+    `update(predictions, labels)` takes (batch, seq) tag ids; positions where labels == IGNORE_INDEX
+    (-100) are dropped, the rest read as one sentence per row.
     """
 
     full_state_update = False
 
     def __init__(
-        self, label_names: Sequence[str], scheme: str | None = None, ignore_index: int = -100
+        self, label_names: Sequence[str], scheme: str | None = None, ignore_index: int = IGNORE_INDEX
     ) -> None:
         super().__init__()
         self.label_names = list(label_names)

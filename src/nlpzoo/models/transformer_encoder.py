@@ -10,7 +10,7 @@ from torch import nn
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule, configured_task
-from nlpzoo.models.heads import SentenceHead, SiamesePairHead, SpanHead, TokenTaggingHead
+from nlpzoo.models.heads import SentenceHead, SiamesePairHead, SpanHead, TokenTaggingHead, masked_mean
 from nlpzoo.models.transformer import Embeddings, Stack, TransformerConfig, init_weights, key_padding_mask
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
@@ -131,8 +131,7 @@ class TransformerEncoderModel(ZooModule):
         states = self.encoder(input_ids, attention_mask, token_type_ids)
         if self.pooling == "first":
             return states[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return masked_mean(states, attention_mask)
 
     def forward(self, batch: Batch) -> Outputs:
         kind = self.spec.kind

@@ -15,6 +15,7 @@ _LOCATIONS = {
     "Decode": "objective",
     "Outputs": "objective",
     "TaskObjective": "objective",
+    "IGNORE_INDEX": "spec",
     "TaskKind": "spec",
     "TaskSpec": "spec",
 }

@@ -11,9 +11,7 @@ from torchmetrics import MetricCollection
 from nlpzoo.errors import ConfigError
 from nlpzoo.metrics.language_modeling import LanguageModelScore, token_statistics
 from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
-
-IGNORE_INDEX = -100
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 
 
 class CausalLMObjective(TaskObjective):

@@ -12,9 +12,8 @@ from nlpzoo.errors import ConfigError
 from nlpzoo.metrics.bleu import SacreBleuScore, TokenizedBleuScore
 from nlpzoo.metrics.rouge import RougeScore
 from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 
-IGNORE_INDEX = -100
 GENERATION_METRICS = ("bleu", "chrf", "rouge", "bleu_tokenized")
 
 

@@ -12,10 +12,18 @@ from torchmetrics.classification import MulticlassAccuracy
 from nlpzoo.errors import ConfigError
 from nlpzoo.metrics.spans import SpanF1
 from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 from nlpzoo.tasks.tagging import infer_scheme, scheme_name, tags_to_spans
 
-IGNORE_INDEX = -100
+
+def tagged_positions(batch: Batch) -> torch.Tensor:
+    """(B, T) bool, the positions that carry a tag (words): the labelled ones; without labels each
+    word's first subword (`first_subword_mask`, prediction input), else every real token."""
+    if batch.get("labels") is not None:
+        return batch["labels"] != IGNORE_INDEX
+    if batch.get("first_subword_mask") is not None:
+        return batch["first_subword_mask"].bool()
+    return batch["attention_mask"].bool()
 
 
 class TokenClassificationObjective(TaskObjective):
@@ -65,12 +73,7 @@ class TokenClassificationObjective(TaskObjective):
         """Tags and entities over the word positions: labelled ones, else `first_subword_mask` (B, T),
         else every real token. Entity text comes from the list key `words` when given, else decoding."""
         tag_ids = self.tag_ids(outputs).tolist()
-        if "labels" in batch:
-            keep = (batch["labels"] != IGNORE_INDEX).tolist()
-        elif "first_subword_mask" in batch:
-            keep = batch["first_subword_mask"].bool().tolist()
-        else:
-            keep = batch["attention_mask"].bool().tolist()
+        keep = tagged_positions(batch).tolist()
         names = self.spec.label_names
         predictions = []
         for row, (ids, row_keep) in enumerate(zip(tag_ids, keep, strict=True)):
