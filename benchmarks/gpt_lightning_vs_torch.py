@@ -197,7 +197,7 @@ def main() -> None:
         kind=TaskKind.LANGUAGE_MODELING,
         vocab_size=vocab_size,
         max_length=args.block_size,
-        extra={"char_level": True},
+        char_level=True,
     )
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
     tokens = args.batch_size * args.block_size * (args.steps - args.warmup)

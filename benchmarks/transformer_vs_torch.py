@@ -26,10 +26,10 @@ from torch.utils.data import DataLoader
 
 import nlpzoo.config  # noqa: F401  (registers config resolvers)
 from nlpzoo.models.transformer_seq2seq import TransformerSeq2SeqModel
+from nlpzoo.tasks import IGNORE_INDEX
 from nlpzoo.training import build_datamodule, build_model
 
 ROOT = Path(__file__).resolve().parents[1]
-IGNORE_INDEX = -100
 
 
 class TorchTranslator(nn.Module):

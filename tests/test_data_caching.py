@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nlpzoo.data import TextClassificationData, TokenClassificationData
-from nlpzoo.data.tagging import SCHEMES, convert_tags, detect_scheme, tag_problem, tags_to_spans
+from nlpzoo.tasks.tagging import SCHEMES, convert_tags, detect_scheme, tag_problem, tags_to_spans
 from nlpzoo.tokenizers import BpeTokenizer, WordTokenizer
 
 
@@ -101,7 +101,7 @@ def test_conll_iobes_tags_convert_to_every_scheme_and_back(conll_tags: list[list
 
 def test_schemes_by_hand() -> None:
     iob1 = ["I-PER", "I-PER", "B-PER", "O", "I-LOC"]
-    assert tags_to_spans(iob1) == [("PER", 0, 2), ("PER", 2, 3), ("LOC", 4, 5)]
+    assert tags_to_spans(iob1, "iob1") == [("PER", 0, 2), ("PER", 2, 3), ("LOC", 4, 5)]
     assert convert_tags(iob1, "iob2") == ["B-PER", "I-PER", "B-PER", "O", "B-LOC"]
     assert convert_tags(iob1, "iobes") == ["B-PER", "E-PER", "S-PER", "O", "S-LOC"]
     assert tag_problem(["B-PER", "O"], "iob1") is not None  # IOB1 has no B- at a chunk start

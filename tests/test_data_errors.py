@@ -140,6 +140,12 @@ def test_parallel_files_with_different_line_counts(tmp_path: Path) -> None:
         datamodule.setup()
 
 
+def test_tag_schemes_are_typed_in_either_case() -> None:
+    # README writes IOB1/IOB2/IOBES, conf/data/conll2003.yaml writes iob1/iob2/iobes: both work.
+    datamodule = TokenClassificationData(tag_scheme="IOB2", output_scheme="IOBES")
+    assert (datamodule.tag_scheme, datamodule.output_scheme) == ("iob2", "iobes")
+
+
 def test_invalid_options_fail_before_reading(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="tag_scheme='bio'; valid: iob1, iob2, iobes"):
         TokenClassificationData(tag_scheme="bio")

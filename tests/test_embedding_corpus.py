@@ -114,7 +114,7 @@ def test_benchmark_pairs_outside_the_vocabulary_are_skipped(tmp_path: Path) -> N
     module = corpus(tmp_path)
     (batch,) = list(module.val_dataloader())
     assert batch["pair_ids"].tolist() == [[0, 1], [0, 2], [1, 2]]  # "b zzz" skipped
-    assert module.spec.extra["similarity_benchmarks"] == ["tiny"]
+    assert module.spec.similarity_benchmarks == ["tiny"]
 
 
 def test_gensim_shipped_corpus_and_bad_input(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2, IOBES
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.metrics.spans import SpanF1, extract_spans, infer_scheme
+from nlpzoo.metrics.spans import SpanF1
+from nlpzoo.tasks.tagging import infer_scheme, scheme_name, tags_to_spans
 
 IOB2_TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 IOBES_TAGS = ["O", *[f"{p}-{t}" for t in ("PER", "LOC", "ORG") for p in "BIES"]]
@@ -56,17 +57,31 @@ def random_sentences(names: list[str], count: int, seed: int) -> list[list[str]]
 
 
 def test_iob2_spans_on_hand_checked_cases() -> None:
-    assert extract_spans(["B-PER", "I-PER", "O", "B-LOC"]) == {("PER", 0, 2), ("LOC", 3, 4)}
-    assert extract_spans(["I-PER", "I-PER", "O"]) == set()  # strict: no entity without B-
-    assert extract_spans(["B-PER", "I-LOC", "I-LOC"]) == {("PER", 0, 1)}
-    assert extract_spans(["B-PER", "B-PER"]) == {("PER", 0, 1), ("PER", 1, 2)}
+    assert tags_to_spans(["B-PER", "I-PER", "O", "B-LOC"]) == [("PER", 0, 2), ("LOC", 3, 4)]
+    assert tags_to_spans(["I-PER", "I-PER", "O"]) == []  # strict: no entity without B-
+    assert tags_to_spans(["B-PER", "I-LOC", "I-LOC"]) == [("PER", 0, 1)]
+    assert tags_to_spans(["B-PER", "B-PER"]) == [("PER", 0, 1), ("PER", 1, 2)]
 
 
 def test_iobes_spans_on_hand_checked_cases() -> None:
-    assert extract_spans(["S-PER", "B-LOC", "I-LOC", "E-LOC"], "IOBES") == {("PER", 0, 1), ("LOC", 1, 4)}
-    assert extract_spans(["B-LOC", "I-LOC", "O"], "IOBES") == set()  # never closed by E-
-    assert extract_spans(["B-LOC", "E-PER"], "IOBES") == set()
-    assert infer_scheme(IOBES_TAGS) == "IOBES" and infer_scheme(IOB2_TAGS) == "IOB2"
+    assert tags_to_spans(["S-PER", "B-LOC", "I-LOC", "E-LOC"], "IOBES") == [("PER", 0, 1), ("LOC", 1, 4)]
+    assert tags_to_spans(["B-LOC", "I-LOC", "O"], "IOBES") == []  # never closed by E-
+    assert tags_to_spans(["B-LOC", "E-PER"], "IOBES") == []
+    assert infer_scheme(IOBES_TAGS) == "iobes" and infer_scheme(IOB2_TAGS) == "iob2"
+
+
+def test_lenient_reading_starts_a_chunk_at_a_stray_tag() -> None:
+    # The reading that converts tags between schemes: what strict scoring drops still forms a chunk.
+    assert tags_to_spans(["I-PER", "I-PER", "O"], strict=False) == [("PER", 0, 2)]
+    assert tags_to_spans(["B-LOC", "I-LOC", "O"], "iobes", strict=False) == [("LOC", 0, 2)]
+    assert tags_to_spans(["B-PER", "E-PER"], "iob2", strict=False) == [("PER", 0, 2)]
+
+
+def test_scheme_names_are_one_spelling_typed_in_any_case() -> None:
+    assert [scheme_name(name) for name in ("IOB1", "iob2", "IoBeS")] == ["iob1", "iob2", "iobes"]
+    assert SpanF1(IOB2_TAGS, "IOB2").scheme == SpanF1(IOB2_TAGS, "iob2").scheme == "iob2"
+    with pytest.raises(ConfigError, match="tag scheme='bio' is not one of iob1, iob2, iobes"):
+        scheme_name("bio")
 
 
 def test_fixed_example_matches_seqeval_strict() -> None:
@@ -96,4 +111,4 @@ def test_random_tag_sequences_match_seqeval(scheme: str, names: list[str]) -> No
 
 def test_a_tag_outside_the_scheme_is_refused() -> None:
     with pytest.raises(ConfigError, match="not valid in the IOB2 scheme"):
-        extract_spans(["B-PER", "E-PER"], "IOB2")
+        tags_to_spans(["B-PER", "E-PER"], "IOB2")

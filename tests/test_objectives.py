@@ -85,9 +85,7 @@ def test_token_classification_loss_ignores_unlabelled_positions() -> None:
 
 
 def test_token_classification_span_f1_matches_seqeval_with_crf_predictions() -> None:
-    objective = build_objective(
-        spec(TaskKind.TOKEN_CLASSIFICATION, label_names=TAGS, extra={"tag_scheme": "IOBES"})
-    )
+    objective = build_objective(spec(TaskKind.TOKEN_CLASSIFICATION, label_names=TAGS, tag_scheme="IOBES"))
     index = {t: i for i, t in enumerate(TAGS)}
     gold = [["B-PER", "E-PER", "O", "S-LOC"], ["S-PER", "O", "B-LOC", "I-LOC", "E-LOC"]]
     predicted = [["B-PER", "E-PER", "O", "O"], ["S-PER", "O", "B-LOC", "I-LOC", "I-LOC"]]
@@ -213,7 +211,7 @@ def test_seq2seq_bleu_and_chrf_of_generations_match_sacrebleu(word_tokenizer) ->
 
 def test_seq2seq_label_smoothing_and_summarization_metrics(word_tokenizer) -> None:
     summarization = spec(
-        TaskKind.SEQ2SEQ, eos_token_id=word_tokenizer.eos_token_id, extra={"seq2seq_task": "summarization"}
+        TaskKind.SEQ2SEQ, eos_token_id=word_tokenizer.eos_token_id, seq2seq_task="summarization"
     )
     objective = build_objective(summarization, {"label_smoothing": 0.1})
     objective.decode = BatchDecode(word_tokenizer)
@@ -252,7 +250,7 @@ def test_seq2seq_evaluation_needs_generations_and_a_tokenizer(word_tokenizer) ->
 
 # --- language modeling ---------------------------------------------------------------------------
 def test_causal_lm_shifts_labels_and_reports_perplexity_and_bpc() -> None:
-    objective = build_objective(spec(TaskKind.LANGUAGE_MODELING, vocab_size=7, extra={"char_level": True}))
+    objective = build_objective(spec(TaskKind.LANGUAGE_MODELING, vocab_size=7, char_level=True))
     input_ids = torch.tensor([[1, 2, 3, 4, 5], [2, 3, 4, 0, 0]])
     labels = input_ids.masked_fill(input_ids == 0, -100)
     # Logits that put 2 nats more on the *next* token than on the others.
@@ -301,9 +299,7 @@ def test_similarity_correlations_match_scipy() -> None:
 def test_bi_encoder_cosine_loss_rescales_labels() -> None:
     with pytest.raises(ConfigError, match="score_range"):
         build_objective(spec(TaskKind.SENTENCE_SIMILARITY), {"loss": "cosine"})
-    objective = build_objective(
-        spec(TaskKind.SENTENCE_SIMILARITY, extra={"score_range": [0, 5]}), {"loss": "cosine"}
-    )
+    objective = build_objective(spec(TaskKind.SENTENCE_SIMILARITY, score_range=[0, 5]), {"loss": "cosine"})
     a, b = torch.randn(4, 8), torch.randn(4, 8)
     labels = torch.tensor([0.0, 2.5, 5.0, 1.0])
     cosine = F.cosine_similarity(a, b)

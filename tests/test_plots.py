@@ -225,7 +225,8 @@ def test_word_projection_shows_the_most_frequent_corpus_words(tmp_path: Path) ->
         kind=TaskKind.TEXT_CLASSIFICATION,
         vocab_size=5,
         label_names=["a", "b"],
-        extra={"words": words, "counts": [1, 90, 70, 2, 50]},
+        words=words,
+        counts=[1, 90, 70, 2, 50],
     )
     module = AttentionClassifier(spec)
     writer = PlotWriter(str(tmp_path), embedding_words=3)

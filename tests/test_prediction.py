@@ -230,7 +230,7 @@ def test_bi_encoder_scores_pairs_on_the_labels_scale() -> None:
         kind=TaskKind.SENTENCE_SIMILARITY,
         vocab_size=len(tokenizer),
         pair_encoding="bi",
-        extra={"score_range": [0, 5]},
+        score_range=[0, 5],
     )
     predictor = TextPredictor(MeanEmbeddingPairs(spec, objective={"loss": "cosine"}), tokenizer)
     same, different = predictor.predict(

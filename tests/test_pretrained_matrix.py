@@ -105,9 +105,7 @@ def test_each_supported_pair_trains_and_evaluates_one_step(family, model_type, k
     pair_encoding = options.pop("pair_encoding", None)
     if family is not PretrainedEncoder:
         options["generation"] = {"max_new_tokens": 4}
-    task = spec(
-        kind, label_names=LABELS.get(kind, []), pair_encoding=pair_encoding, extra={"score_range": [0, 5]}
-    )
+    task = spec(kind, label_names=LABELS.get(kind, []), pair_encoding=pair_encoding, score_range=[0, 5])
     module = family(task, **tiny(model_type), **options)
     module.use_tokenizer(CharTokenizer())
     batch = batch_for(kind, pair_encoding)

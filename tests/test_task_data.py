@@ -52,7 +52,7 @@ def assert_padded_to_longest(batch: dict[str, Any]) -> None:
 def test_conll2003_labels_the_first_subword_of_each_word(shared_data: Path, tmp_path: Path) -> None:
     datamodule = load("conll2003", "pretrained", [f"data.path={shared_data / 'conll2003'}", *SLICE], tmp_path)
     spec = datamodule.spec
-    assert spec.kind is TaskKind.TOKEN_CLASSIFICATION and spec.extra["tag_scheme"] == "iobes"
+    assert spec.kind is TaskKind.TOKEN_CLASSIFICATION and spec.tag_scheme == "iobes"
     assert spec.label_names[0] == "O" and "S-PER" in spec.label_names and len(spec.label_names) == 17
     batch = first_batch(datamodule)
     assert batch.keys() == {"input_ids", "attention_mask", "labels", "word_ids"}
@@ -75,7 +75,7 @@ def test_conll_all_subwords_and_iob2_conversion(shared_data: Path, tmp_path: Pat
         "data.output_scheme=iob2",
     ]
     datamodule = load("conll2003", "pretrained", overrides, tmp_path)
-    assert datamodule.spec.extra["tag_scheme"] == "iob2"
+    assert datamodule.spec.tag_scheme == "iob2"
     assert not any(name[0] in "ES" for name in datamodule.spec.label_names)
     batch = first_batch(datamodule)
     assert ((batch["labels"] != -100) == (batch["word_ids"] >= 0)).all()
@@ -91,7 +91,7 @@ def test_conll_jsonl_tokens_and_tags_with_a_word_tokenizer(tmp_path: Path) -> No
     for split in ("train", "dev", "test"):
         (folder / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows * 3))
     datamodule = load("conll2003", "word", [f"data.path={folder}", "tokenizer.lowercase=false"], tmp_path)
-    assert datamodule.spec.extra["tag_scheme"] == "iob2"
+    assert datamodule.spec.tag_scheme == "iob2"
     batch = first_batch(datamodule, "validation")
     names = datamodule.spec.label_names
     first = [names[i] for i in batch["labels"][0].tolist() if i != -100]
@@ -145,7 +145,7 @@ def test_multi30k_parallel_gz_files_teacher_forcing(shared_data: Path, tmp_path:
     )
     spec = datamodule.spec
     assert (
-        spec.kind is TaskKind.SEQ2SEQ and spec.extra["shared_vocabulary"] and spec.target_vocab_size is None
+        spec.kind is TaskKind.SEQ2SEQ and spec.target_vocab_size is None  # one shared vocabulary
     )
     batch = first_batch(datamodule, "validation")
     assert batch.keys() == {
@@ -157,9 +157,7 @@ def test_multi30k_parallel_gz_files_teacher_forcing(shared_data: Path, tmp_path:
     }
     labels, decoder_inputs = batch["labels"][0], batch["decoder_input_ids"][0]
     length = int((labels != -100).sum())
-    assert (
-        decoder_inputs[0] == spec.extra["decoder_start_token_id"] and labels[length - 1] == spec.eos_token_id
-    )
+    assert decoder_inputs[0] == spec.bos_token_id and labels[length - 1] == spec.eos_token_id
     assert torch.equal(decoder_inputs[1:length], labels[: length - 1])  # shifted right by one
     german = gzip.decompress((shared_data / "multi30k" / "val.de.gz").read_bytes()).decode().splitlines()
     assert datamodule.tokenizer.decode(batch["input_ids"][0], skip_special_tokens=True) in german
@@ -337,7 +335,7 @@ def test_stsb_float_scores_as_cross_or_bi_encoder(
 ) -> None:
     overrides = [f"data.path={shared_data / 'stsb'}", *SLICE, f"data.pair_encoding={pair_encoding}"]
     datamodule = load("stsb", "pretrained", overrides, tmp_path)
-    assert datamodule.spec.pair_encoding == pair_encoding and datamodule.spec.extra["score_range"][1] <= 5.0
+    assert datamodule.spec.pair_encoding == pair_encoding and datamodule.spec.score_range[1] <= 5.0
     batch = first_batch(datamodule)
     assert batch["labels"].dtype == torch.float32 and batch["labels"].shape == (32,)
     expected = {"input_ids", "attention_mask", "labels"} | (
@@ -415,7 +413,7 @@ def test_hub_style_classlabel_tags_read_from_parquet(tmp_path: Path) -> None:
     for split in ("train", "validation", "test"):
         datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / f"{split}.parquet"))
     datamodule = load("conll2003", "word", [f"data.path={folder}", "data.output_scheme=iobes"], tmp_path)
-    assert datamodule.spec.extra["tag_scheme"] == "iobes"
+    assert datamodule.spec.tag_scheme == "iobes"
     batch = first_batch(datamodule, "validation")
     tags = [datamodule.spec.label_names[i] for i in batch["labels"][0].tolist() if i != -100]
     assert tags == ["B-PER", "E-PER", "O", "S-PER"]

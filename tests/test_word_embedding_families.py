@@ -233,11 +233,14 @@ def test_fasttext_gives_unseen_words_a_vector(head_corpus: WordEmbeddingCorpus) 
     assert torch.allclose(model.vector_of(model.words[3]), model.word_vectors()[3])
 
 
-def hand_spec(**extra) -> TaskSpec:
+def hand_spec(**fields) -> TaskSpec:
     return TaskSpec(
         kind=TaskKind.WORD_EMBEDDING,
         vocab_size=5,
-        extra={"words": list("abcde"), "similarity_benchmarks": ["tiny"], "analogies": True, **extra},
+        words=list("abcde"),
+        similarity_benchmarks=["tiny"],
+        analogies=True,
+        **fields,
     )
 
 

@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 
 from nlpzoo import plots
-from nlpzoo.tasks import Batch, TaskSpec
+from nlpzoo.tasks import IGNORE_INDEX, Batch, TaskSpec
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -136,7 +136,9 @@ class PlotWriter(L.Callback):
         target_ids = self.example[target_key][0]
         target_length = len(target_ids)
         if "decoder_input_ids" in self.example and "labels" in self.example:
-            target_length = int((self.example["labels"][0] != -100).sum())  # the decoder's real tokens
+            target_length = int(
+                (self.example["labels"][0] != IGNORE_INDEX).sum()
+            )  # the decoder's real tokens
         elif "decoder_input_ids" not in self.example:
             target_length = source_length
         source_length = min(source_length, weights.shape[-1], self.attention_tokens)
@@ -160,11 +162,11 @@ class PlotWriter(L.Callback):
         # The most frequent words: by the corpus counts when the data gives them, else by id, since
         # trained tokenizer vocabularies are ordered by frequency.
         spec = cast(TaskSpec, module.spec)  # a ZooModule's
-        counts = spec.extra.get("counts")
+        counts = spec.counts
         order = sorted(range(len(counts)), key=lambda i: -counts[i]) if counts else range(vectors.shape[0])
         ids = [i for i in order if i not in special][: self.embedding_words]
-        if tokenizer is None and spec.extra.get("words"):  # a corpus vocabulary without a tokenizer
-            words = [str(spec.extra["words"][i]) for i in ids]
+        if tokenizer is None and spec.words:  # a corpus vocabulary without a tokenizer
+            words = [str(spec.words[i]) for i in ids]
         else:
             words = token_names(tokenizer, ids)
         return plots.embedding_projection(vectors.detach()[ids].float().cpu().numpy(), words)  # (words, dim)

@@ -19,7 +19,7 @@ from nlpzoo.data.collate import PaddingCollator, padding_fraction
 from nlpzoo.data.sampling import EpochShuffleSampler, LengthBucketSampler
 from nlpzoo.data.sources import SPLITS, carve_split, load_local_file, load_splits, local_split_files
 from nlpzoo.errors import DataError
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 from nlpzoo.tokenizers.base import TokenizerRecipe
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class TaskDataModule(L.LightningDataModule):
         return load_local_file(path, self.reader_options, self.file_format)
 
     def collator(self) -> PaddingCollator:
-        return PaddingCollator({"input_ids": self.tokenizer.pad_token_id, "labels": -100})
+        return PaddingCollator({"input_ids": self.tokenizer.pad_token_id, "labels": IGNORE_INDEX})
 
     # --- shared machinery --------------------------------------------------------------------
     def use_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:

@@ -7,8 +7,6 @@ from typing import Any
 
 import torch
 
-IGNORE_INDEX = -100  # what cross-entropy skips: padded label positions
-
 
 class PaddingCollator:
     """Stacks a list of examples into a dict of tensors, padding list-valued keys to the batch's longest.

@@ -263,15 +263,12 @@ class WordEmbeddingCorpus(TaskDataModule):
             kind=self.task_kind,
             vocab_size=len(self.words),
             pad_token_id=0,
-            extra={
-                "words": self.words,
-                "counts": self.counts.tolist(),
-                "batch_format": self.batch_format,
-                "window": self.window,
-                "similarity_benchmarks": self.similarity_names,
-                "analogies": self.has_analogies,
-                "analogy_restrict_vocab": self.analogy_restrict_vocab,
-            },
+            words=self.words,
+            counts=self.counts.tolist(),
+            batch_format=self.batch_format,
+            similarity_benchmarks=self.similarity_names,
+            analogies=self.has_analogies,
+            analogy_restrict_vocab=self.analogy_restrict_vocab,
         )
 
     # --- loaders -----------------------------------------------------------------------------

@@ -14,11 +14,11 @@ from transformers import DataCollatorForLanguageModeling
 
 from nlpzoo.data.base import TaskDataModule
 from nlpzoo.data.caching import cached_map
-from nlpzoo.data.collate import IGNORE_INDEX, PaddingCollator
+from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.data.sampling import RandomWindowSampler
 from nlpzoo.data.sources import column_values, first_present_column
 from nlpzoo.errors import DataError
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 
 LINES_PER_GROUP = 10_000  # lines concatenated before cutting blocks; only the group's last block is short
 
@@ -267,10 +267,7 @@ class LanguageModelingData(TaskDataModule):
         return super().padding_fraction(split)
 
     def build_spec(self) -> TaskSpec:
-        return self.make_spec(
-            max_length=self.block_size,
-            extra={"block_size": self.block_size, "char_level": is_character_level(self.tokenizer)},
-        )
+        return self.make_spec(max_length=self.block_size, char_level=is_character_level(self.tokenizer))
 
 
 class MaskingCollator(PaddingCollator):
@@ -333,8 +330,3 @@ class MaskedLanguageModelingData(LanguageModelingData):
         return MaskingCollator(
             self.tokenizer, self.mlm_probability, self.mask_replace_prob, self.random_replace_prob
         )
-
-    def build_spec(self) -> TaskSpec:
-        spec = super().build_spec()
-        spec.extra["mlm_probability"] = self.mlm_probability
-        return spec

@@ -155,4 +155,4 @@ class QuestionAnsweringData(TaskDataModule):
         )
 
     def build_spec(self) -> TaskSpec:
-        return self.make_spec(extra={"stride": self.stride, "no_answer_index": 0})
+        return self.make_spec(stride=self.stride)

@@ -13,11 +13,11 @@ from typing import Any
 import datasets
 
 from nlpzoo.data.base import TaskDataModule
-from nlpzoo.data.collate import IGNORE_INDEX, PaddingCollator
+from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.data.sources import column_values, first_present_column
 from nlpzoo.data.text_classification import TextClassificationData, encode_pairs
 from nlpzoo.errors import DataError
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 
 PAIR_ENCODINGS = ("cross", "bi")
 
@@ -137,4 +137,4 @@ class SentenceSimilarityData(TaskDataModule):
         return pair_collator(self.tokenizer)
 
     def build_spec(self) -> TaskSpec:
-        return self.make_spec(pair_encoding=self.pair_encoding, extra={"score_range": self.score_range})
+        return self.make_spec(pair_encoding=self.pair_encoding, score_range=self.score_range)

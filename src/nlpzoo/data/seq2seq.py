@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import datasets
 
 from nlpzoo.data.base import TaskDataModule
-from nlpzoo.data.collate import IGNORE_INDEX, PaddingCollator
+from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.data.readers import read_parallel
 from nlpzoo.data.sources import SPLIT_ALIASES, column_values, first_present_column, name_parts
 from nlpzoo.errors import DataError
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 from nlpzoo.tokenizers.base import TokenizerRecipe
 
 if TYPE_CHECKING:
@@ -190,10 +190,6 @@ class Seq2SeqData(TaskDataModule):
             eos_token_id=self.target_eos_id(),
             max_target_length=self.max_target_length,
             target_vocab_size=len(self.target_tokenizer) if separate else None,
-            extra={
-                "decoder_start_token_id": self.decoder_start_id(),
-                "target_pad_token_id": self.target_pad_id(),
-                "shared_vocabulary": not separate,
-                "seq2seq_task": self.task,
-            },
+            target_pad_token_id=self.target_pad_id(),
+            seq2seq_task=self.task,
         )

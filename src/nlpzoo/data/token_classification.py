@@ -8,12 +8,19 @@ from typing import Any
 import datasets
 
 from nlpzoo.data.base import TaskDataModule
-from nlpzoo.data.collate import IGNORE_INDEX, PaddingCollator
+from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.data.readers import read_conll
 from nlpzoo.data.sources import column_values, first_present_column, load_local_file
-from nlpzoo.data.tagging import SCHEMES, convert_tags, detect_scheme, scheme_labels, split_tag, tag_problem
 from nlpzoo.errors import DataError
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
+from nlpzoo.tasks.tagging import (
+    SCHEMES,
+    convert_tags,
+    detect_scheme,
+    entity_types,
+    scheme_labels,
+    tag_problem,
+)
 
 TABLE_SUFFIXES = {".json", ".jsonl", ".parquet", ".csv"}
 
@@ -93,7 +100,7 @@ def word_code_points(word: str, width: int) -> list[int]:
 class TokenClassificationData(TaskDataModule):
     """Words and their tags from CoNLL column files, jsonl/parquet with token and tag lists, or the hub.
 
-    `tag_scheme` (iob1, iob2, iobes, or auto: detected on the training split) is checked on every
+    `tag_scheme` (iob1, iob2, iobes in any case, or auto: detected on the training split) is checked on every
     sentence; `output_scheme` converts the tags (null keeps them). Labels go on the first subword of
     each word, or on all of them with `label_all_subwords`.
     """
@@ -115,7 +122,7 @@ class TokenClassificationData(TaskDataModule):
     ) -> None:
         super().__init__(**common)
         for name, value in (("tag_scheme", tag_scheme), ("output_scheme", output_scheme)):
-            if value is not None and value not in (*SCHEMES, "auto"):
+            if value is not None and value.lower() not in (*SCHEMES, "auto"):
                 raise DataError(
                     f"{name}={value!r}; valid: {', '.join(SCHEMES)}, auto or null (not a chunking scheme)"
                 )
@@ -123,8 +130,8 @@ class TokenClassificationData(TaskDataModule):
         self.tags_column = tags_column
         self.token_column = token_column
         self.tag_column = tag_column
-        self.tag_scheme = tag_scheme
-        self.output_scheme = output_scheme
+        self.tag_scheme = tag_scheme.lower() if tag_scheme else None
+        self.output_scheme = output_scheme.lower() if output_scheme else None
         self.label_names: list[str] = list(label_names) if label_names else []
         self.label_all_subwords = label_all_subwords
         self.max_word_chars = max_word_chars
@@ -160,8 +167,8 @@ class TokenClassificationData(TaskDataModule):
             if self.tag_scheme is None:
                 self.label_names = sorted({tag for tags in sequences for tag in tags})
             else:
-                types = {split_tag(tag)[1] for tags in sequences for tag in tags} - {""}
-                self.label_names = scheme_labels(sorted(types), self.output_scheme or self.tag_scheme)
+                types = entity_types(tag for tags in sequences for tag in tags)
+                self.label_names = scheme_labels(types, self.output_scheme or self.tag_scheme)
 
     def encode_splits(self, splits: dict[str, datasets.Dataset]) -> dict[str, datasets.Dataset]:
         self._resolve_labels(splits["train"])
@@ -193,10 +200,4 @@ class TokenClassificationData(TaskDataModule):
         )
 
     def build_spec(self) -> TaskSpec:
-        return self.make_spec(
-            label_names=self.label_names,
-            extra={
-                "tag_scheme": self.output_scheme or self.tag_scheme,
-                "label_all_subwords": self.label_all_subwords,
-            },
-        )
+        return self.make_spec(label_names=self.label_names, tag_scheme=self.output_scheme or self.tag_scheme)

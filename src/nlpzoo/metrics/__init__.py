@@ -8,8 +8,6 @@ _LOCATIONS = {
     "LanguageModelScore": "language_modeling",
     "token_statistics": "language_modeling",
     "SpanF1": "spans",
-    "extract_spans": "spans",
-    "infer_scheme": "spans",
     "SquadScore": "squad",
     "best_spans": "squad",
     "exact_match": "squad",

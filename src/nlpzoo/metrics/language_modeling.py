@@ -8,9 +8,11 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 
+from nlpzoo.tasks.spec import IGNORE_INDEX
+
 
 def token_statistics(
-    logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100
+    logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE_INDEX
 ) -> tuple[torch.Tensor, ...]:
     """Summed negative log-likelihood (nats), correct argmax count and scored-token count.
 

@@ -162,15 +162,13 @@ def search(
 
 
 def decoder_start_id(spec: TaskSpec) -> int:
-    """The token a decoder starts from: the data's choice, else beginning-of-sequence, else padding (as Marian)."""
-    if spec.extra.get("decoder_start_token_id") is not None:
-        return int(spec.extra["decoder_start_token_id"])
+    """The token a decoder starts from: the data's beginning-of-sequence, else padding (as Marian)."""
     return spec.bos_token_id if spec.bos_token_id is not None else target_pad_id(spec)
 
 
 def target_pad_id(spec: TaskSpec) -> int:
     """Padding id of the target side (a separate target tokenizer may pad with another id)."""
-    return int(spec.extra.get("target_pad_token_id", spec.pad_token_id))
+    return spec.pad_token_id if spec.target_pad_token_id is None else spec.target_pad_token_id
 
 
 class LanguageModelSampling:

@@ -14,9 +14,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from nlpzoo.models.crf import CRF, left_align
-from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+from nlpzoo.tasks import IGNORE_INDEX, Batch, Outputs, TaskKind, TaskSpec
+from nlpzoo.tasks.token_classification import tagged_positions
 
-IGNORE_INDEX = -100  # label value of positions without a label (padding, non-first subwords)
+
+def masked_mean(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T, H) -> (B, H): the mean of the real tokens' states (zeros for a row with none).
+
+    The count is clamped at 1, not at an epsilon: counts are whole, and 1e-9 is 0 in float16.
+    """
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 class CharCNN(nn.Module):
@@ -81,13 +89,7 @@ class TokenTaggingHead(nn.Module):
 def chained_positions(batch: Batch) -> torch.Tensor:
     """(B, T) positions a CRF chains: the labelled ones (words); without labels each word's first
     subword (prediction input), else every real token. Each row keeps at least one step."""
-    if batch.get("labels") is not None:
-        keep = batch["labels"] != IGNORE_INDEX
-    elif batch.get("first_subword_mask") is not None:
-        keep = batch["first_subword_mask"].bool()
-    else:
-        keep = batch["attention_mask"].bool()
-    keep = keep.clone()
+    keep = tagged_positions(batch).clone()
     keep[:, 0] |= ~keep.any(1)  # a sentence without labels still needs one step
     return keep
 

@@ -208,12 +208,6 @@ def freeze(
     return frozen
 
 
-def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """(batch, seq, hidden) -> (batch, hidden): the average of the real tokens (Sentence-BERT pooling)."""
-    mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
-    return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-
-
 def left_pad(
     input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_token_id: int
 ) -> tuple[torch.Tensor, torch.Tensor]:

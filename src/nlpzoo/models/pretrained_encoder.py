@@ -25,8 +25,8 @@ from transformers import (
 )
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.models.heads import SiamesePairHead
-from nlpzoo.models.hf_backbone import load_model, mean_pool
+from nlpzoo.models.heads import SiamesePairHead, masked_mean
+from nlpzoo.models.hf_backbone import load_model
 from nlpzoo.models.pretrained import PretrainedFamily
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
@@ -136,7 +136,7 @@ class PretrainedEncoder(PretrainedFamily):
     ) -> torch.Tensor:
         """Sentence embeddings (batch, hidden): mean of the backbone's token states."""
         states = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
-        return mean_pool(states, attention_mask)  # (B, H)
+        return masked_mean(states, attention_mask)  # (B, H): Sentence-BERT's mean pooling
 
     def forward(self, batch: Batch) -> Outputs:
         inputs = self.model_inputs(batch, ENCODER_INPUTS)

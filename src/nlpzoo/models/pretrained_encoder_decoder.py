@@ -12,10 +12,9 @@ from nlpzoo.errors import ConfigError
 from nlpzoo.models.hf_backbone import load_model
 from nlpzoo.models.pretrained import PretrainedFamily
 from nlpzoo.models.pretrained_decoder import generation_config
-from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+from nlpzoo.tasks import IGNORE_INDEX, Batch, Outputs, TaskKind, TaskSpec
 
 SEQ2SEQ_INPUTS = ("input_ids", "attention_mask", "decoder_input_ids", "decoder_attention_mask", "labels")
-IGNORE_INDEX = -100
 
 
 class PretrainedEncoderDecoder(PretrainedFamily):

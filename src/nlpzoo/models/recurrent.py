@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule, configured_task, fit_to_task
 from nlpzoo.models.decoding import LanguageModelSampling, State, StepFunction
-from nlpzoo.models.heads import CharCNN, EncoderWithHead, task_head
+from nlpzoo.models.heads import CharCNN, EncoderWithHead, masked_mean, task_head
 from nlpzoo.models.precision import run_recurrent
 from nlpzoo.tasks import Batch, TaskKind, TaskSpec
 
@@ -121,10 +121,10 @@ def pool(
     """(batch, seq, hidden) token states -> (batch, hidden) sentence vector, ignoring padding."""
     if how == "last":
         return last
-    mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
     if how == "mean":
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-    return states.masked_fill(mask == 0, torch.finfo(states.dtype).min).max(1).values
+        return masked_mean(states, attention_mask)
+    padding = attention_mask.unsqueeze(-1) == 0  # (B, T, 1)
+    return states.masked_fill(padding, torch.finfo(states.dtype).min).max(1).values
 
 
 @dataclass

@@ -11,7 +11,7 @@ from torch import nn
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule, configured_task
-from nlpzoo.models.heads import EncoderWithHead, task_head
+from nlpzoo.models.heads import EncoderWithHead, masked_mean, task_head
 from nlpzoo.models.transformer import (
     Embeddings,
     Stack,
@@ -111,5 +111,4 @@ class TransformerEncoderModel(EncoderWithHead, ZooModule):
         )
         if self.config.pooling == "first":
             return states[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return masked_mean(states, attention_mask)

@@ -125,9 +125,7 @@ class TransformerSeq2SeqModel(Seq2SeqSearch, ZooModule):
         target_vocab = spec.target_vocab_size or spec.vocab_size
         source = stack_config(config, spec.vocab_size, spec.max_length, layers=config.encoder_layers)
         target = stack_config(config, target_vocab, target_length, layers=config.decoder_layers)
-        shared_vocabulary = bool(
-            self.spec.extra.get("shared_vocabulary", self.spec.target_vocab_size is None)
-        )
+        shared_vocabulary = self.spec.target_vocab_size is None
         self.net = EncoderDecoderTransformer(
             source, target, shared_vocabulary, config.tie_embeddings, config.init
         )

@@ -107,7 +107,7 @@ class Word2Vec(WordVectorModule):
         self.output_vectors = nn.Embedding(vocab, dim)
         nn.init.zeros_(self.output_vectors.weight)
         if self.config.hierarchical_softmax:
-            points, codes, mask = huffman_paths(np.asarray(self.spec.extra["counts"]))
+            points, codes, mask = huffman_paths(np.asarray(self.spec.counts))
             self.register_buffer("hs_points", torch.from_numpy(points).long(), persistent=False)  # (V, depth)
             self.register_buffer(
                 "hs_labels", 1.0 - torch.from_numpy(codes).float(), persistent=False

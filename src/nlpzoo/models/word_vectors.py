@@ -61,13 +61,13 @@ class WordVectorModule(ZooModule):
 
     def __init__(self, spec: TaskSpec | dict[str, Any], **options: Any) -> None:
         super().__init__(spec, **options)
-        served = self.spec.extra.get("batch_format")
+        served = self.spec.batch_format
         if served != self.batch_format:
             raise ConfigError(
                 f"model family '{self.family}' trains on '{self.batch_format}' batches but the corpus serves "
                 f"'{served}': set data.batch_format={self.batch_format}"
             )
-        self.words: list[str] = list(self.spec.extra["words"])
+        self.words: list[str] = list(self.spec.words)
         self._eval_vectors: torch.Tensor | None = None
 
     def training_loss(self, batch: Batch) -> torch.Tensor:

@@ -40,9 +40,7 @@ class QuestionAnsweringPredictor(Predictor):
     ) -> None:
         super().__init__(module, tokenizer, batch_size, device)
         self.fields = (question_column, context_column)
-        self.stride = int(
-            module.spec.extra.get("stride", 0)
-        )  # the training windows' overlap (QA data sets it)
+        self.stride = module.spec.stride  # the training windows' overlap (QA data sets it)
         self.collate = PaddingCollator(
             {"input_ids": tokenizer.pad_token_id or 0, "offset_mapping": -1},
             passthrough=("example_id", "context", "answers"),

@@ -1,50 +1,23 @@
-"""Task objectives (loss, metrics, decoding) per task kind, and the `TaskSpec` contract."""
+"""Task objectives (loss, metrics, decoding) per task kind, and the `TaskSpec` contract.
+
+Names import their submodule on first use (as `nlpzoo.data` and `nlpzoo.metrics` do), so the
+contract modules (`spec`, `tagging`) import nothing else and `metrics/` may use them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from nlpzoo.lazy import lazy_attributes
 
-from nlpzoo.errors import ConfigError
-from nlpzoo.tasks.classification import ClassificationObjective
-from nlpzoo.tasks.extractive_qa import ExtractiveQAObjective
-from nlpzoo.tasks.language_modeling import CausalLMObjective, MaskedLMObjective
-from nlpzoo.tasks.objective import Batch, Decode, Outputs, TaskObjective
-from nlpzoo.tasks.sentence_pairs import NLIObjective, SentenceSimilarityObjective
-from nlpzoo.tasks.seq2seq import Seq2SeqObjective
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
-from nlpzoo.tasks.token_classification import TokenClassificationObjective
-from nlpzoo.tasks.word_embedding import WordEmbeddingObjective
-
-OBJECTIVES: dict[TaskKind, type[TaskObjective]] = {
-    TaskKind.TEXT_CLASSIFICATION: ClassificationObjective,
-    TaskKind.TOKEN_CLASSIFICATION: TokenClassificationObjective,
-    TaskKind.EXTRACTIVE_QA: ExtractiveQAObjective,
-    TaskKind.SEQ2SEQ: Seq2SeqObjective,
-    TaskKind.LANGUAGE_MODELING: CausalLMObjective,
-    TaskKind.MASKED_LANGUAGE_MODELING: MaskedLMObjective,
-    TaskKind.SENTENCE_SIMILARITY: SentenceSimilarityObjective,
-    TaskKind.NLI: NLIObjective,
-    TaskKind.WORD_EMBEDDING: WordEmbeddingObjective,
+_LOCATIONS = {
+    "OBJECTIVES": "build",
+    "build_objective": "build",
+    "Batch": "objective",
+    "Decode": "objective",
+    "Outputs": "objective",
+    "TaskObjective": "objective",
+    "IGNORE_INDEX": "spec",
+    "TaskKind": "spec",
+    "TaskSpec": "spec",
 }
-
-
-def build_objective(spec: TaskSpec, options: dict[str, Any] | None = None) -> TaskObjective:
-    """The objective for the spec's task kind with its options, or a clear error naming the kinds that have one."""
-    try:
-        objective_class = OBJECTIVES[spec.kind]
-    except KeyError:
-        known = ", ".join(sorted(kind.value for kind in OBJECTIVES))
-        raise ConfigError(f"no objective for task kind '{spec.kind}'; implemented: {known}") from None
-    return objective_class.build(spec, options)
-
-
-__all__ = [
-    "OBJECTIVES",
-    "Batch",
-    "Decode",
-    "Outputs",
-    "TaskKind",
-    "TaskObjective",
-    "TaskSpec",
-    "build_objective",
-]
+__all__ = sorted(_LOCATIONS)
+__getattr__ = lazy_attributes(__name__, _LOCATIONS)

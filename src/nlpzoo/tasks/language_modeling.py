@@ -11,16 +11,14 @@ from torchmetrics import MetricCollection
 from nlpzoo.errors import ConfigError
 from nlpzoo.metrics.language_modeling import LanguageModelScore, token_statistics
 from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
-
-IGNORE_INDEX = -100
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 
 
 class CausalLMObjective(TaskObjective):
     """Next-token prediction: logits at position t are scored against labels at t + 1.
 
     Perplexity is exp of the mean NLL over every scored token of the split; bits per character
-    (`bpc`) is reported when the spec says tokens are characters (`spec.extra["char_level"]`).
+    (`bpc`) is reported when the spec says tokens are characters (`spec.char_level`).
     """
 
     kind = TaskKind.LANGUAGE_MODELING
@@ -29,7 +27,7 @@ class CausalLMObjective(TaskObjective):
 
     def __init__(self, spec: TaskSpec) -> None:
         super().__init__(spec)
-        self.char_level = bool(spec.extra.get("char_level", False))
+        self.char_level = spec.char_level
 
     def aligned(self, outputs: Outputs, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, T-1, V) and the labels they predict (B, T-1)."""

@@ -40,16 +40,17 @@ Optional outputs of any kind, drawn by the plots (`nlpzoo.callbacks.PlotWriter`)
              models: the last layer's self-attention over input_ids (T_target = T_source).
 A family with word vectors worth showing (the word-embedding families) overrides
 `ZooModule.word_vectors()` to return them, (vocab, dim) in token-id order; their words come from
-the tokenizer, or from `TaskSpec.extra["words"]` (id order) when the data has no tokenizer; the
-plot shows the most frequent, by `TaskSpec.extra["counts"]` (id order) when the data counts them.
+the tokenizer, or from `TaskSpec.words` (id order) when the data has no tokenizer; the plot
+shows the most frequent, by `TaskSpec.counts` (id order) when the data counts them.
 
 Whenever a family's outputs carry `loss` (a CRF's negative log-likelihood, a Hugging Face
 model's own loss), objectives use it instead of computing one.
 
-Spec values the objectives read (`TaskSpec.extra`, set by DataModules): `tag_scheme` ("IOB1",
-"IOB2", "IOBES"; inferred from label names when absent), `seq2seq_task` ("translation" or
-"summarization": the latter adds ROUGE), `char_level` (true: language models report bits per
-character), `score_range` ([low, high] of similarity labels, for the cosine loss).
+Spec fields of one task kind that the objectives read (set by DataModules): `tag_scheme`
+("iob1", "iob2", "iobes", see `tasks/tagging.py`; inferred from label names when absent),
+`seq2seq_task` ("translation" or "summarization": the latter adds ROUGE), `char_level` (true:
+language models report bits per character), `score_range` ([low, high] of similarity labels,
+for the cosine loss).
 
 Text: objectives that compare text (seq2seq) or decode predictions get a `decode` callable,
 `list[list[int]] -> list[str]`, from the module (`ZooModule.use_tokenizer`); `tasks/` never

@@ -22,7 +22,7 @@ class SentenceSimilarityObjective(TaskObjective):
 
     `loss="mse"`: mean squared error between the family's `scores` and the labels
     (cross-encoders). `loss="cosine"`: Sentence-BERT's cosine-similarity loss, the squared error
-    between cos(u, v) and the label rescaled to [0, 1] from `spec.extra["score_range"]`
+    between cos(u, v) and the label rescaled to [0, 1] from `spec.score_range`
     (bi-encoders). Correlations ignore scale, so both report the same Pearson/Spearman.
     """
 
@@ -37,10 +37,10 @@ class SentenceSimilarityObjective(TaskObjective):
         self.loss_kind = loss
         self.low, self.high = 0.0, 1.0
         if loss == "cosine":
-            score_range = spec.extra.get("score_range")
+            score_range = spec.score_range
             if not score_range or len(score_range) != 2 or score_range[0] >= score_range[1]:
                 raise ConfigError(
-                    "objective.loss=cosine rescales labels to [0, 1] and needs spec.extra['score_range'] = "
+                    "objective.loss=cosine rescales labels to [0, 1] and needs spec.score_range = "
                     f"[low, high] from the DataModule; got {score_range!r}"
                 )
             self.low, self.high = float(score_range[0]), float(score_range[1])

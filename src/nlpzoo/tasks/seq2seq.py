@@ -12,9 +12,8 @@ from nlpzoo.errors import ConfigError
 from nlpzoo.metrics.bleu import SacreBleuScore, TokenizedBleuScore
 from nlpzoo.metrics.rouge import RougeScore
 from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 
-IGNORE_INDEX = -100
 GENERATION_METRICS = ("bleu", "chrf", "rouge", "bleu_tokenized")
 
 
@@ -23,7 +22,7 @@ class Seq2SeqObjective(TaskObjective):
     family's own decoding (`outputs["generated_ids"]`) is decoded to text and scored against the
     references (`batch["target_text"]`, else the decoded labels).
 
-    `metrics` defaults to BLEU and chrF, plus ROUGE when `spec.extra["seq2seq_task"]` is
+    `metrics` defaults to BLEU and chrF, plus ROUGE when `spec.seq2seq_task` is
     "summarization" (the data config's `task`); BLEU is always computed, since it is the default
     checkpoint monitor.
     Label smoothing applies when the family leaves the loss to the objective (no `loss` output).
@@ -41,9 +40,7 @@ class Seq2SeqObjective(TaskObjective):
             raise ConfigError(f"objective.label_smoothing must be in [0, 1), got {label_smoothing}")
         self.label_smoothing = label_smoothing
         if metrics is None:
-            metrics = ["bleu", "chrf"] + (
-                ["rouge"] if spec.extra.get("seq2seq_task") == "summarization" else []
-            )
+            metrics = ["bleu", "chrf"] + (["rouge"] if spec.seq2seq_task == "summarization" else [])
         unknown = sorted(set(metrics) - set(GENERATION_METRICS))
         if unknown:
             raise ConfigError(f"objective.metrics: unknown {unknown}; valid: {list(GENERATION_METRICS)}")

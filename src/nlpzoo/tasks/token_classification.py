@@ -10,17 +10,26 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.metrics.spans import SCHEMES, SpanF1, extract_spans, infer_scheme
+from nlpzoo.metrics.spans import SpanF1
 from nlpzoo.tasks.objective import Batch, Outputs, TaskObjective
-from nlpzoo.tasks.spec import TaskKind, TaskSpec
+from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
+from nlpzoo.tasks.tagging import infer_scheme, scheme_name, tags_to_spans
 
-IGNORE_INDEX = -100
+
+def tagged_positions(batch: Batch) -> torch.Tensor:
+    """(B, T) bool, the positions that carry a tag (words): the labelled ones; without labels each
+    word's first subword (`first_subword_mask`, prediction input), else every real token."""
+    if batch.get("labels") is not None:
+        return batch["labels"] != IGNORE_INDEX
+    if batch.get("first_subword_mask") is not None:
+        return batch["first_subword_mask"].bool()
+    return batch["attention_mask"].bool()
 
 
 class TokenClassificationObjective(TaskObjective):
     """Tags per token; entities are read from the tags at labelled positions (first subwords).
 
-    `scheme` defaults to the DataModule's `spec.extra["tag_scheme"]`, else is inferred from the
+    `scheme` defaults to the DataModule's `spec.tag_scheme`, else is inferred from the
     label names (IOBES when E-/S- tags exist, else IOB2).
     """
 
@@ -32,9 +41,9 @@ class TokenClassificationObjective(TaskObjective):
         super().__init__(spec)
         if not spec.label_names:
             raise ConfigError("token classification needs tag names in the TaskSpec (label_names)")
-        self.scheme = (scheme or spec.extra.get("tag_scheme") or infer_scheme(spec.label_names)).upper()
-        if self.scheme not in SCHEMES:
-            raise ConfigError(f"objective.scheme='{self.scheme}' is not one of {SCHEMES}")
+        self.scheme = scheme_name(
+            scheme or spec.tag_scheme or infer_scheme(spec.label_names), "objective.scheme"
+        )
 
     def task_loss(self, outputs: Outputs, batch: Batch) -> torch.Tensor:
         logits = outputs["logits"].float()  # (B, T, num_tags)
@@ -64,12 +73,7 @@ class TokenClassificationObjective(TaskObjective):
         """Tags and entities over the word positions: labelled ones, else `first_subword_mask` (B, T),
         else every real token. Entity text comes from the list key `words` when given, else decoding."""
         tag_ids = self.tag_ids(outputs).tolist()
-        if "labels" in batch:
-            keep = (batch["labels"] != IGNORE_INDEX).tolist()
-        elif "first_subword_mask" in batch:
-            keep = batch["first_subword_mask"].bool().tolist()
-        else:
-            keep = batch["attention_mask"].bool().tolist()
+        keep = tagged_positions(batch).tolist()
         names = self.spec.label_names
         predictions = []
         for row, (ids, row_keep) in enumerate(zip(tag_ids, keep, strict=True)):
@@ -81,7 +85,7 @@ class TokenClassificationObjective(TaskObjective):
             elif self.decode is not None:
                 token_ids = batch["input_ids"][row].tolist()
                 prediction["tokens"] = self.decode([[token_ids[t]] for t in positions])
-            entities = sorted(extract_spans(tags, self.scheme), key=lambda span: span[1])
+            entities = tags_to_spans(tags, self.scheme)
             prediction["entities"] = [
                 {"type": kind, "start": start, "end": end, **self._entity_text(prediction, start, end)}
                 for kind, start, end in entities

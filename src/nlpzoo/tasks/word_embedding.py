@@ -65,19 +65,16 @@ class WordEmbeddingObjective(TaskObjective):
 
     def metrics(self) -> MetricCollection:
         metrics: dict[str, Any] = {
-            similarity_metric(name): SpearmanCorrCoef()
-            for name in self.spec.extra.get("similarity_benchmarks", [])
+            similarity_metric(name): SpearmanCorrCoef() for name in self.spec.similarity_benchmarks
         }
-        if self.spec.extra.get("analogies"):
+        if self.spec.analogies:
             metrics[ANALOGY_METRIC] = MeanMetric()
         return MetricCollection(metrics)
 
     def metric_names(self, batch: Batch) -> list[str]:
         """The metrics this evaluation batch updates (one benchmark per batch)."""
         if "pair_ids" in batch:
-            return [
-                similarity_metric(self.spec.extra["similarity_benchmarks"][int(batch["benchmark_index"])])
-            ]
+            return [similarity_metric(self.spec.similarity_benchmarks[int(batch["benchmark_index"])])]
         return [ANALOGY_METRIC] if "analogy_ids" in batch else []
 
     def update_metrics(self, metrics: MetricCollection, outputs: Outputs, batch: Batch) -> None:
@@ -86,13 +83,13 @@ class WordEmbeddingObjective(TaskObjective):
             metric = metrics[name]  # a prefixed collection (val/, test/) also answers to the bare name
             if name == ANALOGY_METRIC:
                 questions = batch["analogy_ids"]
-                predicted = analogy_predictions(vectors, questions, self.spec.extra["analogy_restrict_vocab"])
+                predicted = analogy_predictions(vectors, questions, self.spec.analogy_restrict_vocab)
                 metric.update((predicted == questions[:, 3]).float())
             else:
                 metric.update(pair_similarities(vectors, batch["pair_ids"]), batch["pair_scores"])
 
     def predict(self, outputs: Outputs, batch: Batch) -> list[dict[str, Any]]:
-        words = self.spec.extra["words"]
+        words = self.spec.words
         if "pair_ids" in batch:
             similarities = pair_similarities(outputs["word_vectors"], batch["pair_ids"])
             return [
@@ -105,9 +102,7 @@ class WordEmbeddingObjective(TaskObjective):
                 )
             ]
         questions = batch["analogy_ids"]
-        predicted = analogy_predictions(
-            outputs["word_vectors"], questions, self.spec.extra["analogy_restrict_vocab"]
-        )
+        predicted = analogy_predictions(outputs["word_vectors"], questions, self.spec.analogy_restrict_vocab)
         return [
             {"question": [words[i] for i in q[:3]], "answer": words[q[3]], "predicted": words[p]}
             for q, p in zip(questions.tolist(), predicted.tolist(), strict=True)

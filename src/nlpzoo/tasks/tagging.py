@@ -1,17 +1,29 @@
-"""Tagging schemes of token classification (IOB1, IOB2, IOBES): checking, spans, conversion.
+"""Tag schemes of token classification (IOB1, IOB2, IOBES): checking, conversion, and entity spans.
 
 A tag is `O` or `PREFIX-TYPE` (`B-PER`). IOB1 uses `B-` only between two adjacent chunks of
 the same type; IOB2 starts every chunk with `B-`; IOBES adds `E-` (end) and `S-` (single).
+Scheme names are lowercase (`iob2`); `scheme_name` accepts any case, as users type them. The
+DataModule checks and converts tags here, and the span metric reads entities here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+
+from nlpzoo.errors import ConfigError
 
 SCHEMES = ("iob1", "iob2", "iobes")
 PREFIXES = {"iob1": ("B", "I"), "iob2": ("B", "I"), "iobes": ("B", "I", "E", "S")}
 
 Span = tuple[str, int, int]  # (entity type, first token, one past the last token)
+
+
+def scheme_name(scheme: str, setting: str = "tag scheme") -> str:
+    """`IOB2` or `iob2` -> `iob2`; a ConfigError naming the `setting` for a name that is no scheme."""
+    name = str(scheme).lower()
+    if name not in SCHEMES:
+        raise ConfigError(f"{setting}={scheme!r} is not one of {', '.join(SCHEMES)}")
+    return name
 
 
 def split_tag(tag: str) -> tuple[str, str]:
@@ -20,6 +32,11 @@ def split_tag(tag: str) -> tuple[str, str]:
         return "O", ""
     prefix, _, kind = tag.partition("-")
     return prefix, kind
+
+
+def entity_types(tags: Iterable[str]) -> list[str]:
+    """Sorted entity types of tags (`B-PER`, `I-PER`, `O` -> [`PER`])."""
+    return sorted({split_tag(tag)[1] for tag in tags if tag != "O"} - {""})
 
 
 def detect_scheme(sequences: Sequence[Sequence[str]]) -> str:
@@ -35,6 +52,11 @@ def detect_scheme(sequences: Sequence[Sequence[str]]) -> str:
                 iob1 = True
             previous = tag
     return "iob1" if iob1 else "iob2"
+
+
+def infer_scheme(label_names: Sequence[str]) -> str:
+    """The scheme of a tag set: IOBES when any tag starts with E- or S-, else IOB2 (IOB1 must be declared: its tags look the same)."""
+    return "iobes" if {split_tag(name)[0] for name in label_names} & {"E", "S"} else "iob2"
 
 
 def tag_problem(tags: Sequence[str], scheme: str) -> str | None:
@@ -62,16 +84,34 @@ def tag_problem(tags: Sequence[str], scheme: str) -> str | None:
     return None
 
 
-def tags_to_spans(tags: Sequence[str]) -> list[Span]:
-    """Chunks of a valid sequence in any of the schemes (one reading covers all three)."""
+def tags_to_spans(tags: Sequence[str], scheme: str = "iob2", strict: bool = True) -> list[Span]:
+    """Chunks of one sentence, in order.
+
+    strict (seqeval's `mode="strict"`, for scoring): only well-formed chunks count: IOB2 B-X then
+    I-X...; IOBES S-X, or B-X I-X... E-X (a chunk never closed by E- is none); a stray I-/E-
+    starts nothing, and a tag outside the scheme is a ConfigError. IOB1 is read as conlleval
+    reads it: an I-X that continues no X chunk starts one. Not strict: every scheme read that
+    lenient way (a stray I-/E- starts a chunk, an open chunk ends where the next begins).
+    """
+    scheme = scheme_name(scheme)
+    allowed = ("O", *PREFIXES[scheme])
+    if strict:
+        for tag in tags:
+            if split_tag(tag)[0] not in allowed:
+                raise ConfigError(
+                    f"tag '{tag}' is not valid in the {scheme.upper()} scheme (prefixes: {', '.join(allowed[1:])}, O)"
+                )
+    lenient = not strict or scheme == "iob1"
     spans: list[Span] = []
-    start, current = -1, ""
+    start, current = -1, ""  # the open chunk: its first token and type
     for position, tag in enumerate([*tags, "O"]):
         prefix, kind = split_tag(tag)
-        if start >= 0 and (prefix in ("O", "B", "S") or kind != current):
-            spans.append((current, start, position))
+        continues = start >= 0 and prefix in ("I", "E") and kind == current
+        if start >= 0 and not continues:
+            if lenient or scheme != "iobes":  # strict IOBES: a chunk must end with E-
+                spans.append((current, start, position))
             start = -1
-        if prefix != "O" and start < 0:
+        if not continues and (prefix in ("B", "S") or (lenient and prefix in ("I", "E"))):
             start, current = position, kind
         if prefix in ("E", "S") and start >= 0:
             spans.append((current, start, position + 1))
@@ -97,10 +137,10 @@ def spans_to_tags(spans: Sequence[Span], length: int, scheme: str) -> list[str]:
 
 
 def convert_tags(tags: Sequence[str], scheme: str) -> list[str]:
-    """The same chunks in another scheme."""
-    return spans_to_tags(tags_to_spans(tags), len(tags), scheme)
+    """The same chunks (of a valid sequence in any scheme) in another scheme."""
+    return spans_to_tags(tags_to_spans(tags, strict=False), len(tags), scheme)
 
 
-def scheme_labels(entity_types: Sequence[str], scheme: str) -> list[str]:
+def scheme_labels(types: Sequence[str], scheme: str) -> list[str]:
     """Every tag the scheme can write for these types: O first, then PREFIX-TYPE by type."""
-    return ["O"] + [f"{prefix}-{kind}" for kind in sorted(entity_types) for prefix in PREFIXES[scheme]]
+    return ["O"] + [f"{prefix}-{kind}" for kind in sorted(types) for prefix in PREFIXES[scheme]]
