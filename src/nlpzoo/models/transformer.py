@@ -30,7 +30,7 @@ class TransformerConfig:
     dropout: float = 0.1
     positions: Literal["sinusoidal", "learned"] = "learned"
     pre_norm: bool = True
-    bias: bool = True
+    bias: bool = True  # in every Linear and LayerNorm (nanoGPT: False is a bit better and faster)
     scale_embeddings: bool | None = None  # tokens * sqrt(dim); None: only next to sinusoidal positions
 
     def __post_init__(self) -> None:
@@ -131,11 +131,11 @@ class Block(nn.Module):
     def __init__(self, config: TransformerConfig, cross_attention: bool = False) -> None:
         super().__init__()
         self.pre_norm = config.pre_norm
-        self.attention_norm = nn.LayerNorm(config.dim)
+        self.attention_norm = nn.LayerNorm(config.dim, bias=config.bias)
         self.attention = MultiHeadAttention(config)
-        self.cross_norm = nn.LayerNorm(config.dim) if cross_attention else None
+        self.cross_norm = nn.LayerNorm(config.dim, bias=config.bias) if cross_attention else None
         self.cross_attention = MultiHeadAttention(config) if cross_attention else None
-        self.feed_forward_norm = nn.LayerNorm(config.dim)
+        self.feed_forward_norm = nn.LayerNorm(config.dim, bias=config.bias)
         self.feed_forward = FeedForward(config)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -208,7 +208,7 @@ class Stack(nn.Module):
     def __init__(self, config: TransformerConfig, cross_attention: bool = False) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(Block(config, cross_attention) for _ in range(config.layers))
-        self.final_norm = nn.LayerNorm(config.dim) if config.pre_norm else nn.Identity()
+        self.final_norm = nn.LayerNorm(config.dim, bias=config.bias) if config.pre_norm else nn.Identity()
 
     def forward(
         self,

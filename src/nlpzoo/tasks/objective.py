@@ -21,7 +21,8 @@ seq2seq
     outputs: logits (B, S, V); when not training also generated_ids (B, S') from the family's
              own greedy/beam decoding (may start with the start token; padded after the end)
 language_modeling
-    batch:   labels (B, T) = input_ids, -100 on padding (the objective shifts)
+    batch:   labels (B, T) = input_ids, -100 on padding (the objective shifts), or (B, T + 1): the
+             input and the token after it, so every position predicts one (random windows)
     outputs: logits (B, T, V)
 masked_language_modeling
     batch:   labels (B, T), -100 except at masked positions
