@@ -87,6 +87,7 @@ class TaskObjective:
     kind: ClassVar[TaskKind]
     monitor: ClassVar[str]  # metric name (without the split prefix) that picks the best checkpoint
     mode: ClassVar[str] = "max"
+    test_beam_size: int | None = None  # seq2seq: the test split is also decoded with this beam width
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
@@ -118,6 +119,10 @@ class TaskObjective:
     def metrics(self) -> MetricCollection:
         """Fresh metric objects; the module clones them per split and computes them per epoch."""
         raise NotImplementedError
+
+    def test_metrics(self) -> MetricCollection:
+        """The test split's metrics: `metrics()` unless the test reports more (seq2seq's beam BLEU)."""
+        return self.metrics()
 
     def update_metrics(self, metrics: MetricCollection, outputs: Outputs, batch: Batch) -> None:
         raise NotImplementedError
