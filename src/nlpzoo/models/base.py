@@ -103,7 +103,10 @@ class ZooModule(L.LightningModule):
                 # Only when set, so families written without an `objective` argument still reload.
                 **({"objective": self.objective_config} if self.objective_config else {}),
                 **{k: plain(v) for k, v in hparams.items()},
-            }
+            },
+            # The loggers get the run's whole resolved config (training.run_training); these carry the
+            # spec, whose word lists alone take seconds to write as YAML for a word-vector corpus.
+            logger=False,
         )
 
     # --- steps ---------------------------------------------------------------------------------
