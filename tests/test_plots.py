@@ -232,3 +232,27 @@ def test_word_projection_shows_the_most_frequent_corpus_words(tmp_path: Path) ->
     writer = PlotWriter(str(tmp_path), embedding_words=3)
     figure = writer._embedding_figure(L.Trainer(logger=False), module, module.word_vectors())
     assert [text.get_text() for text in figure.axes[0].texts] == ["the", "of", "and"]
+
+
+@pytest.mark.parametrize("during_fit", [True, False])
+def test_learning_curves_can_wait_for_the_end_of_training(tmp_path: Path, during_fit: bool) -> None:
+    """curves_during_fit=false (the word-vector recipes): no drawing after each validation, seconds
+    each, only the final one when training ends."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    writer = PlotWriter(str(tmp_path), curves_during_fit=during_fit)
+    trainer = SimpleNamespace(
+        sanity_checking=False,
+        state=SimpleNamespace(fn=TrainerFn.FITTING),
+        callback_metrics={"val/wordsim353_spearman": torch.tensor(0.4)},
+        is_global_zero=True,
+        global_step=10,
+        loggers=[],
+    )
+    module = SimpleNamespace(metric_tables={})
+    writer.on_validation_end(trainer, module)
+    assert (tmp_path / "learning_curves.png").exists() is during_fit
+    writer.on_fit_end(trainer, SimpleNamespace())
+    assert (tmp_path / "learning_curves.png").exists() and writer.history[-1]["step"] == 10

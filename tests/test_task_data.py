@@ -14,6 +14,7 @@ from nlpzoo.config import validate_config
 from nlpzoo.data import TaskDataModule
 from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.tasks import TaskKind
+from nlpzoo.tasks.language_modeling import CausalLMObjective
 from nlpzoo.training import build_datamodule
 from tests.conftest import compose_config
 
@@ -239,11 +240,16 @@ def test_shakespeare_recipe_splits_and_samples_as_nanogpt(shared_data: Path, tmp
     assert datamodule.tokenizer.decode(validation.stream.tolist()) == text[cut:]
     assert sum(datamodule.lengths("test")) == len(text) - cut  # test: the validation text, in blocks
     assert len(validation) == 1000 and validation[0]["input_ids"].shape == (64,)
-    first = next(iter(datamodule.train_dataloader()))["input_ids"]  # (12, 64)
+    batch = next(iter(datamodule.train_dataloader()))
+    first = batch["input_ids"]  # (12, 64)
     starts = [int(s) for s in datamodule.train_sampler()][:12]
     assert first.shape == (12, 64) and torch.equal(
         first, torch.stack([train.stream[s : s + 64] for s in starts])
     )
+    # nanoGPT's y = data[i + 1 : i + 65]: all 64 positions predict a character, the last one included
+    assert torch.equal(batch["labels"], torch.stack([train.stream[s : s + 65] for s in starts]))
+    logits, labels = CausalLMObjective(datamodule.spec).aligned({"logits": torch.zeros(12, 64, 80)}, batch)
+    assert logits.shape[1] == labels.shape[1] == 64 and torch.equal(labels, batch["labels"][:, 1:])
     assert len(set(starts)) == 12 and any(
         s % 64 for s in starts
     )  # windows begin anywhere, not on block edges

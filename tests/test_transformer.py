@@ -59,6 +59,15 @@ def test_gpt_ties_its_output_head_to_the_embeddings() -> None:
     assert gpt.lm_head.weight is gpt.embeddings.tokens.weight
 
 
+def test_gpt_without_bias_has_none_in_its_layer_norms_either() -> None:
+    """nanoGPT's bias=False drops the bias of every Linear and LayerNorm: only weights remain."""
+    gpt = GPT(TransformerConfig(vocab_size=30, max_length=8, dim=16, heads=2, bias=False))
+    names = [name for name, _ in gpt.named_parameters()]
+    assert "stack.final_norm.weight" in names and not [n for n in names if n.endswith("bias")]
+    with_bias = GPT(TransformerConfig(vocab_size=30, max_length=8, dim=16, heads=2, bias=True))
+    assert "stack.final_norm.bias" in dict(with_bias.named_parameters())
+
+
 def test_xavier_init_draws_every_matrix_from_glorots_range() -> None:
     from nlpzoo.models.transformer_seq2seq import EncoderDecoderTransformer
 

@@ -47,7 +47,12 @@ def build_datamodule(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase | None 
 
 def build_model(cfg: DictConfig, datamodule: TaskDataModule) -> ZooModule:
     """The model family from `cfg.model`, built from the DataModule's TaskSpec (never hand-copied sizes)."""
-    model = hydra.utils.instantiate(cfg.model, spec=datamodule.spec, _recursive_=False)
+    options = cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True))
+    family = get_object(options.pop("_target_"))
+    # Called with plain values, not instantiate(cfg.model, spec=...): Hydra would wrap the spec (a word
+    # corpus's whole vocabulary) in config nodes, and Lightning compares config nodes with the
+    # hyper-parameters: about a minute before text8_glove's first step.
+    model = family(spec=datamodule.spec, **options)
     # A separate target-side tokenizer (seq2seq), when the DataModule has one, decodes generations.
     target = getattr(datamodule, "target_tokenizer", None)
     model.use_tokenizer(target or datamodule.tokenizer)

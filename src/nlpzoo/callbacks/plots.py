@@ -32,10 +32,19 @@ class PlotWriter(L.Callback):
 
     Files go to `dirpath` (overwritten as training goes on, so they show the latest epoch); every
     figure is also logged as an image to the TensorBoard and W&B loggers of the trainer.
+    `curves_during_fit=False` draws the learning curves once, when training ends: drawing them takes
+    seconds, more than a whole epoch of the word-vector recipes.
     """
 
-    def __init__(self, dirpath: str, embedding_words: int = 150, attention_tokens: int = 48) -> None:
+    def __init__(
+        self,
+        dirpath: str,
+        embedding_words: int = 150,
+        attention_tokens: int = 48,
+        curves_during_fit: bool = True,
+    ) -> None:
         self.dirpath = Path(dirpath)
+        self.curves_during_fit = curves_during_fit
         self.embedding_words = embedding_words
         self.attention_tokens = attention_tokens
         self.history: list[dict[str, float]] = []  # rows {"step": ..., "train/loss": ...}
@@ -89,7 +98,7 @@ class PlotWriter(L.Callback):
             self._write_confusion_matrix(trainer, module, "val")
             if attention is not None:
                 self.write(trainer, "attention", attention)
-            if fitting:  # the file follows training; loggers get the curves once, at the end
+            if fitting and self.curves_during_fit:  # the file follows training; loggers get them at the end
                 self.write(trainer, "learning_curves", plots.learning_curves(self.history), log=False)
 
     def on_test_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:

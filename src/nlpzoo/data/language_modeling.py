@@ -85,23 +85,26 @@ def text_slice(
 class TokenWindows(Dataset):
     """Windows of `block_size` tokens of one token stream: item i starts at `starts[i]`, or at token i without starts.
 
-    Samplers pick windows by start (`RandomWindowSampler`), so a window may begin at any token.
+    Samplers pick windows by start (`RandomWindowSampler`), so a window may begin at any token. The
+    labels run one token past the window, so all `block_size` positions predict a token (nanoGPT's
+    x = data[i : i + block_size], y = data[i + 1 : i + 1 + block_size]).
     """
 
     def __init__(self, stream: torch.Tensor, block_size: int, starts: torch.Tensor | None = None) -> None:
-        if len(stream) < block_size:
-            raise DataError(f"a text of {len(stream)} tokens holds no window of block_size={block_size}")
+        if len(stream) <= block_size:
+            raise DataError(f"a text of {len(stream)} tokens holds no window of block_size={block_size} + 1")
         self.stream = stream  # (tokens,)
         self.block_size = block_size
         self.starts = starts
 
     def __len__(self) -> int:
-        return len(self.starts) if self.starts is not None else len(self.stream) - self.block_size + 1
+        return len(self.starts) if self.starts is not None else len(self.stream) - self.block_size
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         start = int(self.starts[index]) if self.starts is not None else index
-        window = self.stream[start : start + self.block_size]
-        return {"input_ids": window, "attention_mask": torch.ones_like(window), "labels": window}
+        labels = self.stream[start : start + self.block_size + 1]  # (block_size + 1,)
+        window = labels[:-1]
+        return {"input_ids": window, "attention_mask": torch.ones_like(window), "labels": labels}
 
 
 class LanguageModelingData(TaskDataModule):
@@ -238,15 +241,15 @@ class LanguageModelingData(TaskDataModule):
         """The split's token stream as windows: all starts (train, a sampler draws them) or `val_windows` fixed ones."""
         ids = pc.list_flatten(lines.with_format("arrow")["input_ids"]).to_numpy(zero_copy_only=False)
         stream = torch.from_numpy(ids.astype("int64"))
-        if len(stream) < self.block_size:
+        if len(stream) <= self.block_size:
             raise DataError(
-                f"{self.where(split)} holds {len(stream)} tokens, fewer than block_size={self.block_size}"
+                f"{self.where(split)} holds {len(stream)} tokens, not more than block_size={self.block_size}"
             )
         if split == "train":
             return TokenWindows(stream, self.block_size)
         generator = torch.Generator().manual_seed(self.seed)
         count = int(self.val_windows or 0)  # set: `windowed` serves validation windows only then
-        starts = torch.randint(len(stream) - self.block_size + 1, (count,), generator=generator)
+        starts = torch.randint(len(stream) - self.block_size, (count,), generator=generator)
         return TokenWindows(stream, self.block_size, starts)
 
     def train_sampler(self) -> Sampler[int]:

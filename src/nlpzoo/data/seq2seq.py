@@ -31,7 +31,8 @@ def encode_seq2seq_batch(
     eos_id: int,
     where: str,
 ) -> dict[str, list[Any]]:
-    """Source ids; target as `decoder_input_ids` = [start] + y and `labels` = y + [eos] (teacher forcing)."""
+    """Source ids; target as `decoder_input_ids` = [start] + y and `labels` = y + [eos] (teacher forcing),
+    and `target_text`: the target as written, the reference that generated text is scored against."""
     for column in (source_column, target_column):
         for index, text in enumerate(rows[column]):
             if text is None:
@@ -48,6 +49,7 @@ def encode_seq2seq_batch(
         "decoder_input_ids": decoder_input_ids,
         "decoder_attention_mask": [[1] * len(ids) for ids in decoder_input_ids],
         "labels": [[*ids, eos_id] for ids in target["input_ids"]],
+        "target_text": list(rows[target_column]),
     }
 
 
@@ -180,7 +182,8 @@ class Seq2SeqData(TaskDataModule):
                 "input_ids": self.tokenizer.pad_token_id,
                 "decoder_input_ids": self.target_pad_id(),
                 "labels": IGNORE_INDEX,
-            }
+            },
+            passthrough=("target_text",),
         )
 
     def build_spec(self) -> TaskSpec:

@@ -19,10 +19,11 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torchmetrics import MetricCollection
 
-from nlpzoo.errors import UnsupportedTaskError
+from nlpzoo.errors import ConfigError, UnsupportedTaskError
 from nlpzoo.loggers import quiet_lightning_logging
 from nlpzoo.models.optimization import build_optimizer, build_scheduler, unfused_when_clipping
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec, build_objective
+from nlpzoo.tokenizers.word import detokenize, splits_punctuation
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -86,7 +87,7 @@ class ZooModule(L.LightningModule):
         self.objective = build_objective(self.spec, self.objective_config)
         metrics = self.objective.metrics()
         self.val_metrics = metrics.clone(prefix="val/")
-        self.test_metrics = metrics.clone(prefix="test/")
+        self.test_metrics = self.objective.test_metrics().clone(prefix="test/")
         self.metric_tables: dict[str, torch.Tensor] = {}  # non-scalar results (confusion matrix) for plots
         self.checkpoint_extras: dict[str, Any] = {}
         self.save_family_hyperparameters()
@@ -120,7 +121,10 @@ class ZooModule(L.LightningModule):
                 # Only when set, so families written without an `objective` argument still reload.
                 **({"objective": self.objective_config} if self.objective_config else {}),
                 **{k: plain(v) for k, v in {**config, **hparams}.items()},
-            }
+            },
+            # The loggers get the run's whole resolved config (training.run_training); these carry the
+            # spec, whose word lists alone take seconds to write as YAML for a word-vector corpus.
+            logger=False,
         )
 
     # --- steps ---------------------------------------------------------------------------------
@@ -135,6 +139,9 @@ class ZooModule(L.LightningModule):
 
     def _eval_step(self, batch: Batch, split: str) -> None:
         outputs = self(batch)
+        beam_size = self.objective.test_beam_size
+        if split == "test" and beam_size:  # beside the family's own (greedy) decoding
+            outputs["beam_generated_ids"] = self.beam_search(batch, beam_size)  # (B, S')
         loss = self.objective.loss(outputs, batch)
         self.objective.update_metrics(self._metrics(split), outputs, batch)
         self.log(f"{split}/loss", loss, prog_bar=True, batch_size=batch_size_of(batch), sync_dist=True)
@@ -168,6 +175,15 @@ class ZooModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
+
+    def beam_search(self, batch: Batch, beam_size: int) -> torch.Tensor:
+        """(B, S_src) sources -> (B, S') ids decoded with `beam_size` beams (the seq2seq families' `generate`)."""
+        generate = getattr(self, "generate", None)
+        if generate is None:
+            raise ConfigError(
+                f"model family '{self.family}' has no beam search: unset model.objective.test_beam_size"
+            )
+        return generate(batch, beam_size=beam_size)
 
     def use_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
         """Give the objective the text side of ids (generation metrics, readable predictions)."""
@@ -209,9 +225,11 @@ class BatchDecode:
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
         self.tokenizer = tokenizer
+        self.detokenize = splits_punctuation(tokenizer)  # words and punctuation were split apart
 
     def __call__(self, ids: list[list[int]]) -> list[str]:
-        return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return [detokenize(text) for text in texts] if self.detokenize else texts
 
 
 def batch_size_of(batch: Batch) -> int:

@@ -136,6 +136,9 @@ class PretrainedEncoderDecoder(PretrainedFamily):
             scores.append((token_scores * (labels != IGNORE_INDEX)).sum(-1))  # (B,)
         return torch.stack(scores, dim=-1)
 
+    def beam_search(self, batch: Batch, beam_size: int) -> torch.Tensor:
+        return self.generate_from(self.with_prefix(batch), num_beams=beam_size)
+
     def generate_from(self, batch: Batch, **overrides: Any) -> torch.Tensor:
         config = generation_config({**self.generation_options, **overrides}, self.model.config)
         with torch.no_grad():

@@ -42,7 +42,7 @@ class TransformerConfig(TransformerHyperparameters):
     vocab_size: int
     max_length: int = 512
     layers: int = 2
-    bias: bool = True
+    bias: bool = True  # in every Linear and LayerNorm (nanoGPT: False is a bit better and faster)
     scale_embeddings: bool | None = None  # tokens * sqrt(dim); None: only next to sinusoidal positions
 
 
@@ -145,11 +145,11 @@ class Block(nn.Module):
     def __init__(self, config: TransformerConfig, cross_attention: bool = False) -> None:
         super().__init__()
         self.pre_norm = config.pre_norm
-        self.attention_norm = nn.LayerNorm(config.dim)
+        self.attention_norm = nn.LayerNorm(config.dim, bias=config.bias)
         self.attention = MultiHeadAttention(config)
-        self.cross_norm = nn.LayerNorm(config.dim) if cross_attention else None
+        self.cross_norm = nn.LayerNorm(config.dim, bias=config.bias) if cross_attention else None
         self.cross_attention = MultiHeadAttention(config) if cross_attention else None
-        self.feed_forward_norm = nn.LayerNorm(config.dim)
+        self.feed_forward_norm = nn.LayerNorm(config.dim, bias=config.bias)
         self.feed_forward = FeedForward(config)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -222,7 +222,7 @@ class Stack(nn.Module):
     def __init__(self, config: TransformerConfig, cross_attention: bool = False) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(Block(config, cross_attention) for _ in range(config.layers))
-        self.final_norm = nn.LayerNorm(config.dim) if config.pre_norm else nn.Identity()
+        self.final_norm = nn.LayerNorm(config.dim, bias=config.bias) if config.pre_norm else nn.Identity()
 
     def forward(
         self,

@@ -30,8 +30,10 @@ class CausalLMObjective(TaskObjective):
         self.char_level = spec.char_level
 
     def aligned(self, outputs: Outputs, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B, T-1, V) and the labels they predict (B, T-1)."""
-        return outputs["logits"][:, :-1], batch["labels"][:, 1:]
+        """Logits (B, L-1, V) and the labels they predict (B, L-1), for labels of L tokens: the input
+        itself (L = T, the last logit predicts nothing) or the input and the token after it (L = T + 1)."""
+        labels = batch["labels"]  # (B, L)
+        return outputs["logits"][:, : labels.shape[1] - 1], labels[:, 1:]
 
     def task_loss(self, outputs: Outputs, batch: Batch) -> torch.Tensor:
         logits, labels = self.aligned(outputs, batch)

@@ -21,7 +21,8 @@ seq2seq
     outputs: logits (B, S, V); when not training also generated_ids (B, S') from the family's
              own greedy/beam decoding (may start with the start token; padded after the end)
 language_modeling
-    batch:   labels (B, T) = input_ids, -100 on padding (the objective shifts)
+    batch:   labels (B, T) = input_ids, -100 on padding (the objective shifts), or (B, T + 1): the
+             input and the token after it, so every position predicts one (random windows)
     outputs: logits (B, T, V)
 masked_language_modeling
     batch:   labels (B, T), -100 except at masked positions
@@ -87,6 +88,7 @@ class TaskObjective:
     kind: ClassVar[TaskKind]
     monitor: ClassVar[str]  # metric name (without the split prefix) that picks the best checkpoint
     mode: ClassVar[str] = "max"
+    test_beam_size: int | None = None  # seq2seq: the test split is also decoded with this beam width
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
@@ -118,6 +120,10 @@ class TaskObjective:
     def metrics(self) -> MetricCollection:
         """Fresh metric objects; the module clones them per split and computes them per epoch."""
         raise NotImplementedError
+
+    def test_metrics(self) -> MetricCollection:
+        """The test split's metrics: `metrics()` unless the test reports more (seq2seq's beam BLEU)."""
+        return self.metrics()
 
     def update_metrics(self, metrics: MetricCollection, outputs: Outputs, batch: Batch) -> None:
         raise NotImplementedError

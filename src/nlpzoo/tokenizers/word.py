@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from typing import Any
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -47,6 +49,32 @@ class WordTokenizer(TokenizerRecipe):
         )
         backend.train_from_iterator(batched(texts), trainer=trainer)
         return wrap_backend(backend)
+
+
+def splits_punctuation(tokenizer: Any) -> bool:
+    """Whether decoding joins words and punctuation with spaces ("a man ' s hat ."): a word-level
+    vocabulary cut at punctuation, as `WordTokenizer(split_punctuation=True)` builds."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return (
+        backend is not None
+        and isinstance(backend.model, models.WordLevel)
+        and isinstance(backend.pre_tokenizer, pre_tokenizers.Whitespace)
+    )
+
+
+_NO_SPACE_BEFORE = re.compile(r" +([.,!?;:%)\]}])")
+_NO_SPACE_AFTER = re.compile(r"([(\[{$]) +")
+_JOINED_INSIDE_WORDS = re.compile(r"(?<=\w) ([-'/]) (?=\w)|(?<=\d) ([.,:]) (?=\d)")  # man's, t-shirt, 5.5
+_QUOTED = re.compile(r'" *([^"]*?) *"')
+
+
+def detokenize(text: str) -> str:
+    """Text as written from space-joined words and punctuation: "a man ' s t - shirt ( red ) ." ->
+    "a man's t-shirt (red)."; what sacreBLEU should score against references as written."""
+    text = _JOINED_INSIDE_WORDS.sub(lambda match: match.group(1) or match.group(2), text)
+    text = _QUOTED.sub(r'"\1"', text)
+    text = _NO_SPACE_AFTER.sub(r"\1", text)
+    return _NO_SPACE_BEFORE.sub(r"\1", text).strip()
 
 
 class CharTokenizer(TokenizerRecipe):
