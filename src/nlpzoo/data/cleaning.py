@@ -172,6 +172,7 @@ class Cleaning:
                 from datasketch import MinHash, MinHashLSH
             lsh = MinHashLSH(threshold=self.near_duplicate_threshold, num_perm=self.num_permutations)
         seen: dict[str, int] = {}
+        signatures: dict[int, Any] = {}  # row -> its MinHash, for the rows in the LSH index
         kept: list[int] = []
         for index, (key, text) in enumerate(zip(keys, inputs, strict=True)):
             count = len(words(text))
@@ -190,11 +191,17 @@ class Cleaning:
             if lsh is not None:
                 minhash = MinHash(num_perm=self.num_permutations, seed=self.seed)
                 minhash.update_batch([s.encode("utf-8") for s in shingles(key, self.shingle_size)])
-                similar = lsh.query(minhash)
+                # LSH buckets give candidates; keep only those whose estimated Jaccard passes the threshold
+                similar = [
+                    other
+                    for other in lsh.query(minhash)
+                    if minhash.jaccard(signatures[other]) >= self.near_duplicate_threshold
+                ]
                 if similar:
-                    self._removed(report, "near_duplicates", index, key, keys[similar[0]])
+                    self._removed(report, "near_duplicates", index, key, keys[min(similar)])
                     continue
                 lsh.insert(index, minhash)
+                signatures[index] = minhash
             kept.append(index)
         return kept
 
