@@ -117,3 +117,17 @@ def test_training_run_writes_the_cleaning_report(
     train = report["splits"]["train"]
     assert train["rows_before"] == 256 and train["rows_after"] <= 256
     assert report["splits"]["validation"]["rows_after"] == 64  # evaluation splits are never filtered
+
+
+def test_evaluation_keeps_the_training_runs_report(tmp_path: Path) -> None:
+    """eval.py cleans its split the same way but does not overwrite the report of the run it evaluates."""
+    from nlpzoo.evaluation import evaluation_data_config
+
+    report = str(tmp_path / "run" / "cleaning_report.json")
+    stored = {
+        "_target_": "nlpzoo.data.TextClassificationData",
+        "path": str(tmp_path),
+        "cleaning": {"_target_": "nlpzoo.data.cleaning.Cleaning", "leakage": True, "report_path": report},
+    }
+    data = evaluation_data_config(None, stored)
+    assert data.cleaning.report_path is None and data.cleaning.leakage is True
