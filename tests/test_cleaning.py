@@ -109,7 +109,7 @@ def test_training_run_writes_the_cleaning_report(
 ) -> None:
     """`python train.py data=sst2 +data/cleaning=default` on a slice: the report lands in the run directory."""
     run_dir = tmp_path / "run"
-    train_run(
+    summary = train_run(
         ["data=sst2", "+data/cleaning=default", "data.cleaning.near_duplicates=true"], output_dir=run_dir
     )
     report = json.loads((run_dir / "cleaning_report.json").read_text())
@@ -117,6 +117,9 @@ def test_training_run_writes_the_cleaning_report(
     train = report["splits"]["train"]
     assert train["rows_before"] == 256 and train["rows_after"] <= 256
     assert report["splits"]["validation"]["rows_after"] == 64  # evaluation splits are never filtered
+    # the tracker (the CSV logger's hparams.yaml) and summary.json carry the counts too
+    assert summary["cleaning"]["train/rows_after"] == train["rows_after"]
+    assert "cleaning_report" in (run_dir / "csv" / "hparams.yaml").read_text()
 
 
 def test_evaluation_keeps_the_training_runs_report(tmp_path: Path) -> None:

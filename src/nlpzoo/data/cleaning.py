@@ -205,6 +205,15 @@ class Cleaning:
             kept.append(index)
         return kept
 
+    def counts(self) -> dict[str, int]:
+        """The last report as flat numbers for trackers: {'train/exact_duplicates': 371, 'train/rows_after': ...}."""
+        flat: dict[str, int] = {}
+        for split, steps in getattr(self, "report", {"splits": {}})["splits"].items():
+            for step, entry in steps.items():
+                value = entry if isinstance(entry, int) else entry.get("removed", entry.get("changed"))
+                flat[f"{split}/{step}"] = value
+        return flat
+
     # --- the stage -------------------------------------------------------------------------------
     def apply(
         self, splits: dict[str, datasets.Dataset], columns: dict[str, list[str]], repair_text: bool = True
