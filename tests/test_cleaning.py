@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pytest
 
 from nlpzoo.data.cleaning import (
     Cleaning,
@@ -134,3 +135,12 @@ def test_evaluation_keeps_the_training_runs_report(tmp_path: Path) -> None:
     }
     data = evaluation_data_config(None, stored)
     assert data.cleaning.report_path is None and data.cleaning.leakage is True
+
+
+def test_word_embedding_corpus_refuses_cleaning(shared_data: Path) -> None:
+    """The one DataModule that streams its corpus past the stage says so instead of ignoring the block."""
+    from nlpzoo.data.embedding_corpus import WordEmbeddingCorpus
+    from nlpzoo.errors import DataError
+
+    with pytest.raises(DataError, match="cleaning is not supported"):
+        WordEmbeddingCorpus(path=str(shared_data / "wikitext-2"), cleaning=Cleaning())
