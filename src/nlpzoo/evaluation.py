@@ -133,6 +133,11 @@ def evaluation_data_config(given: DictConfig | None, stored: dict[str, Any] | No
             data.path = str(path.parent)
             data.files = dict.fromkeys(SPLITS, path.name)
             data.max_train_samples = data.max_val_samples = data.max_test_samples = None
+    if data.get("cleaning") and not (patch.get("cleaning") or {}).get("report_path"):
+        with open_dict(
+            data
+        ):  # cleaning runs again (same repairs); the training run's report stays as written
+            data.cleaning.report_path = None
     validate_config(data, "data")  # a mistyped data.KEY fails here, naming it, before anything is read
     return data
 

@@ -13,7 +13,15 @@ from types import ModuleType
 from nlpzoo.errors import MissingExtraError
 
 # Package -> the extra of pyproject.toml's optional-dependencies that installs it.
-EXTRAS = {"onnx": "onnx", "onnxruntime": "onnx", "litserve": "serve", "numba": "numba", "mlflow": "mlflow"}
+EXTRAS = {
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
+    "litserve": "serve",
+    "numba": "numba",
+    "mlflow": "mlflow",
+    "ftfy": "cleaning",
+    "datasketch": "cleaning",
+}
 
 
 @contextmanager

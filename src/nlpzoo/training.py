@@ -188,8 +188,9 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     prepare_ddp_relaunch(cfg)
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    cleaning = datamodule.cleaning.counts() if datamodule.cleaning is not None else {}
     for logger in loggers:
-        logger.log_hyperparams(resolved)
+        logger.log_hyperparams({**resolved, **({"cleaning_report": cleaning} if cleaning else {})})
     if trainer.is_global_zero:
         datamodule.tokenizer.save_pretrained(str(output_dir / "tokenizer"))
 
@@ -219,6 +220,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
         "wall_seconds": time.time() - started,
         "throughput": throughput.summary(),
         "padding_fraction": datamodule.padding_fraction("train"),
+        **({"cleaning": cleaning} if cleaning else {}),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "num_trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "hardware": describe_hardware(trainer),

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Sampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nlpzoo.data.caching import cached_map, trained_tokenizer
+from nlpzoo.data.cleaning import Cleaning
 from nlpzoo.data.collate import PaddingCollator, padding_fraction
 from nlpzoo.data.sampling import EpochShuffleSampler, LengthBucketSampler
 from nlpzoo.data.sources import SPLITS, carve_split, load_local_file, load_splits, local_split_files
@@ -63,6 +64,7 @@ class TaskDataModule(L.LightningDataModule):
 
     task_kind: ClassVar[TaskKind]
     carve_contiguous: ClassVar[bool] = False  # running text: carve the last rows, not random ones
+    cleaning_repairs_text: ClassVar[bool] = True  # False where labels are character offsets into the text
 
     def __init__(
         self,
@@ -88,6 +90,7 @@ class TaskDataModule(L.LightningDataModule):
         carve_fraction: float = 0.1,
         bucket_by_length: bool = False,
         seed: int = 42,
+        cleaning: Cleaning | None = None,
     ) -> None:
         super().__init__()
         self.tokenizer_recipe = tokenizer
@@ -123,6 +126,7 @@ class TaskDataModule(L.LightningDataModule):
         self.carve_fraction = carve_fraction
         self.bucket_by_length = bucket_by_length
         self.seed = seed
+        self.cleaning = cleaning
         self.tokenizer: Any = None
         self.splits: dict[str, datasets.Dataset] = {}
         self.split_sources: dict[str, str] = {}  # split -> the file or hub dataset it came from
@@ -139,6 +143,12 @@ class TaskDataModule(L.LightningDataModule):
 
     def build_spec(self) -> TaskSpec:
         raise NotImplementedError
+
+    def text_columns(self, split: str, dataset: datasets.Dataset) -> list[str]:
+        """The text fields `data.cleaning` repairs and compares, the model's input first."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not say its text fields, so it cannot be cleaned"
+        )
 
     def check_raw_split(self, split: str, dataset: datasets.Dataset) -> None:
         """Fail early (before any carving or tokenizing) when a split lacks what the task needs."""
@@ -241,6 +251,9 @@ class TaskDataModule(L.LightningDataModule):
         if self.spec is not None:
             return
         raw = self.load_raw_splits()
+        if self.cleaning is not None:
+            columns = {split: self.text_columns(split, dataset) for split, dataset in raw.items()}
+            raw = self.cleaning.apply(raw, columns, repair_text=self.cleaning_repairs_text)
         if self.tokenizer is None:
             self.tokenizer = self.build_tokenizer(
                 self.tokenizer_recipe, lambda: self.training_texts(raw["train"])

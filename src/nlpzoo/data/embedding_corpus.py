@@ -151,6 +151,10 @@ class WordEmbeddingCorpus(TaskDataModule):
         **common: Any,
     ) -> None:
         super().__init__(**common)
+        if self.cleaning is not None:  # its setup streams the corpus past the shared cleaning stage
+            raise DataError(
+                "data.cleaning is not supported for the word-embedding corpus (it streams raw text)"
+            )
         if batch_format not in ("windows", "cooccurrence"):
             raise DataError(f"data.batch_format='{batch_format}' is not one of: windows, cooccurrence")
         if window < 1 or negatives < 0 or batch_words < 1 or min_count < 1:

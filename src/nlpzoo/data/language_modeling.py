@@ -187,6 +187,9 @@ class LanguageModelingData(TaskDataModule):
         splits["train"] = text_slice(train, column, lengths, 0, min(test_start, val_start))
         return splits
 
+    def text_columns(self, split: str, dataset: datasets.Dataset) -> list[str]:
+        return [first_present_column(dataset, self.text_column, "text", self.where(split))]
+
     def training_texts(self, train: datasets.Dataset) -> list[str]:
         column = first_present_column(train, self.text_column, "text", self.where("train"))
         return [t or "" for t in column_values(train, column)]

@@ -98,6 +98,8 @@ class QuestionAnsweringData(TaskDataModule):
     answer point at token 0, as in BERT's SQuAD recipe.
     """
 
+    cleaning_repairs_text = False  # answers are character offsets into the context: filter only
+
     task_kind = TaskKind.EXTRACTIVE_QA
 
     def __init__(
@@ -123,6 +125,9 @@ class QuestionAnsweringData(TaskDataModule):
         if [s.lower() for s in path.suffixes if s != ".gz"][-1:] == [".json"]:
             return read_squad_json(path)
         return load_local_file(path, self.reader_options, self.file_format)
+
+    def text_columns(self, split: str, dataset: datasets.Dataset) -> list[str]:
+        return [self.question_column, self.context_column]
 
     def training_texts(self, train: datasets.Dataset) -> list[str]:
         contexts = list(dict.fromkeys(column_values(train, self.context_column)))

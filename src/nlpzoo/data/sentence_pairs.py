@@ -101,6 +101,10 @@ class SentenceSimilarityData(TaskDataModule):
         self.pair_encoding = pair_encoding
         self.score_range: list[float] = []
 
+    def text_columns(self, split: str, dataset: datasets.Dataset) -> list[str]:
+        self._check_columns(dataset, split)
+        return [self.first_column, self.second_column]
+
     def _check_columns(self, dataset: datasets.Dataset, split: str) -> None:
         for column in (self.first_column, self.second_column, self.score_column):
             first_present_column(dataset, column, column, self.where(split))

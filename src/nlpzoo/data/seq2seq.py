@@ -118,6 +118,9 @@ class Seq2SeqData(TaskDataModule):
         self.split_sources = {split: " + ".join(map(str, paths)) for split, paths in files.items()}
         return {split: read_parallel(paths, columns) for split, paths in files.items()}
 
+    def text_columns(self, split: str, dataset: datasets.Dataset) -> list[str]:
+        return list(self._columns(dataset, split))
+
     def _columns(self, dataset: datasets.Dataset, split: str) -> tuple[str, str]:
         source = first_present_column(dataset, self.source_column, "source", self.where(split))
         return source, first_present_column(dataset, self.target_column, "target", self.where(split))

@@ -108,6 +108,10 @@ class TextClassificationData(TaskDataModule):
         self.text_pair_column = text_pair_column
         self.label_names: list[str] = list(label_names) if label_names else []
 
+    def text_columns(self, split: str, dataset: datasets.Dataset) -> list[str]:
+        text, pair = self._columns(dataset, split)
+        return [text] + ([pair] if pair else [])
+
     def _columns(self, dataset: datasets.Dataset, split: str) -> tuple[str, str | None]:
         where = self.where(split)
         text = first_present_column(dataset, self.text_column, "text", where)

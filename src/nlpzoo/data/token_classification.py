@@ -142,6 +142,10 @@ class TokenClassificationData(TaskDataModule):
             return load_local_file(path, self.reader_options, self.file_format)
         return read_conll(path, self.token_column, self.tag_column)
 
+    def text_columns(self, split: str, dataset: datasets.Dataset) -> list[str]:
+        """The token lists: cleaning repairs them token by token, so the tags stay aligned."""
+        return [first_present_column(dataset, self.tokens_column, "tokens", self.where(split))]
+
     def training_texts(self, train: datasets.Dataset) -> list[str]:
         return [" ".join(tokens) for tokens in column_values(train, self.tokens_column)]
 
