@@ -187,7 +187,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     loggers = instantiate_group(cfg.get("logger"))
     prepare_ddp_relaunch(cfg)
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     cleaning = datamodule.cleaning.counts() if datamodule.cleaning is not None else {}
     for logger in loggers:
         logger.log_hyperparams({**resolved, **({"cleaning_report": cleaning} if cleaning else {})})
