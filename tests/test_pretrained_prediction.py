@@ -62,3 +62,21 @@ def test_predict_py_model_smollm2_answers_the_question(
     run_prediction(compose_config(overrides, tmp_path, config_name="predict"))
     printed = json.loads(capsys.readouterr().out.splitlines()[0])
     assert "Paris" in printed["generated"]
+
+
+def test_predict_py_labels_texts_zero_shot_by_the_data_configs_label_names(
+    tiny_llama: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    overrides = [
+        "model=llama",
+        f"model.pretrained={tiny_llama}",
+        "model.zero_shot_prompt='the review {text} is'",
+        "data=sst2",  # read for its label names only: no split is loaded
+        "data.path=/no/such/folder",
+        'input=["my good lord","the lord"]',
+    ]
+    output = run_prediction(compose_config(overrides, tmp_path, config_name="predict"))
+    lines = [json.loads(row) for row in output.read_text().splitlines()]
+    assert [line["input"] for line in lines] == ["my good lord", "the lord"]
+    assert all(line["label"] in ("negative", "positive") and 0.5 <= line["score"] <= 1 for line in lines)

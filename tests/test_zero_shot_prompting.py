@@ -83,3 +83,48 @@ def test_zero_shot_prompt_needs_text_classification() -> None:
 
     with pytest.raises(ConfigError, match="needs text classification data"):
         PretrainedDecoder(spec(TaskKind.LANGUAGE_MODELING), zero_shot_prompt=PROMPT, **tiny("llama"))
+
+
+# A tiny AG News-style topic set written for this test (no AG News copy ships offline): the labels are
+# given by their names only, never trained on.
+TOPICS = ["World", "Sports", "Business", "Technology"]
+HEADLINES = [
+    (0, "Peace talks between the two governments collapse as troops gather at the border"),
+    (0, "The United Nations sends aid to refugees fleeing the civil war"),
+    (0, "Prime minister resigns after the election defeat, parliament to choose a successor"),
+    (0, "Earthquake kills hundreds in the capital as rescuers search the rubble"),
+    (0, "Foreign ministers meet in Geneva to discuss the nuclear treaty"),
+    (1, "The striker scores twice as the home team wins the cup final"),
+    (1, "Tennis champion knocked out in the first round at Wimbledon"),
+    (1, "The coach is fired after the team loses its fifth straight game"),
+    (1, "Olympic sprinter breaks the world record in the 100 metres"),
+    (1, "Quarterback throws three touchdowns in the season opener"),
+    (2, "Oil prices climb as shares fall on Wall Street"),
+    (2, "The bank raises interest rates to fight inflation"),
+    (2, "Carmaker reports record quarterly profit and lifts its sales forecast"),
+    (2, "Retailer to cut 2,000 jobs after a drop in holiday sales"),
+    (2, "The airline agrees to a merger worth four billion dollars"),
+    (3, "New smartphone chip doubles battery life, the company says"),
+    (3, "Software update fixes a security flaw in the web browser"),
+    (3, "Scientists build a faster quantum computer processor"),
+    (3, "The search engine launches a new email service for internet users"),
+    (3, "Hackers steal passwords from millions of online accounts"),
+]
+
+
+@pytest.mark.slow
+def test_smollm2_names_the_topic_of_news_headlines_zero_shot(tmp_path: Path) -> None:
+    rows = "label\tsentence\n" + "".join(f"{label}\t{text}\n" for label, text in HEADLINES)
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.tsv").write_text(rows)
+    overrides = [
+        "model=smollm2",
+        "model.zero_shot_prompt='Is this news headline about World, Sports, Business or Technology? {text}'",
+        "data=sst2",
+        f"data.path={tmp_path}",
+        f"data.label_names=[{','.join(TOPICS)}]",
+        "trainer.enable_progress_bar=false",
+    ]
+    summary = run_evaluation(compose_config(overrides, tmp_path / "run", config_name="eval"))
+    assert summary["examples"] == len(HEADLINES)
+    assert summary["metrics"]["test/acc"] >= 0.5  # chance: 0.25

@@ -34,6 +34,10 @@ class LabelScorer:
             raise ConfigError(f"model.zero_shot_prompt={prompt!r} needs a '{TEXT_SLOT}' where the text goes")
         if score not in ("sum", "mean"):
             raise ConfigError(f"model.label_score={score!r}: choose sum or mean")
+        if not label_names:
+            raise ConfigError(
+                "zero-shot prompting scores the data's labels: give their names (data.label_names=[...])"
+            )
         words = list(label_words) if label_words else [n if chat else f" {n}" for n in label_names]
         if len(words) != len(label_names):
             raise ConfigError(
