@@ -119,7 +119,8 @@ def test_smollm2_names_the_topic_of_news_headlines_zero_shot(tmp_path: Path) -> 
         (tmp_path / f"{split}.tsv").write_text(rows)
     overrides = [
         "model=smollm2",
-        "model.zero_shot_prompt='Is this news headline about World, Sports, Business or Technology? {text}'",
+        "model.chat=false",  # this 135 M instruct model ranks labels better as plain continuations
+        "model.zero_shot_prompt='Headline: {text} Topic:'",
         "data=sst2",
         f"data.path={tmp_path}",
         f"data.label_names=[{','.join(TOPICS)}]",
@@ -127,4 +128,4 @@ def test_smollm2_names_the_topic_of_news_headlines_zero_shot(tmp_path: Path) -> 
     ]
     summary = run_evaluation(compose_config(overrides, tmp_path / "run", config_name="eval"))
     assert summary["examples"] == len(HEADLINES)
-    assert summary["metrics"]["test/acc"] >= 0.5  # chance: 0.25
+    assert summary["metrics"]["test/acc"] >= 0.5  # chance: 0.25; measured: 0.80
