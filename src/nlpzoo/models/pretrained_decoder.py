@@ -17,7 +17,7 @@ from transformers import (
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.hf_backbone import left_pad, load_model
 from nlpzoo.models.pretrained import PretrainedFamily
-from nlpzoo.models.prompting import LabelScorer
+from nlpzoo.models.prompting import LabelScorer, user_turn
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
 DECODER_INPUTS = ("input_ids", "attention_mask")
@@ -102,16 +102,7 @@ class PretrainedDecoder(PretrainedFamily):
 
     def chat_prompt_ids(self, prompts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
         """Each prompt as one user turn of the tokenizer's chat template, ready for the assistant's answer."""
-        if not getattr(tokenizer, "chat_template", None):
-            raise ConfigError(
-                "this tokenizer has no chat template: predict with generation.chat=false (plain continuation)"
-            )
-        turns = [
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False
-            )
-            for p in prompts
-        ]
+        turns = [user_turn(tokenizer, p) for p in prompts]
         return tokenizer(turns, add_special_tokens=False)[
             "input_ids"
         ]  # the template holds the special tokens

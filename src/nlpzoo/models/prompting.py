@@ -13,6 +13,17 @@ from nlpzoo.errors import ConfigError
 TEXT_SLOT = "{text}"
 
 
+def user_turn(tokenizer: Any, prompt: str) -> str:
+    """`prompt` as one user turn of the tokenizer's chat template, ready for the assistant's answer."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(
+            "this tokenizer has no chat template: use generation.chat=false / model.chat=false (plain continuation)"
+        )
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+    )
+
+
 class LabelScorer:
     """(batch, labels) log-likelihoods of `label_words[c]` after `prompt` with the batch's text in `{text}`.
 
@@ -47,13 +58,7 @@ class LabelScorer:
 
     def template(self, tokenizer: Any) -> str:
         """The prompt as the model reads it: as it is, or wrapped in the chat template as a user turn."""
-        if not self.chat:
-            return self.prompt
-        if not getattr(tokenizer, "chat_template", None):
-            raise ConfigError("model.chat=true but this tokenizer has no chat template: set model.chat=false")
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": self.prompt}], add_generation_prompt=True, tokenize=False
-        )
+        return user_turn(tokenizer, self.prompt) if self.chat else self.prompt
 
     def __call__(
         self, model: Any, tokenizer: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor
