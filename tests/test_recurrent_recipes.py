@@ -68,9 +68,7 @@ def test_attention_pooling_ignores_padding_and_weights_real_tokens() -> None:
     assert torch.allclose(pooled[0], pooling(states[:1, :2], mask[:1, :2])[0], atol=1e-5)
     assert torch.allclose(pooled[1], pooling(states, mask)[1])
     inside = states[0, :2]  # a convex combination of the real states: within their range
-    assert bool(
-        ((pooled[0] >= inside.min(0).values - 1e-6) & (pooled[0] <= inside.max(0).values + 1e-6)).all()
-    )
+    assert bool(((pooled[0] >= inside.min(0).values - 1e-6) & (pooled[0] <= inside.max(0).values + 1e-6)).all())
 
 
 def test_zero_digits_give_numbers_of_one_shape_one_id() -> None:
