@@ -62,7 +62,7 @@ def test_a_missing_required_value_is_one_error_line_before_any_heavy_import(scri
     result = run("-c", IMPORTS_OF.format(heavy=HEAVY), script)
     *message, imported = result.stderr.strip().splitlines()
     needed = (
-        "ckpt_path, input are required: add ckpt_path=... input=..."
+        "input is required: add input=..."  # ckpt_path=... or model=NAME: run_prediction says which
         if script == "predict.py"
         else ("ckpt_path is required: add ckpt_path=...")
     )

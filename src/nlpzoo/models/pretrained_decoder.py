@@ -4,7 +4,7 @@ last real token."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from transformers import (
@@ -17,6 +17,7 @@ from transformers import (
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.hf_backbone import left_pad, load_model
 from nlpzoo.models.pretrained import PretrainedFamily
+from nlpzoo.models.prompting import LabelScorer, user_turn
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
 DECODER_INPUTS = ("input_ids", "attention_mask")
@@ -50,6 +51,8 @@ class PretrainedDecoder(PretrainedFamily):
 
     `chat`: an instruct model; prompts given to `chat_prompt_ids` (predict.py, serve.py) become a user
     turn of the tokenizer's chat template followed by the assistant's, so the model answers them.
+    `zero_shot_prompt` (text classification): no classification head; the causal LM scores each
+    label's words (`label_words`, default the label names) after the prompt (`models.prompting`).
     """
 
     family = "decoder"
@@ -60,16 +63,26 @@ class PretrainedDecoder(PretrainedFamily):
         spec: TaskSpec | dict[str, Any],
         generation: dict[str, Any] | None = None,
         chat: bool = False,
+        zero_shot_prompt: str | None = None,
+        label_words: list[str] | None = None,
+        label_score: Literal["sum", "mean"] = "mean",
         **common: Any,
     ) -> None:
         super().__init__(spec, **common)
         config = self.hf_config
-        if self.spec.kind != TaskKind.LANGUAGE_MODELING:
+        self.scorer: LabelScorer | None = None
+        if zero_shot_prompt is not None:
+            if self.spec.kind != TaskKind.TEXT_CLASSIFICATION:
+                raise ConfigError(
+                    "model.zero_shot_prompt classifies texts: it needs text classification data"
+                )
+            self.scorer = LabelScorer(zero_shot_prompt, self.spec.label_names, label_words, label_score, chat)
+        elif self.spec.kind != TaskKind.LANGUAGE_MODELING:
             # GPT-2 classifies from the last token that is not padding, found through pad_token_id.
             config.update({**self.label_config(), "pad_token_id": self.spec.pad_token_id})
         options = self.options
         self.model = load_model(
-            HEAD_CLASSES[self.spec.kind],
+            AutoModelForCausalLM if self.scorer else HEAD_CLASSES[self.spec.kind],
             config,
             options["pretrained"],
             self.from_weights,
@@ -78,25 +91,26 @@ class PretrainedDecoder(PretrainedFamily):
         self.generation_options = dict(generation or {})
         self.generation = generation_config(self.generation_options, self.model.config)  # checked now
         self.chat = chat
-        self.finish_setup(self.model.base_model_prefix, generation=generation, chat=chat)
+        self.finish_setup(
+            self.model.base_model_prefix,
+            generation=generation,
+            chat=chat,
+            zero_shot_prompt=zero_shot_prompt,
+            label_words=label_words,
+            label_score=label_score,
+        )
 
     def chat_prompt_ids(self, prompts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
         """Each prompt as one user turn of the tokenizer's chat template, ready for the assistant's answer."""
-        if not getattr(tokenizer, "chat_template", None):
-            raise ConfigError(
-                "this tokenizer has no chat template: predict with generation.chat=false (plain continuation)"
-            )
-        turns = [
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False
-            )
-            for p in prompts
-        ]
+        turns = [user_turn(tokenizer, p) for p in prompts]
         return tokenizer(turns, add_special_tokens=False)[
             "input_ids"
         ]  # the template holds the special tokens
 
     def forward(self, batch: Batch) -> Outputs:
+        if self.scorer is not None:  # (B, C): each label's log-likelihood after the prompt
+            mask = batch["attention_mask"]
+            return {"logits": self.scorer(self.model, self.tokenizer, batch["input_ids"], mask)}
         return {
             "logits": self.model(**self.model_inputs(batch, DECODER_INPUTS)).logits
         }  # (B, T, V) or (B, C)

@@ -24,6 +24,7 @@ from nlpzoo.prediction.language_modeling import LanguageModelPredictor
 from nlpzoo.prediction.question_answering import QuestionAnsweringPredictor
 from nlpzoo.prediction.seq2seq import Seq2SeqPredictor
 from nlpzoo.prediction.text import TextPredictor
+from nlpzoo.tasks import TaskKind
 
 PREDICTORS: tuple[type[Predictor], ...] = (
     TextPredictor,
@@ -234,9 +235,45 @@ def run_directory(checkpoint: Path) -> Path:
     return folder.parent if folder.name == "checkpoints" else folder
 
 
+def load_pretrained(cfg: DictConfig) -> LoadedCheckpoint:
+    """`predict.py model=smollm2`: a pretrained model as it is, before any fine-tuning of ours (as eval.py
+    evaluates one), served as a language model, or as the task of `data=NAME` (read for its spec only)."""
+    import hydra
+    from hydra.utils import get_object
+
+    from nlpzoo.config import validate_config
+    from nlpzoo.data.language_modeling import LanguageModelingData
+    from nlpzoo.training import build_datamodule
+
+    recipe = hydra.utils.instantiate(cfg.tokenizer) if cfg.get("tokenizer") else None
+    if recipe is None or recipe.trains_on_data:
+        raise ConfigError(
+            "predict.py model=NAME without a checkpoint needs a pretrained family (model=smollm2, "
+            "model=llama model.pretrained=...), which brings its tokenizer; else give ckpt_path=..."
+        )
+    given_data = "_target_" in (cfg.get("data") or {})
+    kind = get_object(cfg.data._target_).task_kind if given_data else TaskKind.LANGUAGE_MODELING
+    model_class = get_object(cfg.model._target_)
+    model_class.check_supported(kind)
+    model_class.check_config(cfg)
+    validate_config(cfg)
+    datamodule = build_datamodule(cfg) if given_data else LanguageModelingData()
+    tokenizer = recipe.build(())
+    datamodule.use_tokenizer(tokenizer)
+    module = hydra.utils.instantiate(cfg.model, spec=datamodule.build_spec(), _recursive_=False)
+    module.use_tokenizer(tokenizer)
+    module.eval()
+    data_config = OmegaConf.to_container(cfg.data, resolve=True) if given_data else None
+    tokenizer_config = OmegaConf.to_container(cfg.tokenizer, resolve=True)
+    return LoadedCheckpoint(
+        module, tokenizer, cast(dict[str, Any] | None, data_config), cast(dict[str, Any], tokenizer_config)
+    )
+
+
 def run_prediction(cfg: DictConfig) -> Path:
-    """The recipe behind `predict.py`: checkpoint + inputs -> predictions.jsonl in the checkpoint's run
-    directory (or `output=`); the prediction of a single input is printed too."""
+    """The recipe behind `predict.py`: checkpoint (or `model=NAME`, a pretrained model as it is) + inputs
+    -> predictions.jsonl in the checkpoint's run directory (or this run's, or `output=`); the prediction
+    of a single input is printed too."""
     from nlpzoo.evaluation import evaluation_data_config
 
     generation = GenerationOptions.from_config(
@@ -244,19 +281,29 @@ def run_prediction(cfg: DictConfig) -> Path:
         if cfg.get("generation")
         else None
     )
-    checkpoint = find_checkpoint(cfg.ckpt_path)
-    loaded = load_module(checkpoint)
-    if cfg.get("data"):  # data.KEY=VALUE (as train.py takes them): e.g. the text column of the input file
-        data = evaluation_data_config(cfg.get("data"), loaded.data_config)
-        loaded = replace(loaded, data_config=cast(dict[str, Any], OmegaConf.to_container(data, resolve=True)))
-    folder = export_dir_for(checkpoint, cfg.get("export_dir"))
+    if not cfg.get("ckpt_path") and cfg.get("model"):
+        loaded, folder = load_pretrained(cfg), None
+        output = Path(cfg.output) if cfg.get("output") else Path(cfg.paths.output_dir) / "predictions.jsonl"
+    elif not cfg.get("ckpt_path"):
+        raise ConfigError(
+            "predict.py needs ckpt_path=PATH_TO_CHECKPOINT_OR_RUN_DIR (or model=NAME: a pretrained model as it is)"
+        )
+    else:
+        checkpoint = find_checkpoint(cfg.ckpt_path)
+        loaded = load_module(checkpoint)
+        if cfg.get("data"):  # data.KEY=VALUE (as train.py takes them): e.g. the text column of the input file
+            data = evaluation_data_config(cfg.get("data"), loaded.data_config)
+            loaded = replace(
+                loaded, data_config=cast(dict[str, Any], OmegaConf.to_container(data, resolve=True))
+            )
+        folder = export_dir_for(checkpoint, cfg.get("export_dir"))
+        output = Path(cfg.output) if cfg.get("output") else run_directory(checkpoint) / "predictions.jsonl"
     predictor = predictor_for(
         loaded, cfg.batch_size, cfg.device, generation, cfg.get("backend", "torch"), folder
     )
     inputs = read_inputs(cfg.input, loaded.data_config)
     if not inputs:
         raise DataError(f"input={cfg.input} holds no examples to predict on")
-    output = Path(cfg.output) if cfg.get("output") else run_directory(checkpoint) / "predictions.jsonl"
     output, lines = write_predictions(predictor, inputs, output, progress=cfg.progress and len(inputs) > 1)
     if len(lines) == 1:
         print(json.dumps(lines[0], ensure_ascii=False))
