@@ -155,6 +155,7 @@ def test_multi30k_parallel_gz_files_teacher_forcing(shared_data: Path, tmp_path:
         "decoder_input_ids",
         "decoder_attention_mask",
         "labels",
+        "target_text",  # the references as written, for sacreBLEU
     }
     labels, decoder_inputs = batch["labels"][0], batch["decoder_input_ids"][0]
     length = int((labels != -100).sum())
