@@ -43,7 +43,6 @@ RECIPES = {
             "data=sst2_local",
             "sst2",
             "model=gru",
-            "tokenizer=word",
             "model.embedding_dim=16",
             "model.hidden_size=16",
         ],

@@ -49,48 +49,47 @@ class LengthBucketSampler(Sampler[int]):
         return len(self.lengths)
 
 
-class EpochShuffleSampler(Sampler[int]):
-    """A random order that depends only on (seed, epoch), never on the global generator.
+class EpochSeededSampler(Sampler[int]):
+    """A sampler whose draws depend only on (seed, epoch), never on the global generator: dropout stays
+    the global RNG's only consumer, and a resumed run draws exactly what the uninterrupted one did."""
 
-    So dropout is the only consumer of the global RNG during training, and a run resumed from a
-    checkpoint (with `RngStateCheckpoint`) shuffles exactly as the uninterrupted run did.
-    """
-
-    def __init__(self, size: int, seed: int = 0) -> None:
-        self.size = size
+    def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def generator(self) -> torch.Generator:
+        """This epoch's generator."""
+        return torch.Generator().manual_seed(self.seed + self.epoch)
+
+
+class EpochShuffleSampler(EpochSeededSampler):
+    """A random order of `size` indices, new each epoch (with `RngStateCheckpoint`, resumable)."""
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        super().__init__(seed)
+        self.size = size
+
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        yield from torch.randperm(self.size, generator=generator).tolist()
+        yield from torch.randperm(self.size, generator=self.generator()).tolist()
 
     def __len__(self) -> int:
         return self.size
 
 
-class RandomWindowSampler(Sampler[int]):
-    """`num_samples` window starts drawn uniformly from [0, num_starts): nanoGPT's `get_batch`.
-
-    Drawn anew each epoch from (seed, epoch) alone, never from the global generator, so a resumed run
-    draws what the uninterrupted one did and every DDP rank the same stream (Lightning shards it).
-    """
+class RandomWindowSampler(EpochSeededSampler):
+    """`num_samples` window starts drawn uniformly from [0, num_starts): nanoGPT's `get_batch`, anew each
+    epoch; every DDP rank draws the same stream (Lightning shards it)."""
 
     def __init__(self, num_starts: int, num_samples: int, seed: int = 0) -> None:
+        super().__init__(seed)
         self.num_starts = num_starts
         self.num_samples = num_samples
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        yield from torch.randint(self.num_starts, (self.num_samples,), generator=generator).tolist()
+        yield from torch.randint(self.num_starts, (self.num_samples,), generator=self.generator()).tolist()
 
     def __len__(self) -> int:
         return self.num_samples
