@@ -167,3 +167,27 @@ def test_step_profile_splits_a_recipe_step_into_its_phases(shared_data: Path) ->
     report = profile_steps(overrides, steps=3, warmup=1)
     assert set(report["ms_per_step"]) == set(PHASES) and report["ms_per_step"]["backward"] > 0
     assert report["steps_per_epoch"] == 1 and 0 <= report["padding_fraction"] < 1
+
+
+@pytest.mark.parametrize("attention", ["additive", "multiplicative"])
+def test_attention_projects_the_source_once_per_sentence_not_per_decoder_step(attention: str) -> None:
+    from nlpzoo.models.seq2seq import AdditiveAttention, Decoder
+
+    torch.manual_seed(0)
+    decoder = Decoder(30, PAD, "gru", 8, 6, 1, 0.0, attention, tie_embeddings=True).eval()  # type: ignore[arg-type]
+    memory, mask = torch.randn(2, 5, 12), torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    key_calls = []
+    decoder.attention.key.register_forward_hook(lambda *args: key_calls.append(1))  # type: ignore[union-attr]
+    state = decoder.initial_state(memory, mask, torch.randn(2, 1, 6))
+    previous = torch.tensor([3, 4])
+    for _ in range(4):
+        _, state, weights = decoder(previous, state)
+    assert len(key_calls) == 1  # four decoder steps, one projection of the source
+    assert weights is not None and torch.allclose(weights.sum(-1), torch.ones(2))
+    assert torch.all(weights[1, 3:] == 0)  # padding is never attended
+    if isinstance(decoder.attention, AdditiveAttention):  # the projection is Bahdanau's W_k k + b itself
+        query = torch.randn(2, 6)
+        _, got = decoder.attention(query, memory, decoder.attention.project_keys(memory), torch.ones(2, 5))
+        a = decoder.attention
+        expected = a.v(torch.tanh(a.query(query).unsqueeze(1) + a.key(memory))).squeeze(-1).softmax(-1)
+        assert torch.allclose(got, expected)
