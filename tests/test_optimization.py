@@ -113,3 +113,48 @@ def test_word2vec_refuses_a_schedule_its_sgd_cannot_follow(tmp_path: Path) -> No
         match=r"'word2vec' follows scheduler\._target_=nlpzoo\.models\.optimization\.warmup_lr only",
     ):
         preflight(cfg)
+
+
+PLATEAU = "{_target_:torch.optim.lr_scheduler.ReduceLROnPlateau,factor:0.5,patience:0}"
+
+
+def test_plateau_scheduler_steps_on_the_monitored_metric_in_its_direction(train_run: Any) -> None:
+    """ReduceLROnPlateau needs a metric: it gets the checkpoint's (val/acc, maximised) and steps after each
+    validation; the rate halves once per epoch that did not beat the best dev accuracy so far."""
+    summary = train_run(
+        ["~model.scheduler", f"+model.scheduler={PLATEAU}", "trainer.max_epochs=4", "model.optimizer.lr=0.05"]
+    )
+    checkpoint = torch.load(summary["last_checkpoint"], map_location="cpu", weights_only=False)
+    (state,) = checkpoint["lr_schedulers"]
+    accuracies = [float(row["val/acc"]) for row in summary_rows(summary) if row.get("val/acc")][
+        :4
+    ]  # per epoch
+    steps = state["last_epoch"]  # last.ckpt is written after the 4th validation, before that epoch's step
+    assert state["mode"] == "max" and len(accuracies) == 4 and steps >= 3
+    assert state["best"] == pytest.approx(max(accuracies[:steps]))
+    worse, best = 0, -1.0
+    for accuracy in accuracies[:steps]:
+        worse, best = (worse, accuracy) if accuracy > best else (worse + 1, best)
+    assert checkpoint["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.05 * 0.5**worse)
+
+
+def summary_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
+    """The run's CSV log (one row per logging call)."""
+    import csv
+
+    (path,) = Path(summary["last_checkpoint"]).parents[1].glob("csv/**/metrics.csv")
+    with path.open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_plateau_scheduler_in_an_experiment_file_replaces_the_preset_schedule(tmp_path: Path) -> None:
+    """sst2_lstm names ReduceLROnPlateau over the lstm preset's warmup_lr: none of warmup_lr's keys remain."""
+    cfg = compose_config(["experiment=sst2_lstm"], tmp_path)
+    preflight(cfg)
+    assert OmegaConf.to_container(cfg.model.scheduler) == {
+        "_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
+        "factor": 0.5,
+        "patience": 0,
+        "monitor": "val/acc",
+        "mode": "max",
+    }

@@ -20,6 +20,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nlpzoo.errors import ConfigError
+from nlpzoo.models.optimization import LIGHTNING_SCHEDULER_KEYS
 
 
 def _register_resolvers() -> None:
@@ -198,15 +199,18 @@ def check_node(node: DictConfig, where: str) -> None:
     except Exception as error:
         raise ConfigError(f"{where}._target_: cannot import '{target_path}' ({error})") from None
     parameters, open_ended = accepted_parameters(target)
+    accepted = set(parameters)
+    if where.endswith("scheduler"):  # when and on what Lightning steps it, beside its own arguments
+        accepted.update(LIGHTNING_SCHEDULER_KEYS)
     hints = _type_hints(target)
     for key in node:
         key = str(key)
         if key.startswith("_"):
             continue
         full = f"{where}.{key}" if where else key
-        if key not in parameters and not open_ended:
+        if key not in accepted and not open_ended:
             raise ConfigError(
-                f"unknown config key '{full}' for {target_path}; valid keys: {', '.join(sorted(parameters))}"
+                f"unknown config key '{full}' for {target_path}; valid keys: {', '.join(sorted(accepted))}"
             )
         value = OmegaConf.select(node, key, throw_on_missing=False)
         if isinstance(value, DictConfig) and "_target_" in value:

@@ -86,6 +86,11 @@ def preflight(cfg: DictConfig) -> None:
             cfg.monitor = f"val/{objective.monitor}" if objective else "val/loss"
         if not cfg.get("monitor_mode"):
             cfg.monitor_mode = objective.mode if objective else "min"
+        scheduler = cfg.model.get("scheduler")
+        if scheduler and str(scheduler.get("_target_", "")).endswith("ReduceLROnPlateau"):
+            # A plateau is judged on the metric that picks the best checkpoint, in its direction.
+            resolved = OmegaConf.to_container(scheduler, resolve=True)
+            cfg.model.scheduler = {"monitor": cfg.monitor, "mode": cfg.monitor_mode, **resolved}  # type: ignore[dict-item]
     validate_config(cfg)
     loggers = [node for node in (cfg.get("logger") or {}).values() if isinstance(node, DictConfig)]
     if any(str(node.get("_target_")).endswith("MLFlowLogger") for node in loggers):

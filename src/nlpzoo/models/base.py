@@ -21,7 +21,7 @@ from torchmetrics import MetricCollection
 
 from nlpzoo.errors import ConfigError, UnsupportedTaskError
 from nlpzoo.loggers import quiet_lightning_logging
-from nlpzoo.models.optimization import build_optimizer, build_scheduler, unfused_when_clipping
+from nlpzoo.models.optimization import build_optimizer, lightning_scheduler, unfused_when_clipping
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec, build_objective
 from nlpzoo.tokenizers.word import detokenize, splits_punctuation
 
@@ -208,8 +208,11 @@ class ZooModule(L.LightningModule):
         optimizer = build_optimizer(config, self.named_parameters(), lr_scale=self.lr_scale())
         if not self.scheduler_config:
             return optimizer
-        scheduler = build_scheduler(self.scheduler_config, optimizer, self.trainer.estimated_stepping_batches)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        steps = self.trainer.estimated_stepping_batches
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": lightning_scheduler(self.scheduler_config, optimizer, steps),
+        }
 
     # --- checkpoints ---------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

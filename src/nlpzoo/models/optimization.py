@@ -10,11 +10,13 @@ from typing import Any
 
 import torch
 from hydra.utils import get_object
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 
 from nlpzoo.errors import ConfigError
 
 NO_DECAY_MARKERS = ("bias", "norm", "LayerNorm", "layer_norm", "embedding_norm")
+# Keys of a scheduler config that are Lightning's (when and on what to step), not the scheduler's arguments.
+LIGHTNING_SCHEDULER_KEYS = ("interval", "frequency", "monitor")
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +116,11 @@ def warmup_lr(
 
 def build_scheduler(
     config: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int | float
-) -> LRScheduler:
+) -> LRScheduler | ReduceLROnPlateau:
     """`config` is a `_target_` dict (default `warmup_lr`; any torch.optim.lr_scheduler class) with its
-    arguments; a target that takes `total_steps` (warmup_lr, OneCycleLR) gets the run's. Stepped per step."""
+    arguments; a target that takes `total_steps` (warmup_lr, OneCycleLR) gets the run's."""
     target = config.get("_target_", WARMUP_LR)
-    options = {k: v for k, v in config.items() if k != "_target_"}
+    options = {k: v for k, v in config.items() if k != "_target_" and k not in LIGHTNING_SCHEDULER_KEYS}
     try:
         factory = get_object(target)
     except Exception as error:
@@ -129,3 +131,19 @@ def build_scheduler(
         return factory(optimizer, **options)
     except TypeError as error:
         raise ConfigError(f"cannot build scheduler from {config}: {error}") from error
+
+
+def lightning_scheduler(
+    config: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int | float
+) -> dict[str, Any]:
+    """Lightning's `lr_scheduler` entry: stepped per step, except a metric-driven scheduler
+    (ReduceLROnPlateau), stepped after each validation on the run's monitored metric (`monitor`, which
+    `training.preflight` fills in with the checkpoint's). `interval`/`frequency` in `config` override."""
+    scheduler = build_scheduler(config, optimizer, total_steps)
+    entry: dict[str, Any] = {"scheduler": scheduler, "interval": "step"}
+    if isinstance(scheduler, ReduceLROnPlateau):
+        if not config.get("monitor"):
+            raise ConfigError("scheduler ReduceLROnPlateau needs scheduler.monitor (e.g. val/acc) to step on")
+        entry["interval"] = "epoch"
+    entry.update({key: config[key] for key in LIGHTNING_SCHEDULER_KEYS if config.get(key)})
+    return entry
