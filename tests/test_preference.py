@@ -16,6 +16,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+import nlpzoo
 from nlpzoo.checkpoint import load_module
 from nlpzoo.data.preference import PreferenceData
 from nlpzoo.errors import ConfigError
@@ -239,3 +240,4 @@ def test_train_py_dpo_ranks_its_training_pairs_and_keeps_the_base_as_reference(
     policy, reference = module.policy_and_reference_log_probs(ids, torch.ones_like(ids), labels)
     assert reference.tolist() == pytest.approx(by_hand(base, ids, torch.ones_like(ids), labels), abs=1e-4)
     assert float(policy) > float(reference) + 0.1  # training made the preferred phrase likelier
+    assert nlpzoo.load(best, generation={"max_new_tokens": 3}).predict(["of the king"])[0]["generated"]
