@@ -19,7 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 import nlpzoo
 from nlpzoo.checkpoint import load_module
 from nlpzoo.data.preference import PreferenceData
-from nlpzoo.errors import ConfigError
+from nlpzoo.errors import ConfigError, DataError
 from nlpzoo.evaluation import run_evaluation
 from nlpzoo.models import PretrainedDecoder
 from nlpzoo.tasks import IGNORE_INDEX, TaskKind
@@ -188,6 +188,27 @@ def test_preference_batches_score_only_the_responses(tiny_llama: Path, tmp_path:
         len(rejected) - len(chosen)
     )
     assert data.spec.kind == TaskKind.PREFERENCE
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            {"prompt": "of the", "chosen": "king", "rejected": " "},
+            r"row 0: no rejected text in column 'rejected'",
+        ),
+        (
+            {"prompt": "of the", "chosen": [{"role": "assistant", "content": "king"}], "rejected": "lord"},
+            r"column 'chosen' holds list, not text",
+        ),
+    ],
+)
+def test_unusable_pairs_are_named(tiny_llama: Path, tmp_path: Path, row: dict, message: str) -> None:  # noqa: F811
+    path = tmp_path / "pairs.jsonl"
+    path.write_text((json.dumps(row) + "\n") * 4)
+    data = PreferenceData(tokenizer=PretrainedTokenizer(str(tiny_llama)), path=str(path), carve_fraction=0.25)
+    with pytest.raises(DataError, match=message):
+        data.setup("fit")
 
 
 def test_preference_data_needs_lora(tiny_llama: Path, tmp_path: Path) -> None:  # noqa: F811

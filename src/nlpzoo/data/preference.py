@@ -32,7 +32,12 @@ def encode_preference_batch(
     response); a response is cut to fit `max_length`; `eos_id`, when given, ends each response."""
     for role, column in columns.items():
         for index, text in enumerate(rows[column]):
-            if text is None or (role != "prompt" and not str(text).strip()):
+            if text is not None and not isinstance(text, str):
+                raise DataError(
+                    f"{where}, row {index}: column '{column}' holds {type(text).__name__}, not text; "
+                    "conversational pairs (lists of messages) need their text columns, e.g. the last turn"
+                )
+            if text is None or (role != "prompt" and not text.strip()):
                 raise DataError(f"{where}, row {index}: no {role} text in column '{column}'")
     prompts = tokenizer(list(rows[columns["prompt"]]))["input_ids"]  # with the tokenizer's own BOS, if any
     prompts = [ids[-max_prompt_length:] for ids in prompts]
