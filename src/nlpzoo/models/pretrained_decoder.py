@@ -118,7 +118,8 @@ class PretrainedDecoder(PretrainedFamily):
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
         super().check_config(cfg)
-        if configured_task(cfg) == TaskKind.PREFERENCE and not cfg.model.get("peft"):
+        given_data = "_target_" in (cfg.get("data") or {})  # predict.py model=NAME may name none
+        if given_data and configured_task(cfg) == TaskKind.PREFERENCE and not cfg.model.get("peft"):
             raise ConfigError(NEEDS_LORA)
 
     def chat_prompt_ids(self, prompts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
