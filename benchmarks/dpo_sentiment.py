@@ -65,7 +65,8 @@ def main() -> None:
     parser.add_argument(
         "--base", help="the policy's Llama-architecture folder (default: SmolLM2-135M-Instruct)"
     )
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sst2"), help="SST-2 folder")
+    data_dir = Path(os.environ.get("NLPZOO_DATA_DIR", ROOT.parent / "shared" / "data"))  # as paths.data_dir
+    parser.add_argument("--data", default=str(data_dir / "sst2"), help="SST-2 folder (label<TAB>sentence)")
     parser.add_argument("--out", default="logs/dpo_sentiment", help="output folder")
     parser.add_argument("--pair-prompts", type=int, default=128)
     parser.add_argument("--eval-prompts", type=int, default=64)
