@@ -32,7 +32,7 @@ class Row:
     data: str  # conf/data/<data>.yaml
     family: str  # conf/model/<family>.yaml
     copy: str | None  # a folder under ../shared/data; None: the tiny copy TINY_COPIES writes
-    extra: tuple[str, ...] = ()  # only FROM_CONFIG
+    extra: tuple[str, ...] = ()  # only FROM_CONFIG (and model.peft=lora where the task needs it)
     slow: bool = False
 
     @property
@@ -60,7 +60,19 @@ def tiny_mnli(folder: Path) -> None:
             handle.write("\n".join(json.dumps(row) for row in rows * 4))
 
 
-TINY_COPIES: dict[str, Callable[[Path], None]] = {"cnn_dailymail": tiny_cnn_dailymail, "mnli": tiny_mnli}
+def tiny_preference(folder: Path) -> None:
+    rows = [
+        {"prompt": "The film was", "chosen": " a warm, funny delight.", "rejected": " a dull mess."},
+        {"prompt": "Its actors", "chosen": " shine in every scene.", "rejected": " sleepwalk through it."},
+    ]
+    (folder / "train.jsonl").write_text("\n".join(json.dumps(row) for row in rows * 8))
+
+
+TINY_COPIES: dict[str, Callable[[Path], None]] = {
+    "cnn_dailymail": tiny_cnn_dailymail,
+    "mnli": tiny_mnli,
+    "preference": tiny_preference,
+}
 
 ROWS: list[Row] = [
     # text classification
@@ -114,6 +126,9 @@ ROWS: list[Row] = [
     # rte x t5 (text-to-text): a word vocabulary of RTE cannot spell 'not_entailment'; the run stops
     # before training naming tokenizer=bpe, an override this matrix does not type.
     Row("mnli", "lstm", None),
+    # preference pairs (DPO): the reference is the LoRA base with its adapter disabled, so LoRA is required
+    Row("preference", "gpt2", None, (*FROM_CONFIG, "model.peft=lora")),
+    Row("preference", "llama", None, (*FROM_CONFIG, "model.peft=lora"), slow=True),
     # word embeddings (the corpus ships with gensim: its config names it, no data.path)
     Row("text8_head500", "word2vec", "gensim"),
     Row("text8_head500", "cbow", "gensim", slow=True),
@@ -142,7 +157,7 @@ def test_train_py_runs_as_typed(row: Row, train_script: Callable[..., object], t
         copy = SHARED_DATA / row.copy
     path = [] if row.copy == "gensim" else [f"data.path={copy}"]
     # from_config never reaches the hub: an empty hub cache (and HF_HUB_OFFLINE=1) must do
-    env = {"HF_HUB_CACHE": str(tmp_path / "empty-hub-cache")} if row.extra == FROM_CONFIG else None
+    env = {"HF_HUB_CACHE": str(tmp_path / "empty-hub-cache")} if FROM_CONFIG[0] in row.extra else None
     overrides = [f"data={row.data}", *path, f"model={row.family}", "debug=fdr", *row.extra]
     result = train_script(overrides, tiny=False, env=env)
     assert result.returncode == 0, result.log

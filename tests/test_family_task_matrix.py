@@ -78,8 +78,12 @@ FAMILIES: dict[str, Family] = {
         },
         tiny_overrides("bert"),
     ),
-    "gpt2": Family("gpt2", {K.LANGUAGE_MODELING, K.TEXT_CLASSIFICATION, K.NLI}, tiny_overrides("gpt2")),
-    "llama": Family("llama", {K.LANGUAGE_MODELING, K.TEXT_CLASSIFICATION, K.NLI}, tiny_overrides("llama")),
+    "gpt2": Family(
+        "gpt2", {K.LANGUAGE_MODELING, K.TEXT_CLASSIFICATION, K.NLI, K.PREFERENCE}, tiny_overrides("gpt2")
+    ),
+    "llama": Family(
+        "llama", {K.LANGUAGE_MODELING, K.TEXT_CLASSIFICATION, K.NLI, K.PREFERENCE}, tiny_overrides("llama")
+    ),
     "t5": Family(
         "t5",
         {K.SEQ2SEQ, K.TEXT_CLASSIFICATION, K.NLI},

@@ -257,6 +257,6 @@ def test_generation_options_and_unserved_kinds_are_refused(trained_run) -> None:
     masked_lm = TransformerEncoderModel(spec, dim=8, heads=2, layers=1)
     with pytest.raises(
         UnsupportedTaskError,
-        match=r"serves: .*extractive_qa, seq2seq, language_modeling; this checkpoint is masked_",
+        match=r"serves: .*extractive_qa, seq2seq, language_modeling, preference; this checkpoint is masked_",
     ):
         predictor_for(LoadedCheckpoint(masked_lm, tokenizer, None, None))

@@ -7,6 +7,7 @@ _LOCATIONS = {
     "WordEmbeddingCorpus": "embedding_corpus",
     "LanguageModelingData": "language_modeling",
     "MaskedLanguageModelingData": "language_modeling",
+    "PreferenceData": "preference",
     "QuestionAnsweringData": "question_answering",
     "NliData": "sentence_pairs",
     "SentenceSimilarityData": "sentence_pairs",

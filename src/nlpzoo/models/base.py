@@ -135,6 +135,8 @@ class ZooModule(L.LightningModule):
         outputs = self(batch)
         loss = self.objective.loss(outputs, batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size_of(batch))
+        for name, value in self.objective.training_logs(outputs, batch).items():
+            self.log(f"train/{name}", value, batch_size=batch_size_of(batch))
         return loss
 
     def _eval_step(self, batch: Batch, split: str) -> None:

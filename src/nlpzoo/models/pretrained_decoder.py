@@ -1,12 +1,15 @@
 """GPT-style pretrained decoders (GPT-2, Llama, SmolLM2 and friends): causal LM fine-tuning,
-generation (chat-templated prompts for instruct models), and sequence classification from the
-last real token."""
+generation (chat-templated prompts for instruct models), preference alignment (DPO, with the LoRA
+base as the frozen reference), and sequence classification from the last real token."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import torch
+from omegaconf import DictConfig
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
@@ -15,17 +18,25 @@ from transformers import (
 )
 
 from nlpzoo.errors import ConfigError
+from nlpzoo.models.base import configured_task
 from nlpzoo.models.hf_backbone import left_pad, load_model
 from nlpzoo.models.pretrained import PretrainedFamily
 from nlpzoo.models.prompting import LabelScorer, user_turn
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+from nlpzoo.tasks.preference import sequence_log_probs
 
 DECODER_INPUTS = ("input_ids", "attention_mask")
 HEAD_CLASSES = {
     TaskKind.LANGUAGE_MODELING: AutoModelForCausalLM,
     TaskKind.TEXT_CLASSIFICATION: AutoModelForSequenceClassification,
     TaskKind.NLI: AutoModelForSequenceClassification,
+    TaskKind.PREFERENCE: AutoModelForCausalLM,
 }
+GENERATIVE_TASKS = (TaskKind.LANGUAGE_MODELING, TaskKind.PREFERENCE)  # the causal-LM head
+NEEDS_LORA = (
+    "the preference task (DPO) takes its frozen reference model from the LoRA base with the adapter "
+    "disabled: add model.peft=lora"
+)
 GENERATION_DEFAULTS = {"max_new_tokens": 32, "num_beams": 1, "do_sample": False}
 
 
@@ -53,6 +64,8 @@ class PretrainedDecoder(PretrainedFamily):
     turn of the tokenizer's chat template followed by the assistant's, so the model answers them.
     `zero_shot_prompt` (text classification): no classification head; the causal LM scores each
     label's words (`label_words`, default the label names) after the prompt (`models.prompting`).
+    Preference pairs (DPO) need `peft=lora`: the policy is the adapted model, the reference the same
+    model with its adapter disabled, so no second copy of the weights is held.
     """
 
     family = "decoder"
@@ -69,6 +82,8 @@ class PretrainedDecoder(PretrainedFamily):
         **common: Any,
     ) -> None:
         super().__init__(spec, **common)
+        if self.spec.kind == TaskKind.PREFERENCE and self.options["peft"] is None:
+            raise ConfigError(NEEDS_LORA)
         config = self.hf_config
         self.scorer: LabelScorer | None = None
         if zero_shot_prompt is not None:
@@ -77,7 +92,7 @@ class PretrainedDecoder(PretrainedFamily):
                     "model.zero_shot_prompt classifies texts: it needs text classification data"
                 )
             self.scorer = LabelScorer(zero_shot_prompt, self.spec.label_names, label_words, label_score, chat)
-        elif self.spec.kind != TaskKind.LANGUAGE_MODELING:
+        elif self.spec.kind not in GENERATIVE_TASKS:
             # GPT-2 classifies from the last token that is not padding, found through pad_token_id.
             config.update({**self.label_config(), "pad_token_id": self.spec.pad_token_id})
         options = self.options
@@ -100,6 +115,13 @@ class PretrainedDecoder(PretrainedFamily):
             label_score=label_score,
         )
 
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        super().check_config(cfg)
+        given_data = "_target_" in (cfg.get("data") or {})  # predict.py model=NAME may name none
+        if given_data and configured_task(cfg) == TaskKind.PREFERENCE and not cfg.model.get("peft"):
+            raise ConfigError(NEEDS_LORA)
+
     def chat_prompt_ids(self, prompts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
         """Each prompt as one user turn of the tokenizer's chat template, ready for the assistant's answer."""
         turns = [user_turn(tokenizer, p) for p in prompts]
@@ -111,17 +133,47 @@ class PretrainedDecoder(PretrainedFamily):
         if self.scorer is not None:  # (B, C): each label's log-likelihood after the prompt
             mask = batch["attention_mask"]
             return {"logits": self.scorer(self.model, self.tokenizer, batch["input_ids"], mask)}
+        if self.spec.kind == TaskKind.PREFERENCE:
+            return self.preference_log_probs(batch)
         return {
             "logits": self.model(**self.model_inputs(batch, DECODER_INPUTS)).logits
         }  # (B, T, V) or (B, C)
+
+    def preference_log_probs(self, batch: Batch) -> Outputs:
+        """The chosen and rejected responses' log-probabilities (B,) under the policy and the reference,
+        both responses of every pair in one (2B, T) pass each."""
+        inputs = {
+            key: torch.cat([batch[f"chosen_{key}"], batch[f"rejected_{key}"]])
+            for key in ("input_ids", "attention_mask", "labels")
+        }
+        policy, reference = self.policy_and_reference_log_probs(**inputs)
+        (chosen, rejected), (reference_chosen, reference_rejected) = policy.chunk(2), reference.chunk(2)
+        return {
+            "chosen_logps": chosen,
+            "rejected_logps": rejected,
+            "reference_chosen_logps": reference_chosen,
+            "reference_rejected_logps": reference_rejected,
+        }
+
+    def policy_and_reference_log_probs(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) right-padded rows -> (B,) log-probabilities of their scored labels under the policy (the
+        adapted model) and the reference (the same model, adapter disabled, no gradient, no dropout)."""
+        policy = sequence_log_probs(
+            self.model(input_ids=input_ids, attention_mask=attention_mask).logits, labels
+        )
+        with torch.no_grad(), self.model.disable_adapter(), evaluation_mode(self.model):
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        return policy, sequence_log_probs(logits, labels)
 
     @torch.no_grad()
     def generate(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **overrides: Any
     ) -> torch.Tensor:
         """Continue right-padded prompts (batch, prompt) -> new tokens only (batch, new), padded."""
-        if self.spec.kind != TaskKind.LANGUAGE_MODELING:
-            raise ConfigError("generation needs the causal-LM head (task language_modeling)")
+        if self.spec.kind not in GENERATIVE_TASKS:
+            raise ConfigError("generation needs the causal-LM head (task language_modeling or preference)")
         config = generation_config({**self.generation_options, **overrides}, self.model.config)
         pad = self.spec.pad_token_id
         ids, mask = left_pad(input_ids, attention_mask, pad)
@@ -129,3 +181,14 @@ class PretrainedDecoder(PretrainedFamily):
             input_ids=ids, attention_mask=mask, generation_config=config, pad_token_id=pad
         )
         return output[:, ids.shape[1] :]
+
+
+@contextmanager
+def evaluation_mode(model: torch.nn.Module) -> Iterator[None]:
+    """`model` in eval mode (dropout off) inside the block, then back in the mode it was in."""
+    training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(training)

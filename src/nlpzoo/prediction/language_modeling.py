@@ -22,7 +22,7 @@ class LanguageModelPredictor(GenerationPredictor):
     """`predict(["ROMEO:"])` -> [{"generated": " the continuation"}]: GPT and recurrent LMs sample with
     temperature / top-k / top-p (do_sample=false: greedy); pretrained decoders use `generate()`."""
 
-    kinds = (TaskKind.LANGUAGE_MODELING,)
+    kinds = (TaskKind.LANGUAGE_MODELING, TaskKind.PREFERENCE)  # a DPO-tuned policy continues prompts too
 
     def scratch_options(self, module: ZooModule) -> tuple[str, ...]:
         allowed = ("max_new_tokens", "do_sample", "temperature", "top_k", "top_p")

@@ -9,6 +9,7 @@ from nlpzoo.tasks.classification import ClassificationObjective
 from nlpzoo.tasks.extractive_qa import ExtractiveQAObjective
 from nlpzoo.tasks.language_modeling import CausalLMObjective, MaskedLMObjective
 from nlpzoo.tasks.objective import TaskObjective
+from nlpzoo.tasks.preference import PreferenceObjective
 from nlpzoo.tasks.sentence_pairs import NLIObjective, SentenceSimilarityObjective
 from nlpzoo.tasks.seq2seq import Seq2SeqObjective
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
@@ -25,6 +26,7 @@ OBJECTIVES: dict[TaskKind, type[TaskObjective]] = {
     TaskKind.SENTENCE_SIMILARITY: SentenceSimilarityObjective,
     TaskKind.NLI: NLIObjective,
     TaskKind.WORD_EMBEDDING: WordEmbeddingObjective,
+    TaskKind.PREFERENCE: PreferenceObjective,
 }
 
 

@@ -33,6 +33,11 @@ sentence_similarity
 word_embedding
     batch:   family-specific (center, context, negatives)
     outputs: loss; any other 0-dim tensor is averaged over the split and logged under its name
+preference
+    batch:   chosen_input_ids, chosen_attention_mask, chosen_labels and the same three rejected_* keys
+             (B, T): prompt + response, both padded to one width; labels -100 on the prompt and padding
+    outputs: chosen_logps, rejected_logps, reference_chosen_logps, reference_rejected_logps (B,): each
+             response's summed log-probability under the policy and the frozen reference (no gradient)
 
 Optional outputs of any kind, drawn by the plots (`nlpzoo.callbacks.PlotWriter`) when present:
     attentions (B, heads, T_target, T_source), or (B, T_target, T_source) for one head: the
@@ -116,6 +121,10 @@ class TaskObjective:
 
     def task_loss(self, outputs: Outputs, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
+
+    def training_logs(self, outputs: Outputs, batch: Batch) -> dict[str, torch.Tensor]:
+        """Scalars of a training batch logged beside `train/loss` (DPO's reward accuracy); default none."""
+        return {}
 
     def metrics(self) -> MetricCollection:
         """Fresh metric objects; the module clones them per split and computes them per epoch."""

@@ -25,6 +25,7 @@ class TaskKind(str, Enum):
     SENTENCE_SIMILARITY = "sentence_similarity"
     NLI = "nli"
     WORD_EMBEDDING = "word_embedding"
+    PREFERENCE = "preference"
 
     def __str__(self) -> str:
         return self.value
