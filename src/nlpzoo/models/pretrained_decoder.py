@@ -1,12 +1,13 @@
 """GPT-style pretrained decoders (GPT-2, Llama, SmolLM2 and friends): causal LM fine-tuning,
-generation (chat-templated prompts for instruct models), and sequence classification from the
-last real token."""
+generation (chat-templated prompts for instruct models), instruction tuning on seq2seq pairs served
+as prompt/response sequences, and sequence classification from the last real token."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 import torch
+from omegaconf import DictConfig
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
@@ -15,17 +16,21 @@ from transformers import (
 )
 
 from nlpzoo.errors import ConfigError
+from nlpzoo.models.base import configured_task, fit_to_task
 from nlpzoo.models.hf_backbone import left_pad, load_model
 from nlpzoo.models.pretrained import PretrainedFamily
-from nlpzoo.models.prompting import LabelScorer, user_turn
-from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+from nlpzoo.models.prompting import LabelScorer
+from nlpzoo.tasks import IGNORE_INDEX, Batch, Outputs, TaskKind, TaskSpec
+from nlpzoo.tokenizers.base import user_turn
 
 DECODER_INPUTS = ("input_ids", "attention_mask")
 HEAD_CLASSES = {
     TaskKind.LANGUAGE_MODELING: AutoModelForCausalLM,
+    TaskKind.SEQ2SEQ: AutoModelForCausalLM,  # prompt/response sequences (data.prompt)
     TaskKind.TEXT_CLASSIFICATION: AutoModelForSequenceClassification,
     TaskKind.NLI: AutoModelForSequenceClassification,
 }
+CAUSAL_LM_TASKS = (TaskKind.LANGUAGE_MODELING, TaskKind.SEQ2SEQ)  # the tasks of the causal-LM head
 GENERATION_DEFAULTS = {"max_new_tokens": 32, "num_beams": 1, "do_sample": False}
 
 
@@ -53,10 +58,13 @@ class PretrainedDecoder(PretrainedFamily):
     turn of the tokenizer's chat template followed by the assistant's, so the model answers them.
     `zero_shot_prompt` (text classification): no classification head; the causal LM scores each
     label's words (`label_words`, default the label names) after the prompt (`models.prompting`).
+    Seq2seq data comes as prompt/response sequences (`data.prompt`): the causal LM's loss reads the
+    response tokens (labels IGNORE_INDEX elsewhere), and evaluation generates from the prompt alone.
     """
 
     family = "decoder"
     supported_tasks = tuple(HEAD_CLASSES)
+    decoder_only = True
 
     def __init__(
         self,
@@ -77,7 +85,7 @@ class PretrainedDecoder(PretrainedFamily):
                     "model.zero_shot_prompt classifies texts: it needs text classification data"
                 )
             self.scorer = LabelScorer(zero_shot_prompt, self.spec.label_names, label_words, label_score, chat)
-        elif self.spec.kind != TaskKind.LANGUAGE_MODELING:
+        elif self.spec.kind not in CAUSAL_LM_TASKS:
             # GPT-2 classifies from the last token that is not padding, found through pad_token_id.
             config.update({**self.label_config(), "pad_token_id": self.spec.pad_token_id})
         options = self.options
@@ -100,6 +108,14 @@ class PretrainedDecoder(PretrainedFamily):
             label_score=label_score,
         )
 
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Seq2seq prompts are chat turns exactly when the model chats (`model.chat`)."""
+        super().check_config(cfg)
+        chat = bool(cfg.model.get("chat", False))
+        if configured_task(cfg) == TaskKind.SEQ2SEQ and bool(cfg.data.get("chat", False)) != chat:
+            fit_to_task(cfg.data, "chat", chat, f"model.chat={str(chat).lower()}: the prompts follow it")
+
     def chat_prompt_ids(self, prompts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
         """Each prompt as one user turn of the tokenizer's chat template, ready for the assistant's answer."""
         turns = [user_turn(tokenizer, p) for p in prompts]
@@ -111,17 +127,30 @@ class PretrainedDecoder(PretrainedFamily):
         if self.scorer is not None:  # (B, C): each label's log-likelihood after the prompt
             mask = batch["attention_mask"]
             return {"logits": self.scorer(self.model, self.tokenizer, batch["input_ids"], mask)}
+        if self.spec.kind == TaskKind.SEQ2SEQ:
+            return self.prompt_response(batch)
         return {
             "logits": self.model(**self.model_inputs(batch, DECODER_INPUTS)).logits
         }  # (B, T, V) or (B, C)
+
+    def prompt_response(self, batch: Batch) -> Outputs:
+        """Teacher-forced prompt + response (B, T): the model's own shifted loss over the response
+        tokens; out of training also `generated_ids` (B, new), generated from the prompt alone."""
+        outputs = self.model(**self.model_inputs(batch, (*DECODER_INPUTS, "labels")))
+        result: Outputs = {"logits": outputs.logits, "loss": outputs.loss}
+        if not self.training:
+            prompt_mask = batch["attention_mask"] * (batch["labels"] == IGNORE_INDEX)  # (B, T): the prompts
+            width = int(prompt_mask.sum(-1).max())
+            result["generated_ids"] = self.generate(batch["input_ids"][:, :width], prompt_mask[:, :width])
+        return result
 
     @torch.no_grad()
     def generate(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **overrides: Any
     ) -> torch.Tensor:
         """Continue right-padded prompts (batch, prompt) -> new tokens only (batch, new), padded."""
-        if self.spec.kind != TaskKind.LANGUAGE_MODELING:
-            raise ConfigError("generation needs the causal-LM head (task language_modeling)")
+        if self.spec.kind not in CAUSAL_LM_TASKS:
+            raise ConfigError("generation needs the causal-LM head (task language_modeling or seq2seq)")
         config = generation_config({**self.generation_options, **overrides}, self.model.config)
         pad = self.spec.pad_token_id
         ids, mask = left_pad(input_ids, attention_mask, pad)

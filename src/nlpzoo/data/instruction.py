@@ -1,0 +1,79 @@
+"""Seq2seq rows as prompt/response pairs for a decoder-only model (instruction tuning, `data.prompt`).
+
+The source goes into a prompt template at `{source}` (rendered as a user turn of the tokenizer's chat
+template when `data.chat` is set, for instruct models); the target, then the end-of-sequence token, is
+the response. One sequence holds both, and the labels are IGNORE_INDEX on the prompt (and, once
+batched, on the padding), so the loss reads the response alone, as TRL's completion-only loss does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nlpzoo.errors import DataError
+from nlpzoo.tasks.spec import IGNORE_INDEX
+from nlpzoo.tokenizers.base import user_turn
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+SOURCE_SLOT = "{source}"
+
+
+def check_texts(rows: dict[str, list[Any]], columns: tuple[str, ...], where: str) -> None:
+    """A missing source or target text is the data's error, named by its line."""
+    for column in columns:
+        for index, text in enumerate(rows[column]):
+            if text is None:
+                line = rows["line"][index] if "line" in rows else f"row {index}"
+                raise DataError(f"{where}, line {line}: no {column} text")
+
+
+def prompt_pieces(tokenizer: PreTrainedTokenizerBase, template: str, chat: bool) -> tuple[list[int], list[int]]:
+    """Token ids of the prompt before and after the source: the template as written, or (`chat`) the
+    template as a user turn of the tokenizer's chat template, ending where the assistant's answer starts."""
+    if template.count(SOURCE_SLOT) != 1:
+        raise DataError(f"data.prompt={template!r} needs one '{SOURCE_SLOT}' where the source text goes")
+    text = user_turn(tokenizer, template) if chat else template
+    before, after = text.split(SOURCE_SLOT)
+    # The template (or chat template) writes the special tokens it wants; nothing is added around them.
+    return [tokenizer(part, add_special_tokens=False)["input_ids"] if part else [] for part in (before, after)]
+
+
+def encode_prompt_response_batch(
+    rows: dict[str, list[Any]],
+    tokenizer: PreTrainedTokenizerBase,
+    source_column: str,
+    target_column: str,
+    prompt_before: list[int],
+    prompt_after: list[int],
+    max_length: int,
+    max_target_length: int,
+    eos_id: int,
+    where: str,
+) -> dict[str, list[Any]]:
+    """`input_ids` = prompt + target + [eos], `labels` = IGNORE_INDEX on the prompt, then the same
+    target + [eos]; `target_text` is the reference as written. The source is cut so the prompt keeps
+    `max_length` tokens with its template whole; the target keeps `max_target_length` with its eos."""
+    check_texts(rows, (source_column, target_column), where)
+    room = max_length - len(prompt_before) - len(prompt_after)
+    if room < 1:
+        raise DataError(
+            f"data.max_length={max_length} leaves no room for the source: the prompt template alone "
+            f"takes {len(prompt_before) + len(prompt_after)} tokens"
+        )
+    sources = tokenizer(rows[source_column], add_special_tokens=False, truncation=True, max_length=room)
+    targets = tokenizer(
+        rows[target_column], add_special_tokens=False, truncation=True, max_length=max_target_length - 1
+    )
+    prompts = [[*prompt_before, *ids, *prompt_after] for ids in sources["input_ids"]]
+    responses = [[*ids, eos_id] for ids in targets["input_ids"]]
+    input_ids = [prompt + response for prompt, response in zip(prompts, responses, strict=True)]
+    return {
+        "input_ids": input_ids,
+        "attention_mask": [[1] * len(ids) for ids in input_ids],
+        "labels": [
+            [IGNORE_INDEX] * len(prompt) + response for prompt, response in zip(prompts, responses, strict=True)
+        ],
+        "target_text": list(rows[target_column]),
+    }
