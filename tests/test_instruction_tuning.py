@@ -144,7 +144,6 @@ def test_dialogsum_recipe_reports_zero_shot_and_tuned_rouge(
             f"model.pretrained={tiny_llama}",
             *SLICES,
             "model.generation.max_new_tokens=4",
-            "trainer.enable_progress_bar=false",
             f"hydra.run.dir={run_dir}",
         ],
         tiny=False,
