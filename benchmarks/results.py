@@ -51,7 +51,9 @@ class Experiment:
     metric: str
     budget_minutes: float
     reference: dict[str, str]
-    target: str | None = None  # ">= 0.85", "<= 1.88", ">= zero_shot/test/rougeL + 0.05": what the metric must reach
+    target: str | None = (
+        None  # ">= 0.85", "<= 1.88", ">= zero_shot/test/rougeL + 0.05": what the metric must reach
+    )
     overrides: list[str] = field(default_factory=list)
     percent: bool = False
 

@@ -38,7 +38,9 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny_llama")
     rows = [json.loads(line) for line in (DIALOGSUM / "dialogsum.dev.jsonl").read_text().splitlines()]
     texts = [row["dialogue"] for row in rows] + [row["summary"] for row in rows]
-    tokenizer = WordTokenizer(max_vocab_size=3000).build([*texts, *["summarize summary user assistant :"] * 10])
+    tokenizer = WordTokenizer(max_vocab_size=3000).build(
+        [*texts, *["summarize summary user assistant :"] * 10]
+    )
     tokenizer.chat_template = CHAT_TEMPLATE
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -86,7 +88,9 @@ def test_the_loss_reads_the_response_tokens_alone(tiny_llama: Path) -> None:
     model = PretrainedDecoder(data.spec, pretrained=str(tiny_llama))
     loss = model.objective.loss(model(batch), batch)
 
-    before, after = (tokenizer(part, add_special_tokens=False)["input_ids"] for part in PROMPT.split("{source}"))
+    before, after = (
+        tokenizer(part, add_special_tokens=False)["input_ids"] for part in PROMPT.split("{source}")
+    )
     total, count = 0.0, 0
     for ids, labels, mask, reference in zip(
         batch["input_ids"], batch["labels"], batch["attention_mask"], batch["target_text"], strict=True
@@ -98,7 +102,9 @@ def test_the_loss_reads_the_response_tokens_alone(tiny_llama: Path) -> None:
         assert ids[: len(before)].tolist() == before and ids[prompt - len(after) : prompt].tolist() == after
         assert ids[prompt:].tolist() == response
         # labels: the response where it stands, IGNORE_INDEX on the prompt and the padding
-        assert labels.tolist() == [IGNORE_INDEX] * prompt + response + [IGNORE_INDEX] * (len(labels) - len(ids))
+        assert labels.tolist() == [IGNORE_INDEX] * prompt + response + [IGNORE_INDEX] * (
+            len(labels) - len(ids)
+        )
         with torch.no_grad():
             logits = model.model(input_ids=ids.unsqueeze(0)).logits[0]  # (T, V)
         log_probs = logits[prompt - 1 : -1].log_softmax(-1)  # the positions that predict the response
@@ -110,7 +116,9 @@ def test_the_loss_reads_the_response_tokens_alone(tiny_llama: Path) -> None:
 def test_evaluation_generates_from_the_prompt_alone_left_padded(tiny_llama: Path) -> None:
     data = dialogsum(tiny_llama, chat=True, max_length=512)
     batch = next(iter(data.test_dataloader()))
-    model = PretrainedDecoder(data.spec, pretrained=str(tiny_llama), chat=True, generation={"max_new_tokens": 5})
+    model = PretrainedDecoder(
+        data.spec, pretrained=str(tiny_llama), chat=True, generation={"max_new_tokens": 5}
+    )
     model.eval()
     generated = model(batch)["generated_ids"]  # (B, new)
 
@@ -118,7 +126,12 @@ def test_evaluation_generates_from_the_prompt_alone_left_padded(tiny_llama: Path
     assert len(set(prompts.sum(-1).tolist())) > 1  # prompts of different lengths share the batch
     for row, (ids, prompt) in enumerate(zip(batch["input_ids"], prompts, strict=True)):
         alone = ids[prompt].unsqueeze(0)  # this prompt, unpadded: no response token reaches the model
-        assert data.tokenizer.convert_ids_to_tokens(alone[0, :4].tolist()) == ["[BOS]", "user", ":", "summarize"]
+        assert data.tokenizer.convert_ids_to_tokens(alone[0, :4].tolist()) == [
+            "[BOS]",
+            "user",
+            ":",
+            "summarize",
+        ]
         expected = model.model.generate(
             input_ids=alone, attention_mask=torch.ones_like(alone), generation_config=model.generation
         )[0, alone.shape[1] :]

@@ -235,7 +235,11 @@ def test_a_target_relative_to_another_metric_of_the_run(results, tmp_path: Path)
     rows = [line.split(" | ")[3:6] for line in table.splitlines() if line.startswith("| `")]
     assert rows == [
         ["0.300", ">= 0.260 (zero_shot/test/rougeL + 0.05)", "yes"],
-        ["0.240", ">= 0.260 (zero_shot/test/rougeL + 0.05)", "no (0.240 vs >= 0.260 (zero_shot/test/rougeL + 0.05))"],
+        [
+            "0.240",
+            ">= 0.260 (zero_shot/test/rougeL + 0.05)",
+            "no (0.240 vs >= 0.260 (zero_shot/test/rougeL + 0.05))",
+        ],
     ]
     experiment = results.load_registry(registry)[0]
     assert experiment.verdict(0.3, 60, {}) == "no (0.300 vs >= zero_shot/test/rougeL + 0.05)"  # no baseline

@@ -29,7 +29,9 @@ def check_texts(rows: dict[str, list[Any]], columns: tuple[str, ...], where: str
                 raise DataError(f"{where}, line {line}: no {column} text")
 
 
-def prompt_pieces(tokenizer: PreTrainedTokenizerBase, template: str, chat: bool) -> tuple[list[int], list[int]]:
+def prompt_pieces(
+    tokenizer: PreTrainedTokenizerBase, template: str, chat: bool
+) -> tuple[list[int], list[int]]:
     """Token ids of the prompt before and after the source: the template as written, or (`chat`) the
     template as a user turn of the tokenizer's chat template, ending where the assistant's answer starts."""
     if template.count(SOURCE_SLOT) != 1:
@@ -37,7 +39,9 @@ def prompt_pieces(tokenizer: PreTrainedTokenizerBase, template: str, chat: bool)
     text = user_turn(tokenizer, template) if chat else template
     before, after = text.split(SOURCE_SLOT)
     # The template (or chat template) writes the special tokens it wants; nothing is added around them.
-    return [tokenizer(part, add_special_tokens=False)["input_ids"] if part else [] for part in (before, after)]
+    return [
+        tokenizer(part, add_special_tokens=False)["input_ids"] if part else [] for part in (before, after)
+    ]
 
 
 def encode_prompt_response_batch(
@@ -73,7 +77,8 @@ def encode_prompt_response_batch(
         "input_ids": input_ids,
         "attention_mask": [[1] * len(ids) for ids in input_ids],
         "labels": [
-            [IGNORE_INDEX] * len(prompt) + response for prompt, response in zip(prompts, responses, strict=True)
+            [IGNORE_INDEX] * len(prompt) + response
+            for prompt, response in zip(prompts, responses, strict=True)
         ],
         "target_text": list(rows[target_column]),
     }

@@ -105,9 +105,13 @@ class Seq2SeqData(TaskDataModule):
         if task not in ("translation", "summarization"):
             raise DataError(f"task={task!r}; valid: translation, summarization")
         if prompt is not None and target_tokenizer is not None:
-            raise DataError("data.prompt serves one sequence to a decoder-only model: one tokenizer, no target_tokenizer")
+            raise DataError(
+                "data.prompt serves one sequence to a decoder-only model: one tokenizer, no target_tokenizer"
+            )
         if chat and prompt is None:
-            raise DataError("data.chat=true renders data.prompt as a chat turn: give data.prompt='...{source}...'")
+            raise DataError(
+                "data.chat=true renders data.prompt as a chat turn: give data.prompt='...{source}...'"
+            )
         if parallel_files and not (isinstance(source_column, str) and isinstance(target_column, str)):
             raise DataError("parallel_files needs one language name each in source_column and target_column")
         self.source_column = source_column
