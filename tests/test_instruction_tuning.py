@@ -167,3 +167,35 @@ def test_dialogsum_recipe_reports_zero_shot_and_tuned_rouge(
         assert 0.0 <= metrics[f"zero_shot/test/{name}"] <= 1.0
         assert 0.0 <= metrics[f"test/{name}"] <= 1.0
     assert "val/rougeL" in metrics
+
+
+@pytest.mark.slow
+def test_smollm2_is_scored_zero_shot_and_tuned_on_dialogsum(
+    train_script: Callable[..., Any], tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    result = train_script(
+        [
+            "experiment=dialogsum_smollm2_lora",
+            "data.max_train_samples=8",
+            "data.max_val_samples=4",
+            "data.max_test_samples=4",
+            "data.batch_size=4",
+            "model.generation.max_new_tokens=24",
+            f"hydra.run.dir={run_dir}",
+        ],
+        tiny=False,
+    )
+    assert result.returncode == 0, result.log
+    summary = json.loads((run_dir / "summary.json").read_text())
+    metrics = summary["metrics"]
+    assert summary["global_steps"] == 2
+    assert summary["num_trainable_parameters"] < 0.05 * summary["num_parameters"]  # the LoRA updates
+    # The base model, prompted in chat, already writes text that overlaps the reference summaries.
+    assert 0.05 < metrics["zero_shot/test/rougeL"] < 1.0
+    assert all(
+        0.0 <= metrics[f"{prefix}test/{name}"] <= 1.0
+        for prefix in ("", "zero_shot/")
+        for name in ("rouge1", "rouge2")
+    )
+    assert 0.0 < metrics["test/rougeL"] < 1.0
