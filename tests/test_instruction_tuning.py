@@ -14,6 +14,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
 
+import nlpzoo
 from nlpzoo.data import Seq2SeqData
 from nlpzoo.errors import ConfigError
 from nlpzoo.models import PretrainedDecoder
@@ -167,6 +168,13 @@ def test_dialogsum_recipe_reports_zero_shot_and_tuned_rouge(
         assert 0.0 <= metrics[f"zero_shot/test/{name}"] <= 1.0
         assert 0.0 <= metrics[f"test/{name}"] <= 1.0
     assert "val/rougeL" in metrics
+
+    # predict.py / serve.py wrap a raw dialogue in the same chat prompt before generating.
+    predictor = nlpzoo.load(str(run_dir), generation={"max_new_tokens": 3})
+    dialogue = "#Person1#: Hi, how are you?\n#Person2#: Fine, thanks."
+    prompt = predictor.tokenizer.convert_ids_to_tokens(predictor.encode([dialogue])["input_ids"][0].tolist())
+    assert prompt[:4] == ["[BOS]", "user", ":", "summarize"] and prompt[-3:] == ["[BOS]", "assistant", ":"]
+    assert len(predictor.predict([dialogue])[0]["generated"].split()) <= 3
 
 
 @pytest.mark.slow

@@ -44,33 +44,41 @@ def prompt_pieces(
     ]
 
 
+def prompt_ids(
+    tokenizer: PreTrainedTokenizerBase, sources: list[str], template: str, chat: bool, max_length: int
+) -> list[list[int]]:
+    """Each source in the prompt, cut so the prompt keeps `max_length` tokens with its template whole."""
+    before, after = prompt_pieces(tokenizer, template, chat)
+    room = max_length - len(before) - len(after)
+    if room < 1:
+        raise DataError(
+            f"data.max_length={max_length} leaves no room for the source: the prompt template alone "
+            f"takes {len(before) + len(after)} tokens"
+        )
+    cut = tokenizer(sources, add_special_tokens=False, truncation=True, max_length=room)["input_ids"]
+    return [[*before, *ids, *after] for ids in cut]
+
+
 def encode_prompt_response_batch(
     rows: dict[str, list[Any]],
     tokenizer: PreTrainedTokenizerBase,
     source_column: str,
     target_column: str,
-    prompt_before: list[int],
-    prompt_after: list[int],
+    template: str,
+    chat: bool,
     max_length: int,
     max_target_length: int,
     eos_id: int,
     where: str,
 ) -> dict[str, list[Any]]:
     """`input_ids` = prompt + target + [eos], `labels` = IGNORE_INDEX on the prompt, then the same
-    target + [eos]; `target_text` is the reference as written. The source is cut so the prompt keeps
-    `max_length` tokens with its template whole; the target keeps `max_target_length` with its eos."""
+    target + [eos]; `target_text` is the reference as written. The prompt keeps `max_length` tokens
+    (`prompt_ids`), the target `max_target_length` with its eos."""
     check_texts(rows, (source_column, target_column), where)
-    room = max_length - len(prompt_before) - len(prompt_after)
-    if room < 1:
-        raise DataError(
-            f"data.max_length={max_length} leaves no room for the source: the prompt template alone "
-            f"takes {len(prompt_before) + len(prompt_after)} tokens"
-        )
-    sources = tokenizer(rows[source_column], add_special_tokens=False, truncation=True, max_length=room)
+    prompts = prompt_ids(tokenizer, rows[source_column], template, chat, max_length)
     targets = tokenizer(
         rows[target_column], add_special_tokens=False, truncation=True, max_length=max_target_length - 1
     )
-    prompts = [[*prompt_before, *ids, *prompt_after] for ids in sources["input_ids"]]
     responses = [[*ids, eos_id] for ids in targets["input_ids"]]
     input_ids = [prompt + response for prompt, response in zip(prompts, responses, strict=True)]
     return {

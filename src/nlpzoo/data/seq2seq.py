@@ -9,7 +9,7 @@ import datasets
 
 from nlpzoo.data.base import TaskDataModule
 from nlpzoo.data.collate import PaddingCollator
-from nlpzoo.data.instruction import check_texts, encode_prompt_response_batch, prompt_pieces
+from nlpzoo.data.instruction import check_texts, encode_prompt_response_batch
 from nlpzoo.data.readers import read_parallel
 from nlpzoo.data.sources import SPLIT_ALIASES, column_values, first_present_column, name_parts
 from nlpzoo.errors import DataError
@@ -180,7 +180,6 @@ class Seq2SeqData(TaskDataModule):
         self, splits: dict[str, datasets.Dataset], template: str
     ) -> dict[str, datasets.Dataset]:
         """Each pair as one prompt + response sequence for a decoder-only model (`data.prompt`)."""
-        before, after = prompt_pieces(self.tokenizer, template, self.chat)
         encoded = {}
         for split, dataset in splits.items():
             source, target = self._columns(dataset, split)
@@ -191,8 +190,8 @@ class Seq2SeqData(TaskDataModule):
                 tokenizer=self.tokenizer,
                 source_column=source,
                 target_column=target,
-                prompt_before=before,
-                prompt_after=after,
+                template=template,
+                chat=self.chat,
                 max_length=self.max_length,
                 max_target_length=self.max_target_length,
                 eos_id=self.target_eos_id(),
