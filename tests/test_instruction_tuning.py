@@ -207,3 +207,21 @@ def test_smollm2_is_scored_zero_shot_and_tuned_on_dialogsum(
         for name in ("rouge1", "rouge2")
     )
     assert 0.0 < metrics["test/rougeL"] < 1.0
+
+
+def test_zero_shot_scores_the_base_model_with_the_adapter_switched_off(tiny_llama: Path) -> None:
+    data = dialogsum(tiny_llama)
+    batch = next(iter(data.test_dataloader()))
+    model = PretrainedDecoder(data.spec, pretrained=str(tiny_llama), peft="lora")
+    model.eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:  # as after training: the updates are no longer zero
+                parameter.normal_()
+        base = AutoModelForCausalLM.from_pretrained(tiny_llama)
+        expected = base(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        with model.without_adapter():
+            inside = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        adapted = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    torch.testing.assert_close(inside, expected)
+    assert not torch.allclose(adapted, expected)
