@@ -111,10 +111,11 @@ class PretrainedDecoder(PretrainedFamily):
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        """Seq2seq prompts are chat turns exactly when the model chats (`model.chat`)."""
+        """Seq2seq prompts (`data.prompt`) are chat turns exactly when the model chats (`model.chat`)."""
         super().check_config(cfg)
         chat = bool(cfg.model.get("chat", False))
-        if configured_task(cfg) == TaskKind.SEQ2SEQ and bool(cfg.data.get("chat", False)) != chat:
+        prompted = configured_task(cfg) == TaskKind.SEQ2SEQ and cfg.data.get("prompt") is not None
+        if prompted and bool(cfg.data.get("chat", False)) != chat:
             fit_to_task(cfg.data, "chat", chat, f"model.chat={str(chat).lower()}: the prompts follow it")
 
     def chat_prompt_ids(self, prompts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
