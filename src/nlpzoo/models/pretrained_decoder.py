@@ -114,8 +114,9 @@ class PretrainedDecoder(PretrainedFamily):
         """Seq2seq prompts (`data.prompt`) are chat turns exactly when the model chats (`model.chat`)."""
         super().check_config(cfg)
         chat = bool(cfg.model.get("chat", False))
-        prompted = configured_task(cfg) == TaskKind.SEQ2SEQ and cfg.data.get("prompt") is not None
-        if prompted and bool(cfg.data.get("chat", False)) != chat:
+        data = cfg.get("data") or {}  # predict.py model=NAME may name no data
+        prompted = data.get("prompt") is not None and configured_task(cfg) == TaskKind.SEQ2SEQ
+        if prompted and bool(data.get("chat", False)) != chat:
             fit_to_task(cfg.data, "chat", chat, f"model.chat={str(chat).lower()}: the prompts follow it")
 
     def chat_prompt_ids(self, prompts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
