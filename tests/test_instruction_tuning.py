@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, LlamaConfig
+from transformers import AutoModelForCausalLM
 
 import nlpzoo
 from nlpzoo.data import Seq2SeqData
@@ -22,13 +22,9 @@ from nlpzoo.tasks import IGNORE_INDEX
 from nlpzoo.tokenizers import PretrainedTokenizer, WordTokenizer
 from nlpzoo.training import preflight
 from tests.conftest import SHARED_DATA, compose_config
-from tests.tiny_transformers import tiny_overrides
+from tests.tiny_transformers import CHAT_TEMPLATE, save_tiny_llama, tiny_overrides
 
 DIALOGSUM = SHARED_DATA / "dialogsum"
-CHAT_TEMPLATE = (
-    "{% for m in messages %}[BOS] {{ m['role'] }} : {{ m['content'] }} [SEP] {% endfor %}"
-    "{% if add_generation_prompt %}[BOS] assistant : {% endif %}"
-)
 PROMPT = "summarize : {source} summary :"
 SLICES = ["data.max_train_samples=8", "data.max_val_samples=4", "data.max_test_samples=4"]
 
@@ -43,21 +39,7 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [*texts, *["summarize summary user assistant :"] * 10]
     )
     tokenizer.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_llama(folder, tokenizer)
 
 
 def dialogsum(folder: Path, chat: bool = False, max_length: int = 48) -> Seq2SeqData:

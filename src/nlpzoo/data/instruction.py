@@ -39,9 +39,10 @@ def prompt_pieces(
     text = user_turn(tokenizer, template) if chat else template
     before, after = text.split(SOURCE_SLOT)
     # The template (or chat template) writes the special tokens it wants; nothing is added around them.
-    return [
-        tokenizer(part, add_special_tokens=False)["input_ids"] if part else [] for part in (before, after)
-    ]
+    return (
+        tokenizer(before, add_special_tokens=False)["input_ids"] if before else [],
+        tokenizer(after, add_special_tokens=False)["input_ids"] if after else [],
+    )
 
 
 def prompt_ids(
