@@ -51,36 +51,66 @@ class Experiment:
     metric: str
     budget_minutes: float
     reference: dict[str, str]
-    target: str | None = None  # ">= 0.85", "<= 1.88": what the metric must reach (None: no target)
+    target: str | None = (
+        None  # ">= 0.85", "<= 1.88", ">= zero_shot/test/rougeL + 0.05": what the metric must reach
+    )
     overrides: list[str] = field(default_factory=list)
     percent: bool = False
 
-    def comparison(self) -> tuple[str, float] | None:
-        """The target as (operator, value), or None; a malformed target is a ConfigError naming it."""
+    def target_parts(self) -> tuple[str, str | None, float] | None:
+        """The target as (operator, base metric, offset): '>= 0.85' -> ('>=', None, 0.85); relative to
+        another metric of the same summary.json, '>= zero_shot/test/rougeL + 0.05' -> ('>=', 'zero_shot/test/rougeL', 0.05)."""
         if self.target is None:
             return None
         parts = str(self.target).split()
-        if len(parts) != 2 or parts[0] not in COMPARISONS:
-            raise ConfigError(
-                f"experiment {self.name}: target '{self.target}' must read '>= VALUE' or '<= VALUE'"
-            )
+        malformed = ConfigError(
+            f"experiment {self.name}: target '{self.target}' must read '>= VALUE' or '<= VALUE' "
+            "(VALUE: a number, or a summary metric plus or minus a number: 'zero_shot/test/rougeL + 0.05')"
+        )
+        if len(parts) not in (2, 4) or parts[0] not in COMPARISONS:
+            raise malformed
+        if len(parts) == 4 and parts[2] not in ("+", "-"):
+            raise malformed
+        number = parts[-1]
         try:
-            return parts[0], float(parts[1])
+            value = float(number)
         except ValueError:
             raise ConfigError(
-                f"experiment {self.name}: target '{self.target}': '{parts[1]}' is not a number"
+                f"experiment {self.name}: target '{self.target}': '{number}' is not a number"
             ) from None
+        if len(parts) == 2:
+            return parts[0], None, value
+        return parts[0], parts[1], value if parts[2] == "+" else -value
 
-    def verdict(self, value: float | None, wall_seconds: float | None) -> str:
+    def comparison(self, metrics: dict[str, float] | None = None) -> tuple[str, float | None] | None:
+        """The target as (operator, value), or None; a relative target's value comes from the run's
+        `metrics` (None where they lack its base metric); a malformed target is a ConfigError naming it."""
+        parts = self.target_parts()
+        if parts is None:
+            return None
+        symbol, base, offset = parts
+        if base is None:
+            return symbol, offset
+        value = (metrics or {}).get(base)
+        return symbol, None if value is None else value + offset
+
+    def verdict(
+        self, value: float | None, wall_seconds: float | None, metrics: dict[str, float] | None = None
+    ) -> str:
         """'yes' when the metric reaches the target within the budget, else 'no' and what missed; '-' without a target."""
-        comparison = self.comparison()
+        comparison = self.comparison(metrics)
         if comparison is None:
             return "-"
         symbol, target = comparison
         misses = []
-        if value is None or not math.isfinite(value) or not COMPARISONS[symbol](value, target):
+        if (
+            value is None
+            or target is None
+            or not math.isfinite(value)
+            or not COMPARISONS[symbol](value, target)
+        ):
             shown = format_value(value, self.percent)
-            misses.append(f"{shown} vs {symbol} {format_value(target, self.percent)}")
+            misses.append(f"{shown} vs {format_target(self, metrics)}")
         if wall_seconds is None or wall_seconds > self.budget_minutes * 60:
             misses.append(f"{format_duration(wall_seconds)} > budget")
         return "yes" if not misses else "no (" + "; ".join(misses) + ")"
@@ -101,7 +131,7 @@ def load_registry(path: Path = REGISTRY) -> list[Experiment]:
         if not {"value", "source"} <= set(entry["reference"]):
             raise ConfigError(f"{where}: reference needs a value and a source")
         experiment = Experiment(**entry)
-        experiment.comparison()  # a malformed target fails here, before any run
+        experiment.target_parts()  # a malformed target fails here, before any run
         experiments.append(experiment)
     return experiments
 
@@ -170,11 +200,20 @@ def format_duration(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def format_target(experiment: Experiment) -> str:
-    comparison = experiment.comparison()
+def format_target(experiment: Experiment, metrics: dict[str, float] | None = None) -> str:
+    """'>= 0.850'; a relative target with its value in this run: '>= 0.287 (zero_shot/test/rougeL + 0.05)'."""
+    comparison = experiment.comparison(metrics)
     if comparison is None:
         return "-"
-    return f"{comparison[0]} {format_value(comparison[1], experiment.percent)}"
+    symbol, value = comparison
+    parts = experiment.target_parts()
+    relative = parts is not None and parts[1] is not None
+    if not relative:
+        return f"{symbol} {format_value(value, experiment.percent)}"
+    expression = " ".join(str(experiment.target).split()[1:])
+    if value is None:
+        return f"{symbol} {expression}"
+    return f"{symbol} {format_value(value, experiment.percent)} ({expression})"
 
 
 HEADER = [
@@ -193,7 +232,8 @@ HEADER = [
 
 def table_row(experiment: Experiment, summary: dict[str, Any]) -> list[str]:
     """One row of HEADER: the run's value against its target, its wall time against its budget."""
-    value = summary.get("metrics", {}).get(experiment.metric)
+    metrics = summary.get("metrics", {})
+    value = metrics.get(experiment.metric)
     metric = f"{experiment.metric} (x100)" if experiment.percent else experiment.metric
     wall = summary.get("wall_seconds")
     return [
@@ -201,8 +241,8 @@ def table_row(experiment: Experiment, summary: dict[str, Any]) -> list[str]:
         experiment.data,
         metric,
         format_value(value, experiment.percent),
-        format_target(experiment),
-        experiment.verdict(value, wall),
+        format_target(experiment, metrics),
+        experiment.verdict(value, wall, metrics),
         f"{experiment.reference['value']} ({experiment.reference['source']})",
         format_duration(wall),
         format_duration(experiment.budget_minutes * 60),

@@ -79,10 +79,14 @@ FAMILIES: dict[str, Family] = {
         tiny_overrides("bert"),
     ),
     "gpt2": Family(
-        "gpt2", {K.LANGUAGE_MODELING, K.TEXT_CLASSIFICATION, K.NLI, K.PREFERENCE}, tiny_overrides("gpt2")
+        "gpt2",
+        {K.LANGUAGE_MODELING, K.SEQ2SEQ, K.TEXT_CLASSIFICATION, K.NLI, K.PREFERENCE},
+        tiny_overrides("gpt2"),
     ),
     "llama": Family(
-        "llama", {K.LANGUAGE_MODELING, K.TEXT_CLASSIFICATION, K.NLI, K.PREFERENCE}, tiny_overrides("llama")
+        "llama",
+        {K.LANGUAGE_MODELING, K.SEQ2SEQ, K.TEXT_CLASSIFICATION, K.NLI, K.PREFERENCE},
+        tiny_overrides("llama"),
     ),
     "t5": Family(
         "t5",
@@ -131,6 +135,8 @@ DATASETS: dict[str, Dataset] = {
 PAIR_OVERRIDES: dict[tuple[str, str], list[str]] = {
     # Text-to-text classification generates the label names: a word vocabulary of 64 reviews lacks them.
     **{("t5", data): ["tokenizer=bpe"] for data in ("sst2", "sick")},
+    # A decoder-only model reads seq2seq pairs as prompt/response sequences.
+    **{(decoder, "multi30k"): ["data.prompt='German: {source} English:'"] for decoder in ("gpt2", "llama")},
 }
 # Supported task kinds whose pair encoding a family refuses (it reads a pair as one sequence).
 CROSS_ENCODERS_ONLY = {"gpt2", "llama", "t5"}

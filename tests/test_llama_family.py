@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
-from transformers import AutoModelForCausalLM, LlamaConfig
 
 import nlpzoo
 from nlpzoo.config import gguf_model_path
@@ -18,12 +16,9 @@ from nlpzoo.errors import ConfigError
 from nlpzoo.evaluation import run_evaluation
 from nlpzoo.tokenizers.word import WordTokenizer
 from tests.conftest import SHARED_DATA, compose_config
+from tests.tiny_transformers import CHAT_TEMPLATE, save_tiny_llama
 
 SHAKESPEARE = SHARED_DATA / "tinyshakespeare" / "input.txt"
-CHAT_TEMPLATE = (
-    "{% for m in messages %}[BOS] {{ m['role'] }} : {{ m['content'] }} [SEP] {% endfor %}"
-    "{% if add_generation_prompt %}[BOS] assistant : {% endif %}"
-)
 DATA = [
     "data=tinyshakespeare",
     f"data.path={SHAKESPEARE}",
@@ -43,21 +38,7 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
         SHAKESPEARE.read_text().splitlines()[:3000] + ["user assistant :"] * 100
     )
     tokenizer.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_llama(folder, tokenizer)
 
 
 def test_llama_lora_run_predicts_chat_turns(

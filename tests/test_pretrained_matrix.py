@@ -128,7 +128,7 @@ def test_each_supported_pair_trains_and_evaluates_one_step(family, model_type, k
     ("family", "kind"),
     [
         (PretrainedDecoder, TaskKind.EXTRACTIVE_QA),
-        (PretrainedDecoder, TaskKind.SEQ2SEQ),
+        (PretrainedDecoder, TaskKind.TOKEN_CLASSIFICATION),
         (PretrainedEncoderDecoder, TaskKind.TOKEN_CLASSIFICATION),
         (PretrainedEncoder, TaskKind.LANGUAGE_MODELING),
         (PretrainedEncoder, TaskKind.WORD_EMBEDDING),

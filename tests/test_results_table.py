@@ -216,6 +216,37 @@ def test_meets_reference_needs_the_target_within_the_budget(results) -> None:
     )
 
 
+def test_a_target_relative_to_another_metric_of_the_run(results, tmp_path: Path) -> None:
+    tuned = {
+        **CONLL,
+        "name": "dialogsum_smollm2_lora",
+        "metric": "test/rougeL",
+        "target": ">= zero_shot/test/rougeL + 0.05",
+    }
+    runs = tmp_path / "runs"
+    write_summary(
+        runs / "a" / "summary.json", {"test/rougeL": 0.30, "zero_shot/test/rougeL": 0.21}, tuned["name"], 60
+    )
+    write_summary(
+        runs / "b" / "summary.json", {"test/rougeL": 0.24, "zero_shot/test/rougeL": 0.21}, "short", 60
+    )
+    registry = write_registry(tmp_path / "experiments.yaml", tuned, {**tuned, "name": "short"})
+    table = results.render_table(results.load_registry(registry), runs)
+    rows = [line.split(" | ")[3:6] for line in table.splitlines() if line.startswith("| `")]
+    assert rows == [
+        ["0.300", ">= 0.260 (zero_shot/test/rougeL + 0.05)", "yes"],
+        [
+            "0.240",
+            ">= 0.260 (zero_shot/test/rougeL + 0.05)",
+            "no (0.240 vs >= 0.260 (zero_shot/test/rougeL + 0.05))",
+        ],
+    ]
+    experiment = results.load_registry(registry)[0]
+    assert experiment.verdict(0.3, 60, {}) == "no (0.300 vs >= zero_shot/test/rougeL + 0.05)"  # no baseline
+    with pytest.raises(ConfigError, match="must read"):
+        results.load_registry(write_registry(tmp_path / "bad.yaml", {**tuned, "target": ">= zero_shot * 2"}))
+
+
 def test_hardware_label_names_the_gpu_when_one_was_used() -> None:
     gpu = {**CPU, "gpu": "NVIDIA H100 80GB HBM3", "accelerator": "cuda", "devices": 2}
     assert hardware_label(gpu) == "2 x NVIDIA H100 80GB HBM3"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerBase
 
 from nlpzoo.tasks import TaskKind, TaskSpec
 
@@ -30,6 +32,11 @@ TINY_CONFIGS["llama"] = {
     "num_attention_heads": 2,
     "num_key_value_heads": 1,
 }  # grouped-query attention, as SmolLM2
+# A chat template in the word vocabulary's tokens, for tiny instruct models.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}[BOS] {{ m['role'] }} : {{ m['content'] }} [SEP] {% endfor %}"
+    "{% if add_generation_prompt %}[BOS] assistant : {% endif %}"
+)
 
 
 def tiny(model_type: str, **options: Any) -> dict[str, Any]:
@@ -70,3 +77,18 @@ def spec(kind: TaskKind, vocab_size: int = 60, **values: Any) -> TaskSpec:
 def random_ids(batch: int, length: int, vocab_size: int = 60, seed: int = 0) -> torch.Tensor:
     """(batch, length) ids above the special tokens."""
     return torch.randint(7, vocab_size, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def save_tiny_llama(folder: Path, tokenizer: PreTrainedTokenizerBase) -> Path:
+    """A tiny random Llama (TINY_CONFIGS) of the tokenizer's vocabulary, saved with it as a model folder."""
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **TINY_CONFIGS["llama"],
+    )
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -78,6 +78,7 @@ def preflight(cfg: DictConfig) -> None:
     model_class = get_object(cfg.model._target_)
     kind = data_class.task_kind
     model_class.check_supported(kind)
+    model_class.check_seq2seq_format(kind, cfg.data.get("prompt"))
     model_class.check_config(cfg)  # first: a family may fit the tokenizer to itself (from_config)
     check_tokenizer_named(cfg)
     objective = OBJECTIVES.get(kind)
@@ -199,12 +200,12 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         datamodule.tokenizer.save_pretrained(str(output_dir / "tokenizer"))
 
+    metrics: dict[str, float] = test_zero_shot(cfg, model, datamodule) if cfg.get("zero_shot") else {}
     with exit_code_on_preemption():
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     callbacks_run = trainer.callbacks  # type: ignore[attr-defined]  # Lightning's connectors set it at run time
     checkpoint = next((c for c in callbacks_run if isinstance(c, ModelCheckpoint) and c.monitor), None)
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
-    metrics: dict[str, float] = {}
     if cfg.get("validate_best", True) and best:
         metrics.update(_floats(trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)))
     else:
@@ -234,6 +235,15 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     }
     write_summary(summary, output_dir)
     return summary
+
+
+def test_zero_shot(cfg: DictConfig, model: ZooModule, datamodule: TaskDataModule) -> dict[str, float]:
+    """The test split's metrics of the model as built, before any training (a pretrained model prompted
+    zero-shot; adapters switched off), as `zero_shot/test/...`: the baseline the tuned model is compared with."""
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=[])
+    with model.without_adapter():
+        results = trainer.test(model, dataloaders=datamodule.test_dataloader(), verbose=False)
+    return {f"zero_shot/{name}": value for name, value in _floats(results).items()}
 
 
 def _floats(results: Sequence[Mapping[str, Any]]) -> dict[str, float]:

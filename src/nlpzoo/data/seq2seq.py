@@ -9,6 +9,7 @@ import datasets
 
 from nlpzoo.data.base import TaskDataModule
 from nlpzoo.data.collate import PaddingCollator
+from nlpzoo.data.instruction import check_texts, encode_prompt_response_batch
 from nlpzoo.data.readers import read_parallel
 from nlpzoo.data.sources import SPLIT_ALIASES, column_values, first_present_column, name_parts
 from nlpzoo.errors import DataError
@@ -33,11 +34,7 @@ def encode_seq2seq_batch(
 ) -> dict[str, list[Any]]:
     """Source ids; target as `decoder_input_ids` = [start] + y and `labels` = y + [eos] (teacher forcing),
     and `target_text`: the target as written, the reference that generated text is scored against."""
-    for column in (source_column, target_column):
-        for index, text in enumerate(rows[column]):
-            if text is None:
-                line = rows["line"][index] if "line" in rows else f"row {index}"
-                raise DataError(f"{where}, line {line}: no {column} text")
+    check_texts(rows, (source_column, target_column), where)
     source = tokenizer(rows[source_column], truncation=True, max_length=max_length)
     target = target_tokenizer(
         rows[target_column], add_special_tokens=False, truncation=True, max_length=max_target_length - 1
@@ -83,6 +80,11 @@ class Seq2SeqData(TaskDataModule):
     One tokenizer for both sides by default; `target_tokenizer` trains (or loads) a separate one
     for the target, whose size is then `TaskSpec.target_vocab_size`. `task` (translation or
     summarization) decides the metrics: summarization adds ROUGE to BLEU and chrF.
+
+    `prompt` (a template with `{source}`, e.g. "Summarize the dialogue:\n{source}\nSummary:") serves
+    the pairs to a decoder-only model instead: one prompt + response sequence each, the loss on the
+    response only (`data/instruction.py`); `chat` renders the prompt as a user turn of the tokenizer's
+    chat template (instruct models; a pretrained decoder sets it to its `model.chat`).
     """
 
     task_kind = TaskKind.SEQ2SEQ
@@ -95,11 +97,21 @@ class Seq2SeqData(TaskDataModule):
         target_tokenizer: TokenizerRecipe | None = None,
         max_target_length: int = 128,
         task: Literal["translation", "summarization"] = "translation",
+        prompt: str | None = None,
+        chat: bool = False,
         **common: Any,
     ) -> None:
         super().__init__(**common)
         if task not in ("translation", "summarization"):
             raise DataError(f"task={task!r}; valid: translation, summarization")
+        if prompt is not None and target_tokenizer is not None:
+            raise DataError(
+                "data.prompt serves one sequence to a decoder-only model: one tokenizer, no target_tokenizer"
+            )
+        if chat and prompt is None:
+            raise DataError(
+                "data.chat=true renders data.prompt as a chat turn: give data.prompt='...{source}...'"
+            )
         if parallel_files and not (isinstance(source_column, str) and isinstance(target_column, str)):
             raise DataError("parallel_files needs one language name each in source_column and target_column")
         self.source_column = source_column
@@ -109,6 +121,8 @@ class Seq2SeqData(TaskDataModule):
         self.target_tokenizer: Any = None
         self.max_target_length = max_target_length
         self.task = task
+        self.prompt = prompt
+        self.chat = chat
 
     def read_splits(self) -> dict[str, datasets.Dataset]:
         if not (self.path and self.parallel_files and Path(self.path).is_dir()):
@@ -141,6 +155,8 @@ class Seq2SeqData(TaskDataModule):
                 self.target_tokenizer = self.build_tokenizer(
                     self.target_tokenizer_recipe, lambda: [t or "" for t in column_values(train, target)]
                 )
+        if self.prompt is not None:
+            return self.encode_prompt_response(splits, self.prompt)
         encoded = {}
         for split, dataset in splits.items():
             source, target = self._columns(dataset, split)
@@ -155,6 +171,29 @@ class Seq2SeqData(TaskDataModule):
                 max_length=self.max_length,
                 max_target_length=self.max_target_length,
                 decoder_start_id=self.decoder_start_id(),
+                eos_id=self.target_eos_id(),
+                where=self.where(split),
+            )
+        return encoded
+
+    def encode_prompt_response(
+        self, splits: dict[str, datasets.Dataset], template: str
+    ) -> dict[str, datasets.Dataset]:
+        """Each pair as one prompt + response sequence for a decoder-only model (`data.prompt`)."""
+        encoded = {}
+        for split, dataset in splits.items():
+            source, target = self._columns(dataset, split)
+            encoded[split] = self.map_split(
+                dataset,
+                encode_prompt_response_batch,
+                split,
+                tokenizer=self.tokenizer,
+                source_column=source,
+                target_column=target,
+                template=template,
+                chat=self.chat,
+                max_length=self.max_length,
+                max_target_length=self.max_target_length,
                 eos_id=self.target_eos_id(),
                 where=self.where(split),
             )
@@ -180,6 +219,11 @@ class Seq2SeqData(TaskDataModule):
         return pad if pad is not None else 0
 
     def collator(self) -> PaddingCollator:
+        if self.prompt is not None:  # one sequence: the attention mask pads with 0
+            return PaddingCollator(
+                {"input_ids": self.tokenizer.pad_token_id, "labels": IGNORE_INDEX},
+                passthrough=("target_text",),
+            )
         return PaddingCollator(
             {
                 "input_ids": self.tokenizer.pad_token_id,
@@ -198,4 +242,5 @@ class Seq2SeqData(TaskDataModule):
             target_vocab_size=len(self.target_tokenizer) if separate else None,
             target_pad_token_id=self.target_pad_id(),
             seq2seq_task=self.task,
+            prompt=self.prompt,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -64,6 +65,7 @@ class ZooModule(L.LightningModule):
 
     supported_tasks: ClassVar[tuple[TaskKind, ...]] = ()
     family: ClassVar[str] = "abstract"
+    decoder_only: ClassVar[bool] = False  # reads seq2seq data as prompt/response sequences (data.prompt)
     config_class: ClassVar[type | None] = None
 
     def __init__(
@@ -77,6 +79,7 @@ class ZooModule(L.LightningModule):
         super().__init__()
         self.spec = spec if isinstance(spec, TaskSpec) else TaskSpec.from_dict(spec)
         self.check_supported(self.spec.kind)
+        self.check_seq2seq_format(self.spec.kind, self.spec.prompt)
         if self.config_class is not None:
             self.config = self.config_class(**hyperparameters)
         elif hyperparameters:
@@ -100,6 +103,22 @@ class ZooModule(L.LightningModule):
             raise UnsupportedTaskError(
                 f"model family '{cls.family}' cannot serve task '{kind.value}'; it serves: {served}"
             )
+
+    @classmethod
+    def check_seq2seq_format(cls, kind: TaskKind, prompt: str | None) -> None:
+        """Seq2seq pairs come as one prompt/response sequence (`data.prompt`) to decoder-only families
+        and as a source and a target to the others; each refuses the other's batches."""
+        if kind != TaskKind.SEQ2SEQ or (prompt is not None) == cls.decoder_only:
+            return
+        if cls.decoder_only:
+            raise ConfigError(
+                f"model family '{cls.family}' reads seq2seq pairs as prompt/response sequences: give the "
+                "prompt around the source, e.g. data.prompt='Summarize the dialogue:\\n{source}\\nSummary:'"
+            )
+        raise ConfigError(
+            f"data.prompt serves seq2seq pairs to decoder-only models; model family '{cls.family}' reads "
+            "the source and the target apart: drop data.prompt (data.prompt=null)"
+        )
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
@@ -193,6 +212,10 @@ class ZooModule(L.LightningModule):
 
     def predict_step(self, batch: Batch, batch_idx: int) -> list[dict[str, Any]]:
         return self.objective.predict(self(batch), batch)
+
+    def without_adapter(self) -> AbstractContextManager[Any]:
+        """The model as it was built, adapters (LoRA) switched off inside the block; here: as it is."""
+        return nullcontext()
 
     def word_vectors(self) -> torch.Tensor | None:
         """The word vectors (vocab, dim) in token-id order, worth projecting in the run's plots; None if not."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -202,6 +203,10 @@ class PretrainedFamily(ZooModule):
     def model_inputs(batch: dict[str, Any], keys: tuple[str, ...]) -> dict[str, torch.Tensor]:
         """The batch entries a Hugging Face model takes (QA offsets and example ids stay out)."""
         return {k: batch[k] for k in keys if isinstance(batch.get(k), torch.Tensor)}
+
+    def without_adapter(self) -> AbstractContextManager[Any]:
+        """The base model inside the block, its LoRA updates switched off (peft's `disable_adapter`)."""
+        return self.model.disable_adapter() if is_adapted(self.model) else nullcontext()
 
     # --- optimization ------------------------------------------------------------------------------
     def lr_scale(self) -> Callable[[str], float] | None:

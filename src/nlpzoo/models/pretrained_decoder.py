@@ -1,6 +1,7 @@
 """GPT-style pretrained decoders (GPT-2, Llama, SmolLM2 and friends): causal LM fine-tuning,
-generation (chat-templated prompts for instruct models), preference alignment (DPO, with the LoRA
-base as the frozen reference), and sequence classification from the last real token."""
+generation (chat-templated prompts for instruct models), instruction tuning on seq2seq pairs served
+as prompt/response sequences, preference alignment (DPO, with the LoRA base as the frozen reference),
+and sequence classification from the last real token."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from omegaconf import DictConfig
 from transformers import (
     AutoModelForCausalLM,
@@ -18,21 +20,24 @@ from transformers import (
 )
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.models.base import configured_task
+from nlpzoo.models.base import configured_task, fit_to_task
 from nlpzoo.models.hf_backbone import left_pad, load_model
 from nlpzoo.models.pretrained import PretrainedFamily
-from nlpzoo.models.prompting import LabelScorer, user_turn
-from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
+from nlpzoo.models.prompting import LabelScorer
+from nlpzoo.tasks import IGNORE_INDEX, Batch, Outputs, TaskKind, TaskSpec
 from nlpzoo.tasks.preference import sequence_log_probs
+from nlpzoo.tokenizers.base import user_turn
 
 DECODER_INPUTS = ("input_ids", "attention_mask")
 HEAD_CLASSES = {
     TaskKind.LANGUAGE_MODELING: AutoModelForCausalLM,
+    TaskKind.SEQ2SEQ: AutoModelForCausalLM,  # prompt/response sequences (data.prompt)
     TaskKind.TEXT_CLASSIFICATION: AutoModelForSequenceClassification,
     TaskKind.NLI: AutoModelForSequenceClassification,
     TaskKind.PREFERENCE: AutoModelForCausalLM,
 }
-GENERATIVE_TASKS = (TaskKind.LANGUAGE_MODELING, TaskKind.PREFERENCE)  # the causal-LM head
+# The tasks of the causal-LM head: plain text, prompt/response sequences, preference pairs.
+CAUSAL_LM_TASKS = (TaskKind.LANGUAGE_MODELING, TaskKind.SEQ2SEQ, TaskKind.PREFERENCE)
 NEEDS_LORA = (
     "the preference task (DPO) takes its frozen reference model from the LoRA base with the adapter "
     "disabled: add model.peft=lora"
@@ -64,12 +69,15 @@ class PretrainedDecoder(PretrainedFamily):
     turn of the tokenizer's chat template followed by the assistant's, so the model answers them.
     `zero_shot_prompt` (text classification): no classification head; the causal LM scores each
     label's words (`label_words`, default the label names) after the prompt (`models.prompting`).
+    Seq2seq data comes as prompt/response sequences (`data.prompt`): the causal LM's loss reads the
+    response tokens (labels IGNORE_INDEX elsewhere), and evaluation generates from the prompt alone.
     Preference pairs (DPO) need `peft=lora`: the policy is the adapted model, the reference the same
     model with its adapter disabled, so no second copy of the weights is held.
     """
 
     family = "decoder"
     supported_tasks = tuple(HEAD_CLASSES)
+    decoder_only = True
 
     def __init__(
         self,
@@ -92,7 +100,7 @@ class PretrainedDecoder(PretrainedFamily):
                     "model.zero_shot_prompt classifies texts: it needs text classification data"
                 )
             self.scorer = LabelScorer(zero_shot_prompt, self.spec.label_names, label_words, label_score, chat)
-        elif self.spec.kind not in GENERATIVE_TASKS:
+        elif self.spec.kind not in CAUSAL_LM_TASKS:
             # GPT-2 classifies from the last token that is not padding, found through pad_token_id.
             config.update({**self.label_config(), "pad_token_id": self.spec.pad_token_id})
         options = self.options
@@ -117,8 +125,15 @@ class PretrainedDecoder(PretrainedFamily):
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
+        """Seq2seq prompts (`data.prompt`) are chat turns exactly when the model chats (`model.chat`);
+        preference pairs need LoRA (the reference is the base with the adapter off)."""
         super().check_config(cfg)
-        given_data = "_target_" in (cfg.get("data") or {})  # predict.py model=NAME may name none
+        chat = bool(cfg.model.get("chat", False))
+        data = cfg.get("data") or {}  # predict.py model=NAME may name no data
+        given_data = "_target_" in data
+        prompted = data.get("prompt") is not None and configured_task(cfg) == TaskKind.SEQ2SEQ
+        if prompted and bool(data.get("chat", False)) != chat:
+            fit_to_task(cfg.data, "chat", chat, f"model.chat={str(chat).lower()}: the prompts follow it")
         if given_data and configured_task(cfg) == TaskKind.PREFERENCE and not cfg.model.get("peft"):
             raise ConfigError(NEEDS_LORA)
 
@@ -135,6 +150,8 @@ class PretrainedDecoder(PretrainedFamily):
             return {"logits": self.scorer(self.model, self.tokenizer, batch["input_ids"], mask)}
         if self.spec.kind == TaskKind.PREFERENCE:
             return self.preference_log_probs(batch)
+        if self.spec.kind == TaskKind.SEQ2SEQ:
+            return self.prompt_response(batch)
         return {
             "logits": self.model(**self.model_inputs(batch, DECODER_INPUTS)).logits
         }  # (B, T, V) or (B, C)
@@ -163,17 +180,37 @@ class PretrainedDecoder(PretrainedFamily):
         policy = sequence_log_probs(
             self.model(input_ids=input_ids, attention_mask=attention_mask).logits, labels
         )
-        with torch.no_grad(), self.model.disable_adapter(), evaluation_mode(self.model):
+        with torch.no_grad(), self.without_adapter(), evaluation_mode(self.model):
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
         return policy, sequence_log_probs(logits, labels)
+
+    def prompt_response(self, batch: Batch) -> Outputs:
+        """Teacher-forced prompt + response (B, T): next-token cross-entropy over the response tokens,
+        their logits (N, V) the only ones computed (the vocabulary projection of every prompt token
+        would cost a fifth of SmolLM2's step); out of training also `generated_ids` (B, new), generated
+        from the prompt alone."""
+        labels = batch["labels"]  # (B, T): IGNORE_INDEX but on the response
+        predicts = torch.zeros_like(labels, dtype=torch.bool)
+        predicts[:, :-1] = labels[:, 1:] != IGNORE_INDEX  # (B, T): positions whose next token is scored
+        inputs = self.model_inputs(batch, DECODER_INPUTS)
+        logits = self.model(**inputs, logits_to_keep=predicts).logits  # (N, V)
+        loss = F.cross_entropy(logits.float(), labels[:, 1:][predicts[:, :-1]])
+        result: Outputs = {"logits": logits, "loss": loss}
+        if not self.training:
+            prompt_mask = batch["attention_mask"] * (batch["labels"] == IGNORE_INDEX)  # (B, T): the prompts
+            width = int(prompt_mask.sum(-1).max())
+            result["generated_ids"] = self.generate(batch["input_ids"][:, :width], prompt_mask[:, :width])
+        return result
 
     @torch.no_grad()
     def generate(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **overrides: Any
     ) -> torch.Tensor:
         """Continue right-padded prompts (batch, prompt) -> new tokens only (batch, new), padded."""
-        if self.spec.kind not in GENERATIVE_TASKS:
-            raise ConfigError("generation needs the causal-LM head (task language_modeling or preference)")
+        if self.spec.kind not in CAUSAL_LM_TASKS:
+            raise ConfigError(
+                "generation needs the causal-LM head (task language_modeling, seq2seq or preference)"
+            )
         config = generation_config({**self.generation_options, **overrides}, self.model.config)
         pad = self.spec.pad_token_id
         ids, mask = left_pad(input_ids, attention_mask, pad)

@@ -9,19 +9,9 @@ from typing import Any, Literal
 import torch
 
 from nlpzoo.errors import ConfigError
+from nlpzoo.tokenizers.base import user_turn
 
 TEXT_SLOT = "{text}"
-
-
-def user_turn(tokenizer: Any, prompt: str) -> str:
-    """`prompt` as one user turn of the tokenizer's chat template, ready for the assistant's answer."""
-    if not getattr(tokenizer, "chat_template", None):
-        raise ConfigError(
-            "this tokenizer has no chat template: use generation.chat=false / model.chat=false (plain continuation)"
-        )
-    return tokenizer.apply_chat_template(
-        [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-    )
 
 
 class LabelScorer:

@@ -18,8 +18,13 @@ extractive_qa
 seq2seq
     batch:   decoder_input_ids, labels (B, S), -100 on padding; optional list key target_text
              (the references as written; else the labels are decoded)
+             decoder-only families (spec.prompt, `data.prompt`): input_ids = prompt + response and
+             labels (B, T), -100 on the prompt and padding (the prompt is where labels are -100 and
+             attention_mask is 1)
     outputs: logits (B, S, V); when not training also generated_ids (B, S') from the family's
-             own greedy/beam decoding (may start with the start token; padded after the end)
+             own greedy/beam decoding (may start with the start token; padded after the end);
+             decoder-only: loss (the shifted response-token loss), logits (N, V) of the N positions
+             that predict a response token, generated_ids the new tokens only
 language_modeling
     batch:   labels (B, T) = input_ids, -100 on padding (the objective shifts), or (B, T + 1): the
              input and the token after it, so every position predicts one (random windows)

@@ -60,6 +60,7 @@ class TaskSpec:
     stride: int = 0  # extractive QA: tokens shared by consecutive windows of a long context
     target_pad_token_id: int | None = None  # seq2seq: the target tokenizer's padding; None: pad_token_id
     seq2seq_task: str | None = None  # seq2seq: "translation" or "summarization" (which adds ROUGE)
+    prompt: str | None = None  # seq2seq for a decoder-only model: the prompt template around "{source}"
     char_level: bool = False  # language modeling: tokens are characters, so bits per character are reported
     score_range: list[float] = field(default_factory=list)  # sentence similarity: [low, high] of the labels
     # Word embeddings, whose corpus vocabulary has no tokenizer:

@@ -14,6 +14,8 @@ from pathlib import Path
 from tokenizers import Regex, Tokenizer, normalizers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from nlpzoo.errors import ConfigError
+
 PAD, UNK, BOS, EOS, MASK, CLS, SEP = "[PAD]", "[UNK]", "[BOS]", "[EOS]", "[MASK]", "[CLS]", "[SEP]"
 SPECIAL_TOKENS = [PAD, UNK, BOS, EOS, MASK, CLS, SEP]
 
@@ -97,3 +99,16 @@ def tokenizer_from_files(files: dict[str, str]) -> PreTrainedTokenizerBase:
         for name, text in files.items():
             (Path(folder) / Path(name).name).write_text(text, encoding="utf-8")
         return AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+
+
+def user_turn(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
+    """`prompt` as one user turn of the tokenizer's chat template, ready for the assistant's answer."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(
+            "this tokenizer has no chat template: use generation.chat=false / model.chat=false (plain continuation)"
+        )
+    return str(
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+        )
+    )
