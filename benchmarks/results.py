@@ -40,6 +40,7 @@ SAFETY_FACTOR, SAFETY_MARGIN_S = (
     600,
 )  # a run still going after 3x its budget + 10 min is stopped (a hang): no row
 COMPARISONS = {">=": operator.ge, "<=": operator.le}
+RUNNING_SUFFIX = ".running"  # a run in progress, until it completes
 
 
 @dataclass
@@ -137,10 +138,11 @@ def load_registry(path: Path = REGISTRY) -> list[Experiment]:
 
 
 def run_experiment(experiment: Experiment, runs_dir: Path, extra: list[str]) -> bool:
-    """`train.py experiment=NAME` into runs_dir/NAME, to completion; True when it wrote a summary."""
-    run_dir = runs_dir / experiment.name
+    """`train.py experiment=NAME` to completion into runs_dir/NAME.running, which replaces runs_dir/NAME
+    only once it holds a summary: a failed, hung or interrupted run never deletes the last complete one."""
+    run_dir = runs_dir / f"{experiment.name}{RUNNING_SUFFIX}"
     if run_dir.exists():
-        shutil.rmtree(run_dir)  # never report a previous run's summary as this one's
+        shutil.rmtree(run_dir)  # an earlier attempt's leftovers
     command = [
         sys.executable,
         "train.py",
@@ -169,6 +171,10 @@ def run_experiment(experiment: Experiment, runs_dir: Path, extra: list[str]) -> 
     if completed.returncode != 0 or not (run_dir / "summary.json").is_file():
         print(f"!! {experiment.name}: failed (exit code {completed.returncode})", file=sys.stderr)
         return False
+    finished = runs_dir / experiment.name
+    if finished.exists():
+        shutil.rmtree(finished)  # never report a previous run's summary as this one's
+    run_dir.rename(finished)  # paths inside the summary still name the .running folder
     return True
 
 
@@ -176,6 +182,8 @@ def find_summary(experiment: Experiment, runs_dir: Path) -> dict[str, Any] | Non
     """The latest summary.json under runs_dir of a training run of this experiment, or None."""
     candidates = []
     for path in runs_dir.rglob("summary.json"):
+        if any(part.endswith(RUNNING_SUFFIX) for part in path.relative_to(runs_dir).parts):
+            continue  # a run that has not finished (or failed)
         try:
             summary = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):

@@ -161,6 +161,13 @@ def test_a_registered_experiment_runs_to_completion_and_lands_in_the_table(
     assert f"| {100 * summary['metrics']['val/acc']:.1f} | >= 0.0 | no (" in row and "> budget) |" in row
     assert row.endswith(f"| 1 s | {hardware_label(summary['hardware'])} |")
 
+    # A rerun that fails keeps the last complete run and its row (a rerun writes into sst2_lstm.running).
+    arguments = ["--only", "sst2_lstm", "--registry", str(registry), "--readme", str(readme)]
+    failed = results.main([*arguments, "--runs-dir", str(runs), "model.no_such_key=1"])
+    assert failed == 1
+    assert json.loads((runs / "sst2_lstm" / "summary.json").read_text()) == summary
+    assert row in readme.read_text().splitlines()
+
 
 def test_registered_experiments_exist_and_their_overrides_compose(results, tmp_path: Path) -> None:
     experiments = results.load_registry()
