@@ -1,0 +1,95 @@
+"""Drift monitoring of every served kind beyond classification: export.py writes the reference profile beside
+the model, and the server's API (the worker's code, without HTTP) scores live requests against it: an
+in-distribution stream raises no alarm, a shifted one does."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nlpzoo.export.runtime import PROFILE_FILE
+from nlpzoo.serve.api import PredictorAPI, checkpoint_kind
+from nlpzoo.serve.drift_statistics import KIND_STATISTICS
+from tests.conftest import compose_config
+from tests.test_export_tasks import conll_sentences
+from tests.test_serve import sst2_dev
+
+WINDOW = 150
+
+
+def squad_rows(shared_data: Path) -> list[dict[str, str]]:
+    """Every SQuAD dev question with its context."""
+    articles = json.loads((shared_data / "squad" / "dev-v1.1.json").read_text())["data"]
+    return [
+        {"question": qa["question"], "context": paragraph["context"]}
+        for article in articles
+        for paragraph in article["paragraphs"]
+        for qa in paragraph["qas"]
+    ]
+
+
+def streams(recipe: str, shared_data: Path) -> tuple[list[Any], list[Any]]:
+    """(in-distribution, shifted) requests of `recipe`'s kind, as the API's request decoder gives them."""
+    if recipe.startswith("tag_"):  # CoNLL testb news vs lower-cased movie reviews
+        return conll_sentences(shared_data, WINDOW), sst2_dev(shared_data)[:WINDOW]
+    if recipe.startswith("qa_"):  # SQuAD's last questions vs the same questions over one-sentence contexts
+        rows = [row for row in squad_rows(shared_data) if len(row["context"]) <= 1500][-WINDOW:]
+        shifted = [
+            {"question": row["question"], "context": text}
+            for row, text in zip(rows, sst2_dev(shared_data), strict=False)
+        ]
+        return rows, shifted
+    if recipe == "lm_gpt":  # Shakespeare's lines vs movie reviews
+        lines = (shared_data / "tinyshakespeare" / "input.txt").read_text().splitlines()
+        lines = [line for line in lines[-8000:-4000] if line.strip()]  # before the validation lines
+        lines = lines[:: len(lines) // WINDOW][:WINDOW]
+        return [(line, None) for line in lines], [(t, None) for t in sst2_dev(shared_data)[:WINDOW]]
+    # German test sources vs English news
+    with gzip.open(shared_data / "multi30k" / "test_2016_flickr.de.gz", "rt", encoding="utf-8") as file:
+        german = [line.strip() for line in file][:WINDOW]
+    return [(t, None) for t in german], [(t, None) for t in conll_sentences(shared_data, WINDOW)]
+
+
+def drift_after(api: PredictorAPI, requests: list[Any]) -> dict[str, Any]:
+    """The drift report once `requests` went through the worker's `predict` in batches of 16."""
+    for start in range(0, len(requests), 16):
+        answers = api.predict(requests[start : start + 16])
+        assert all(isinstance(answer, dict) for answer in answers), answers
+    return api.shared["metrics"]["drift"]
+
+
+# (recipe, validation examples the profile is measured on)
+RECIPES = [("tag_bilstm_crf", 600), ("qa_encoder", 300), ("lm_gpt", "null"), ("seq2seq_attention", 600)]
+
+
+@pytest.mark.parametrize(("recipe", "examples"), RECIPES)
+def test_a_shifted_stream_raises_the_drift_alarm_and_an_in_distribution_one_does_not(
+    recipe: str, examples: int | str, task_run, shared_data: Path, tmp_path: Path
+) -> None:
+    from nlpzoo.export.pipeline import run_export
+
+    checkpoint = task_run(recipe)["best_checkpoint"]
+    folder = tmp_path / "export"
+    overrides = [f"ckpt_path={checkpoint}", f"export_dir={folder}", f"data.max_val_samples={examples}"]
+    report = run_export(compose_config(overrides, tmp_path / "run", config_name="export"))
+    kind = checkpoint_kind(checkpoint)
+    profile = json.loads((folder / PROFILE_FILE).read_text())
+    assert list(profile["shares"]) == list(KIND_STATISTICS[kind])
+    assert report["reference_profile"]["examples"] == profile["examples"] >= WINDOW
+
+    in_distribution, shifted = streams(recipe, shared_data)
+    drift = {"enabled": True, "window": WINDOW, "min_samples": WINDOW, "thresholds": {}}
+    backend = "torch" if recipe in ("lm_gpt", "seq2seq_attention") else "onnx"
+    api = PredictorAPI(str(checkpoint), kind, backend, str(folder), {}, 16, 0.0, threads=1, drift=drift)
+    api.setup("cpu")
+    calm = drift_after(api, in_distribution)
+    assert calm["window"] == WINDOW and set(calm["statistics"]) == set(KIND_STATISTICS[kind])
+    assert calm["drifted"] == [], calm
+    alarmed = drift_after(api, shifted)
+    assert alarmed["drifted"], alarmed
+    for name in alarmed["drifted"]:
+        assert alarmed["statistics"][name]["psi"] > alarmed["statistics"][name]["threshold"]
