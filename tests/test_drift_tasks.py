@@ -18,7 +18,7 @@ from tests.conftest import compose_config
 from tests.test_export_tasks import conll_sentences
 from tests.test_serve import sst2_dev
 
-WINDOW = 150
+WINDOW = 200
 
 
 def squad_rows(shared_data: Path) -> list[dict[str, str]]:
@@ -43,14 +43,15 @@ def streams(recipe: str, shared_data: Path) -> tuple[list[Any], list[Any]]:
             for row, text in zip(rows, sst2_dev(shared_data), strict=False)
         ]
         return rows, shifted
-    if recipe == "lm_gpt":  # Shakespeare's lines vs movie reviews
+    if recipe == "lm_gpt":  # Shakespeare's lines vs movie reviews (longer, and lower-cased)
         lines = (shared_data / "tinyshakespeare" / "input.txt").read_text().splitlines()
-        lines = [line for line in lines[-8000:-4000] if line.strip()]  # before the validation lines
-        lines = lines[:: len(lines) // WINDOW][:WINDOW]
+        # The validation lines (the last 4000, where export.py took its prompts), other ones of them.
+        lines = [line for line in lines[-4000:] if line.strip()]
+        lines = lines[len(lines) // WINDOW // 2 :: len(lines) // WINDOW][:WINDOW]
         return [(line, None) for line in lines], [(t, None) for t in sst2_dev(shared_data)[:WINDOW]]
-    # German test sources vs English news
-    with gzip.open(shared_data / "multi30k" / "test_2016_flickr.de.gz", "rt", encoding="utf-8") as file:
-        german = [line.strip() for line in file][:WINDOW]
+    # German validation sources past the 600 export.py measured vs English news
+    with gzip.open(shared_data / "multi30k" / "val.de.gz", "rt", encoding="utf-8") as file:
+        german = [line.strip() for line in file][600 : 600 + WINDOW]
     return [(t, None) for t in german], [(t, None) for t in conll_sentences(shared_data, WINDOW)]
 
 

@@ -118,7 +118,9 @@ def reference_profile(
     parts = []
     if spec.kind is TaskKind.LANGUAGE_MODELING:
         texts = reference_prompts(predictor, batches, prompts)
-        parts.append(request_statistics(spec, prompt_token_ids(predictor, texts), predictor.predict(texts)))
+        # One at a time, as the server answers a sampled request: alone under the seed (the server's default).
+        answers = [answer for text in texts for answer in predictor.predict([text])]
+        parts.append(request_statistics(spec, prompt_token_ids(predictor, texts), answers))
     else:
         with torch.inference_mode():
             for batch in batches:
