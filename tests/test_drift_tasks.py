@@ -13,7 +13,9 @@ import pytest
 
 from nlpzoo.export.runtime import PROFILE_FILE
 from nlpzoo.serve.api import PredictorAPI, checkpoint_kind
-from nlpzoo.serve.drift_statistics import KIND_STATISTICS
+from nlpzoo.serve.drift import DriftMonitor, ReferenceProfile
+from nlpzoo.serve.drift_statistics import KIND_STATISTICS, NO_ANSWER, categories, request_statistics
+from nlpzoo.tasks import TaskKind, TaskSpec
 from tests.conftest import compose_config
 from tests.test_export_tasks import conll_sentences
 from tests.test_serve import sst2_dev
@@ -94,3 +96,42 @@ def test_a_shifted_stream_raises_the_drift_alarm_and_an_in_distribution_one_does
     assert alarmed["drifted"], alarmed
     for name in alarmed["drifted"]:
         assert alarmed["statistics"][name]["psi"] > alarmed["statistics"][name]["threshold"]
+
+
+def test_request_statistics_read_each_kind_from_its_predictions() -> None:
+    tags = TaskSpec(
+        TaskKind.TOKEN_CLASSIFICATION, 50, label_names=["O", "B-LOC", "I-LOC", "B-PER"], unk_token_id=1
+    )
+    entities = [{"type": "PER"}, {"type": "LOC"}, {"type": "PER"}]
+    tagged = request_statistics(tags, [[5, 1, 7, 1], [6]], [{"entities": entities}, {"entities": []}])
+    assert categories(tags) == {"entity_type": ["LOC", "PER"]}
+    assert tagged == {"input_length": [4.0, 1.0], "unknown_rate": [0.5, 0.0], "entity_type": [[1, 0, 1], []]}
+
+    qa = TaskSpec(TaskKind.EXTRACTIVE_QA, 50)
+    answers = [{"answer": "the Broncos", "score": 3.0}, {"answer": "", "score": None}]
+    assert request_statistics(qa, [], answers) == {"answer_length": [2.0, 0.0], "no_answer": [[0], [1]]}
+
+    lm = TaskSpec(TaskKind.LANGUAGE_MODELING, 50, unk_token_id=1)
+    generated = request_statistics(lm, [[1, 2]], [{"generated": "to be or not to be"}])
+    assert generated["output_length"] == [6.0] and generated["repetition_rate"] == [pytest.approx(2 / 6)]
+    assert generated["unknown_rate"] == [0.5]
+
+
+def test_a_category_never_seen_live_is_drift_and_the_profile_round_trips(tmp_path: Path) -> None:
+    reference = {
+        "answer_length": [float(i % 7) for i in range(300)],
+        "no_answer": [[int(i % 10 == 0)] for i in range(300)],
+    }
+    profile = ReferenceProfile.from_statistics(reference, {"no_answer": NO_ANSWER})
+    profile.save(tmp_path / PROFILE_FILE)
+    monitor = DriftMonitor(ReferenceProfile.load(tmp_path / PROFILE_FILE), 100, {"no_answer": 0.3}, 100)
+    monitor.update(
+        {"answer_length": reference["answer_length"][:100], "no_answer": reference["no_answer"][:100]}
+    )
+    assert monitor.report()["drifted"] == []
+    monitor.update({"answer_length": [3.0] * 100, "no_answer": [[1]] * 100})  # every question unanswered
+    report = monitor.report()
+    assert (
+        report["drifted"] == ["answer_length", "no_answer"]
+        and report["statistics"]["no_answer"]["threshold"] == 0.3
+    )
