@@ -182,8 +182,15 @@ def main() -> None:
     checkpoints = list(args.ckpt) + (tiny_checkpoints(Path(args.tiny), data_dir) if args.tiny else [])
     if not checkpoints:
         parser.error("give --ckpt or --tiny")
-    load_at_start = os.getloadavg()  # the machine may be shared: say how busy it was
-    rows = []
+    rows: list[dict[str, Any]] = []
+    results = {
+        "checkpoints": checkpoints,
+        "machine": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),  # the machine may be shared: say how busy it was
+        "concurrency": args.concurrency,
+        "rows": rows,
+    }
     for checkpoint in checkpoints:
         kind = checkpoint_kind(checkpoint)
         payloads = payloads_for(kind, data_dir, args.requests)
@@ -191,20 +198,15 @@ def main() -> None:
             for max_batch_size in args.batch_sizes:
                 row = run_configuration(args, checkpoint, backend, max_batch_size, payloads)
                 rows.append(row)
+                Path(args.out).write_text(
+                    json.dumps(results, indent=2)
+                )  # rows so far, if the run is cut short
                 print(
                     f"{kind.value:<20} {backend:<13} max_batch_size {max_batch_size:>3}: "
                     f"{row['requests_per_second']:7.1f} req/s  p50 {row['p50_ms']:7.1f}  p95 {row['p95_ms']:7.1f}  "
                     f"p99 {row['p99_ms']:7.1f} ms  errors {row['errors']}  batches {row['batch_sizes']}",
                     flush=True,
                 )
-    results = {
-        "checkpoints": checkpoints,
-        "machine": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": load_at_start,
-        "concurrency": args.concurrency,
-        "rows": rows,
-    }
     print(table(rows))
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"saved {args.out}")
