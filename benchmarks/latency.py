@@ -1,12 +1,15 @@
-"""Latency and throughput of one checkpoint on every CPU backend, on the same inputs, in one run.
+"""Latency and throughput of one exported checkpoint on every CPU backend, on the same inputs, in one run.
 
     python benchmarks/latency.py --ckpt PATH [--server-backend onnx_int8] [--out latency.json]
 
-For each backend (PyTorch eager, torch.compile, PyTorch int8, ONNX Runtime fp32 and int8), batch
-size (1, 8, 32) and sequence length (32, 128): p50/p95 latency per batch and examples/second.
-Inputs are real SST-2 dev sentences, joined until they fill the length, so no position is padding.
-Then the served path: `serve.py` on a loopback port, a fixed number of requests from a few
-threads, end-to-end p50/p95 and requests/second. Run `export.py` on the checkpoint first.
+Every kind export.py exports to ONNX: classifiers, taggers, extractive QA. For each backend (PyTorch
+eager, torch.compile, PyTorch int8, ONNX Runtime fp32 and int8), batch size (1, 8, 32) and sequence
+length (32, 128): p50/p95 latency per model call and examples/second. Inputs are real text of the
+kind (SST-2 dev sentences, CoNLL sentences, SQuAD questions with their contexts), joined until they
+fill the length and encoded by the checkpoint's own predictor, so no position is padding; a length
+over the model's max_length is skipped. Then the served path: `serve.py` on a loopback port, a fixed
+number of requests of the kind from a few threads, end-to-end p50/p95 and requests/second.
+Run `export.py` on the checkpoint first.
 """
 
 from __future__ import annotations
@@ -22,31 +25,53 @@ from typing import Any
 
 import numpy as np
 import torch
+from serve_load import payloads_for  # this folder's load test: real requests of each task kind
 
 from nlpzoo.checkpoint import load_module
+from nlpzoo.errors import UnsupportedTaskError
+from nlpzoo.export.pipeline import EXPORTED_KINDS
 from nlpzoo.export.runtime import MODEL_INPUTS, Arrays, build_backend, export_dir_for
+from nlpzoo.prediction import Predictor, predictor_for
+from nlpzoo.serve.drift_statistics import GENERATING
 from nlpzoo.serve.launch import load_test, running_server
+from nlpzoo.tasks import TaskKind
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BACKENDS = ["torch", "torch_compile", "torch_int8", "onnx", "onnx_int8"]
 
 
-def dev_sentences(data_dir: Path) -> list[str]:
-    lines = (data_dir / "sst2" / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    return [line.split("\t", 1)[1] for line in lines]
-
-
-def filled_inputs(tokenizer: Any, sentences: list[str], batch: int, length: int) -> Arrays:
-    """`batch` rows of exactly `length` real tokens: consecutive dev sentences joined, then cut."""
-    texts, index = [], 0
+def long_examples(kind: TaskKind, data_dir: Path, batch: int, words: int) -> list[Any]:
+    """`batch` examples of at least `words` words each: consecutive texts of the kind joined (QA: one
+    question over consecutive contexts joined)."""
+    rows = payloads_for(kind, data_dir, 20 * batch)
+    texts = [row["context"] if isinstance(row, dict) else row for row in rows]
+    examples, index = [], 0
     for _ in range(batch):
-        words: list[str] = []
-        while len(tokenizer(" ".join(words))["input_ids"]) < length:
-            words += sentences[index % len(sentences)].split()
+        joined: list[str] = []
+        while len(joined) < words:
+            joined += texts[index % len(texts)].split()
             index += 1
-        texts.append(" ".join(words))
-    encoded = tokenizer(texts, truncation=True, max_length=length, padding="max_length", return_tensors="np")
-    return {key: encoded[key].astype(np.int64) for key in MODEL_INPUTS if key in encoded}
+        text = " ".join(joined)
+        examples.append(
+            {**rows[index % len(rows)], "context": text} if kind is TaskKind.EXTRACTIVE_QA else text
+        )
+    return examples
+
+
+def filled_inputs(predictor: Predictor, examples: list[Any], batch: int, length: int) -> Arrays | None:
+    """`batch` rows of exactly `length` real tokens, encoded as the predictor encodes them (QA: the first
+    windows), then cut; None when `length` is over the model's max_length."""
+    if length > predictor.module.spec.max_length:
+        return None
+    encoded = predictor.encode(examples)
+    full = encoded["attention_mask"][:, :length].cpu().bool().all(-1).nonzero().flatten()[:batch]  # (batch,)
+    if len(full) < batch:
+        raise RuntimeError(f"only {len(full)} encoded rows have {length} tokens; join longer texts")
+    return {
+        key: np.asarray(encoded[key][full, :length].cpu(), dtype=np.int64)
+        for key in MODEL_INPUTS
+        if key in encoded
+    }
 
 
 def time_backend(
@@ -100,13 +125,20 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     load_at_start = os.getloadavg()  # the machine may be shared: say how busy it was
     loaded = load_module(args.ckpt)
+    kind = loaded.module.spec.kind
+    if kind not in EXPORTED_KINDS or kind in GENERATING:
+        raise UnsupportedTaskError(f"latency.py times the ONNX-exported kinds; {args.ckpt} is {kind.value}")
     folder = export_dir_for(args.ckpt, args.export_dir)
-    sentences = dev_sentences(Path(args.data_dir))
-    inputs = {
-        (b, n): filled_inputs(loaded.tokenizer, sentences, b, n)
-        for b in args.batch_sizes
-        for n in args.lengths
-    }
+    data_dir = Path(args.data_dir)
+    predictor = predictor_for(loaded)
+    inputs = {}
+    for b in args.batch_sizes:
+        for n in args.lengths:
+            arrays = filled_inputs(predictor, long_examples(kind, data_dir, b, 2 * n), b, n)
+            if arrays is None:
+                print(f"length {n} skipped: over the model's max_length {loaded.module.spec.max_length}")
+            else:
+                inputs[(b, n)] = arrays
     rows = []
     for name in args.backends:
         backend = build_backend(name, loaded.module, folder, args.threads)
@@ -126,6 +158,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "checkpoint": args.ckpt,
         "family": loaded.module.family,
+        "task": kind.value,
         "machine": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "threads": args.threads,
@@ -142,11 +175,11 @@ def main() -> None:
                 f"hydra.run.dir={run_dir}",
             ] + ([f"export_dir={args.export_dir}"] if args.export_dir else [])
             with running_server(overrides, Path(run_dir) / "server.log") as url:
-                load_test(url, sentences[:20], args.concurrency)  # warm-up
-                texts = [sentences[i % len(sentences)] for i in range(args.requests)]
+                requests = payloads_for(kind, data_dir, args.requests)
+                load_test(url, requests[:20], args.concurrency)  # warm-up
                 results["served"] = {
                     "backend": args.server_backend,
-                    **load_test(url, texts, args.concurrency),
+                    **load_test(url, requests, args.concurrency),
                 }
         served = results["served"]
         print(

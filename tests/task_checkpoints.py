@@ -1,12 +1,13 @@
-"""Tiny checkpoints of the tasks beyond classification, trained through the real recipe on slices of real
-data (CoNLL-2003, SQuAD dev, Tiny Shakespeare, Multi30k) and exported; conftest caches them per session."""
+"""Tiny checkpoints of every served task kind, trained through the real recipe on slices of real data (SST-2,
+CoNLL-2003, SQuAD dev, Tiny Shakespeare, Multi30k) and exported; conftest caches them per session, and
+benchmarks/serve_load.py --tiny serves them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import compose_config
+from tests.conftest import TINY, compose_config
 from tests.tiny_transformers import tiny_overrides
 
 QUIET = ["trainer.enable_progress_bar=false", "callbacks.rich_progress_bar=null", "logger=csv"]
@@ -62,6 +63,8 @@ def recipe_overrides(name: str, shared_data: Path) -> list[str]:
     from tests import test_prediction_qa as qa
     from tests import test_prediction_seq2seq as seq2seq
 
+    if name == "classify_lstm":  # conftest's tiny BiLSTM on SST-2
+        return [*TINY, f"data.path={shared_data / 'sst2'}", "data.max_train_samples=512", *QUIET]
     if name in TAGGERS:
         return [*CONLL_SLICE, f"data.path={shared_data / 'conll2003'}", *TAGGERS[name]]
     if name.startswith("qa_"):

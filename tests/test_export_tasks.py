@@ -12,8 +12,10 @@ import torch
 
 import nlpzoo
 from nlpzoo.checkpoint import load_module
-from nlpzoo.errors import ConfigError, UnsupportedTaskError
-from nlpzoo.export.runtime import REPORT_FILE, BatchForward, OnnxBackend
+from nlpzoo.errors import ConfigError
+from nlpzoo.export.runtime import PROFILE_FILE, REPORT_FILE, BatchForward, OnnxBackend
+from nlpzoo.serve.drift_statistics import KIND_STATISTICS
+from nlpzoo.tasks import TaskKind
 from tests.task_checkpoints import TAGGERS
 
 QA = ["qa_transformer_encoder", "qa_encoder"]
@@ -51,7 +53,9 @@ def test_onnx_matches_pytorch_and_the_task_metric_holds_on_every_backend(
     for quantized in ("torch_int8", "onnx_int8"):
         assert backends[quantized]["parity_vs_torch"]["argmax_agreement"] > 0.9
     assert backends["onnx_int8"]["size_bytes"] < 0.6 * backends["onnx"]["size_bytes"]
-    assert report["reference_profile"] is None  # drift is monitored for classifiers only
+    profile = json.loads((Path(report["export_dir"]) / PROFILE_FILE).read_text())  # drift for every kind
+    assert list(profile["shares"]) == list(KIND_STATISTICS[TaskKind(report["task"])])
+    assert profile["examples"] == report["reference_profile"]["examples"] > 0
     assert json.loads((Path(report["export_dir"]) / REPORT_FILE).read_text())["backends"] == backends
 
 
@@ -114,14 +118,14 @@ def test_onnx_answers_raw_questions_as_the_predictor_does(
         assert got["answer"] == row["context"][got["start"] : got["end"]]
 
 
-def test_export_refuses_a_language_model(task_run, tmp_path: Path) -> None:
+def test_export_of_a_language_model_writes_its_drift_profile_and_no_onnx(task_run, tmp_path: Path) -> None:
     from tests.task_checkpoints import export_checkpoint
 
-    with pytest.raises(
-        UnsupportedTaskError,
-        match=r"export\.py exports text_classification, token_classification, "
-        r"extractive_qa; this checkpoint is language_modeling",
-    ):
-        export_checkpoint(task_run("lm_gpt")["best_checkpoint"], tmp_path)
+    report = export_checkpoint(task_run("lm_gpt")["best_checkpoint"], tmp_path)
+    folder = Path(report["export_dir"])
+    assert report["task"] == "language_modeling" and report["backends"] == {}
+    profile = json.loads((folder / PROFILE_FILE).read_text())
+    assert list(profile["shares"]) == list(KIND_STATISTICS[TaskKind.LANGUAGE_MODELING])
+    assert not (folder / "model.onnx").exists()
     with pytest.raises(ConfigError, match="generate with their own decoding in PyTorch; use backend=torch"):
         nlpzoo.load(task_run("lm_gpt")["best_checkpoint"], backend="onnx")

@@ -51,8 +51,12 @@ def accent_stripping_lm(tmp_path_factory: pytest.TempPathFactory, shared_data: P
 
 @pytest.fixture(scope="module")
 def lm_server(accent_stripping_lm: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The LM served with sampling on (its default) and a long batch timeout, so concurrent requests batch."""
+    """The LM (exported: its drift profile) served with sampling on (its default) and a long batch timeout, so
+    concurrent requests batch."""
+    from tests.task_checkpoints import export_checkpoint
+
     run_dir = tmp_path_factory.mktemp("serve_lm")
+    export_checkpoint(accent_stripping_lm, run_dir)
     overrides = [
         f"ckpt_path={accent_stripping_lm}",
         "max_batch_size=8",

@@ -168,9 +168,10 @@ def test_bad_qa_requests_get_a_4xx(reader, payload: Any, problem: str) -> None:
     ],
 )
 def test_generation_is_served_as_the_predictor_generates(
-    recipe: str, texts: list[str], extra: list[str], task_run, tmp_path: Path
+    recipe: str, texts: list[str], extra: list[str], task_run, task_export, tmp_path: Path
 ) -> None:
     checkpoint = task_run(recipe)["best_checkpoint"]
+    task_export(recipe)  # the drift profile the server monitors with
     with serve(checkpoint, "torch", tmp_path, *extra) as url:
         responses = post_all(url, [{"text": t} for t in texts])
         empty = httpx.post(f"{url}/predict", json={"text": " "}, timeout=30)

@@ -1,9 +1,10 @@
 """The recipe behind `export.py`: checkpoint -> ONNX fp32 and int8 -> parity, task metric, size -> drift profile.
 
-Classification reports accuracy and stores the drift reference profile; tagging reports entity F1 and
-extractive QA exact match and F1, each computed by the task objective's own metrics (as evaluation
-does). Their drift profile is skipped, with a logged reason: its statistics (predicted label,
-confidence) are per text, and serving monitors drift for classification only.
+Classification reports accuracy; tagging entity F1; extractive QA exact match and F1, each computed by
+the task objective's own metrics (as evaluation does). Every kind the server serves gets its drift
+reference profile (`serve.drift_statistics`), measured on the split as the server measures live requests.
+Seq2seq and language models generate in PyTorch, so they get the profile only (no ONNX): on the split's
+sources, or on the complete lines of the language model's split as prompts.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -38,7 +40,14 @@ from nlpzoo.export.runtime import (
 )
 from nlpzoo.models.base import ZooModule
 from nlpzoo.prediction import Predictor, find_checkpoint, predictor_for
-from nlpzoo.serve.drift import ReferenceProfile, text_statistics
+from nlpzoo.serve.drift import ReferenceProfile
+from nlpzoo.serve.drift_statistics import (
+    GENERATING,
+    categories,
+    prompt_token_ids,
+    request_statistics,
+    rows_of,
+)
 from nlpzoo.tasks import TaskKind, TaskObjective
 
 log = logging.getLogger(__name__)
@@ -48,7 +57,7 @@ REPORTED_METRICS = {
     TaskKind.TOKEN_CLASSIFICATION: ("precision", "recall", "f1"),
     TaskKind.EXTRACTIVE_QA: ("exact_match", "f1"),
 }
-EXPORTED_KINDS = (TaskKind.TEXT_CLASSIFICATION, *REPORTED_METRICS)
+EXPORTED_KINDS = (TaskKind.TEXT_CLASSIFICATION, *REPORTED_METRICS, *GENERATING)
 
 
 def split_batches(
@@ -100,23 +109,63 @@ def first_examples(batches: list[dict[str, Any]], count: int) -> list[Arrays]:
     return chosen
 
 
-def reference_profile(predictor: Predictor, batches: list[dict[str, Any]], bins: int) -> ReferenceProfile:
-    """Drift statistics of the reference texts and of the predictor's predictions on them, computed as the
-    server computes them on live requests."""
+def reference_profile(
+    predictor: Predictor, batches: list[dict[str, Any]], bins: int, prompts: int
+) -> ReferenceProfile:
+    """Drift statistics of the split's requests and of the predictor's answers to them, computed as the server
+    computes them on live requests (a language model: on up to `prompts` lines of the split)."""
     spec = predictor.module.spec
     parts = []
-    with torch.inference_mode():
-        for batch in batches:
-            predictions = predictor.predict_encoded(batch)
-            parts.append(
-                text_statistics(batch["input_ids"], batch["attention_mask"], predictions, spec.unk_token_id)
-            )
-    statistics = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    return ReferenceProfile.from_statistics(statistics, spec.num_labels, bins)
+    if spec.kind is TaskKind.LANGUAGE_MODELING:
+        texts = reference_prompts(predictor, batches, prompts)
+        # One at a time, as the server answers a sampled request: alone under the seed (the server's default).
+        answers = [answer for text in texts for answer in predictor.predict([text])]
+        parts.append(request_statistics(spec, prompt_token_ids(predictor, texts), answers))
+    else:
+        with torch.inference_mode():
+            for batch in batches:
+                parts.append(request_statistics(spec, rows_of(batch), predictor.predict_encoded(batch)))
+    statistics = {name: [value for part in parts for value in part[name]] for name in parts[0]}
+    return ReferenceProfile.from_statistics(statistics, categories(spec), bins)
+
+
+def reference_prompts(predictor: Predictor, batches: list[dict[str, Any]], count: int) -> list[str]:
+    """`count` lines spread evenly over a language model's split: its blocks are consecutive pieces of one
+    token stream, so joined they give back the text (lines end at end-of-text tokens or newlines)."""
+    eos = predictor.module.spec.eos_token_id
+    stream = [token for batch in batches for row in batch["input_ids"].tolist() for token in row]
+    lines = [
+        line.strip()
+        for piece in split_at(stream, eos)
+        for line in predictor.tokenizer.decode(piece, skip_special_tokens=True).split("\n")
+        if line.strip()
+    ][1:-1]  # the first and last may be cut mid-line
+    return lines[:: max(len(lines) // count, 1)][:count]
+
+
+def split_at(ids: list[int], separator: int | None) -> list[list[int]]:
+    """`ids` cut at every `separator` (dropped); the whole list when there is none."""
+    pieces: list[list[int]] = [[]]
+    for token in ids:
+        if token == separator:
+            pieces.append([])
+        else:
+            pieces[-1].append(token)
+    return pieces
+
+
+def export_profile(
+    cfg: DictConfig, loaded: LoadedCheckpoint, folder: Path, batches: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Write the drift reference profile beside the model; its summary for the report."""
+    profile = reference_profile(predictor_for(loaded), batches, cfg.drift_bins, cfg.drift_prompts)
+    profile.save(folder / PROFILE_FILE)
+    return {"examples": profile.examples, "summary": profile.summary}
 
 
 def run_export(cfg: DictConfig) -> dict[str, Any]:
-    """Export, quantize and check a classification, tagging or QA checkpoint; write artifacts and a report beside it."""
+    """Export, quantize and check a classification, tagging or QA checkpoint (a generating one: its drift profile
+    only); write artifacts and a report beside it."""
     started = time.time()
     checkpoint = find_checkpoint(
         cfg.ckpt_path
@@ -130,6 +179,17 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
     folder = export_dir_for(checkpoint, cfg.get("export_dir"))
     folder.mkdir(parents=True, exist_ok=True)
     batches = split_batches(loaded, cfg.split, cfg.get("data"))
+    report: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "split": cfg.split,
+        "export_dir": str(folder),
+        "backends": {},
+    }
+    if not classification:
+        report["task"] = spec.kind.value
+    if spec.kind in GENERATING:  # served by PyTorch's own generation: the drift profile is the artifact
+        report["reference_profile"] = export_profile(cfg, loaded, folder, batches)
+        return finish_report(report, folder, started)
 
     onnx_path = folder / ONNX_FILES["onnx"]
     export_onnx(module, model_inputs(batches[0]), onnx_path, cfg.opset)
@@ -144,14 +204,6 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
         "onnx_int8": (folder / ONNX_FILES["onnx_int8"]).stat().st_size,
     }
     parity_batches = first_examples(batches, cfg.parity_examples)
-    report: dict[str, Any] = {
-        "checkpoint": str(checkpoint),
-        "split": cfg.split,
-        "export_dir": str(folder),
-        "backends": {},
-    }
-    if not classification:
-        report["task"] = spec.kind.value
     for name, backend in backends.items():
         parity = check_parity(backends["torch"], backend, parity_batches, token_level=not classification)
         measured = (
@@ -164,17 +216,12 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
             "size_bytes": sizes[name],
             "parity_vs_torch": parity.to_dict(),
         }
-    if classification:
-        profile = reference_profile(predictor_for(loaded), batches, cfg.drift_bins)
-        profile.save(folder / PROFILE_FILE)
-        report["reference_profile"] = {"examples": profile.examples, "summary": profile.summary}
-    else:
-        report["reference_profile"] = None
-        log.info(
-            "no drift reference profile for %s: drift statistics (predicted label, confidence) are per text, "
-            "and serve.py monitors drift for text_classification only",
-            spec.kind.value,
-        )
+    report["reference_profile"] = export_profile(cfg, loaded, folder, batches)
+    return finish_report(report, folder, started)
+
+
+def finish_report(report: dict[str, Any], folder: Path, started: float) -> dict[str, Any]:
+    """Time the export, write the report beside the artifacts and print it."""
     report["wall_seconds"] = time.time() - started
     (folder / REPORT_FILE).write_text(json.dumps(report, indent=2))
     print(format_report(report))
@@ -184,6 +231,8 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
 def format_report(report: dict[str, Any]) -> str:
     """The report as a table: backend, task metric(s), size, parity with PyTorch."""
     rows = report["backends"]
+    if not rows:
+        return f"{report['task']}: drift reference profile only (generated in PyTorch)\nartifacts: {report['export_dir']}"
     first = next(iter(rows.values()))
     metrics = {"accuracy": "accuracy"} if "accuracy" in first else {name: name for name in first["metrics"]}
     lines = [

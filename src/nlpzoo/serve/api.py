@@ -1,8 +1,8 @@
 """The HTTP server: LitServe batches concurrent /predict requests into one model call.
 
 One API class serves every kind through the prediction package's predictor (`nlpzoo.load(ckpt,
-backend=...)`), so a served answer is what `predict()` gives for that input. Text classification:
-`{"text"}` -> label and score, with drift monitoring; tagging: `{"text"}` -> tags and entity spans;
+backend=...)`), so a served answer is what `predict()` gives for that input, with drift monitoring for
+every kind (`drift_statistics`). Text classification: `{"text"}` -> label and score; tagging: `{"text"}` -> tags and entity spans;
 extractive QA: `{"question", "context"}` -> answer span (these on any backend); seq2seq and language
 models: `{"text", "seed"?}` -> generated text (PyTorch).
 
@@ -39,7 +39,8 @@ from nlpzoo.models.base import CHECKPOINT_KEY
 from nlpzoo.prediction import GenerationOptions, Predictor, load
 from nlpzoo.prediction.generation import GenerationPredictor
 from nlpzoo.serve.batching import IsolatingLoop, Refusal
-from nlpzoo.serve.drift import DriftMonitor, ReferenceProfile, text_statistics
+from nlpzoo.serve.drift import DriftMonitor, ReferenceProfile
+from nlpzoo.serve.drift_statistics import GENERATING, prompt_token_ids, request_statistics, rows_of
 from nlpzoo.serve.http import (
     BATCH_BUCKETS,
     BodyLimit,
@@ -57,7 +58,6 @@ from nlpzoo.tasks import TaskKind
 
 log = logging.getLogger("nlpzoo.serve")
 INT8_BACKENDS = ("torch_int8", "onnx_int8")
-GENERATING = (TaskKind.SEQ2SEQ, TaskKind.LANGUAGE_MODELING)
 
 
 def text_example(request: PredictRequest) -> str:
@@ -160,17 +160,20 @@ class PredictorAPI(ls.LitAPI):
         )
 
     def answer(self, examples: list[Any]) -> list[dict[str, Any]]:
-        """One model call: an answer per example (raises when any example cannot be answered)."""
+        """One model call: an answer per example (raises when any example cannot be answered); the drift
+        window gets each request's statistics."""
         if isinstance(self.predictor, GenerationPredictor):
-            return self.generate(self.predictor, examples)
-        with torch.inference_mode():
-            batch = self.predictor.encode(examples)
-            predictions = self.predictor.predict_encoded(batch)
-        if self.monitor is not None:
-            unk = self.predictor.module.spec.unk_token_id
-            self.monitor.update(
-                text_statistics(batch["input_ids"], batch["attention_mask"], predictions, unk)
+            predictions = self.generate(self.predictor, examples)
+            token_ids = (
+                prompt_token_ids(self.predictor, [text for text, _ in examples]) if self.monitor else []
             )
+        else:
+            with torch.inference_mode():
+                batch = self.predictor.encode(examples)
+                predictions = self.predictor.predict_encoded(batch)
+            token_ids = rows_of(batch)
+        if self.monitor is not None:
+            self.monitor.update(request_statistics(self.predictor.module.spec, token_ids, predictions))
         return predictions
 
     def generate(
@@ -353,9 +356,6 @@ def build_server(
             f"generation options {sorted(given)} apply to seq2seq and language models, not {kind.value}"
         )
     drift = dict(drift or {"enabled": False})
-    if kind is not TaskKind.TEXT_CLASSIFICATION and drift.get("enabled"):
-        log.info("drift monitoring covers text_classification; serving %s without it", kind.value)
-        drift["enabled"] = False
     drift_monitor(ckpt_path, export_dir, drift)  # fails now, not in the worker, when the profile is missing
     PredictRequest.max_chars = QuestionRequest.max_chars = max_chars
     shared = multiprocessing.Manager().dict()
