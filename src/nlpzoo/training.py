@@ -78,6 +78,11 @@ def preflight(cfg: DictConfig) -> None:
     model_class = get_object(cfg.model._target_)
     kind = data_class.task_kind
     model_class.check_supported(kind)
+    if cfg.data.get("packing") and not getattr(model_class, "packs_sequences", False):
+        raise ConfigError(
+            f"data.packing=true: model family '{model_class.family}' cannot keep each packed example to itself "
+            "(no mask of its attention or state); use model=gpt or a pretrained decoder (gpt2, llama, ...)"
+        )
     model_class.check_config(cfg)  # first: a family may fit the tokenizer to itself (from_config)
     check_tokenizer_named(cfg)
     objective = OBJECTIVES.get(kind)
@@ -224,7 +229,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
         "global_steps": trainer.global_step,
         "wall_seconds": time.time() - started,
         "throughput": throughput.summary(),
-        "padding_fraction": datamodule.padding_fraction("train"),
+        **datamodule.padding_report(),
         **({"cleaning": cleaning} if cleaning else {}),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "num_trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),

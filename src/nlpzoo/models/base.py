@@ -65,6 +65,7 @@ class ZooModule(L.LightningModule):
     supported_tasks: ClassVar[tuple[TaskKind, ...]] = ()
     family: ClassVar[str] = "abstract"
     config_class: ClassVar[type | None] = None
+    packs_sequences: ClassVar[bool] = False  # reads packed blocks' document and position ids (data.packing)
 
     def __init__(
         self,

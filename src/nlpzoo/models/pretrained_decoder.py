@@ -70,6 +70,7 @@ class PretrainedDecoder(PretrainedFamily):
 
     family = "decoder"
     supported_tasks = tuple(HEAD_CLASSES)
+    packs_sequences = True
 
     def __init__(
         self,
@@ -135,6 +136,11 @@ class PretrainedDecoder(PretrainedFamily):
             return {"logits": self.scorer(self.model, self.tokenizer, batch["input_ids"], mask)}
         if self.spec.kind == TaskKind.PREFERENCE:
             return self.preference_log_probs(batch)
+        if "position_ids" in batch:
+            # Packed blocks (transformers' padding-free path): with no 2-D mask and no cache, the mask builder
+            # reads each restart of position_ids as a new sequence and masks block-diagonally (eager, sdpa, flash).
+            inputs = self.model_inputs(batch, ("input_ids", "position_ids"))
+            return {"logits": self.model(**inputs, use_cache=False).logits}  # (B, T, V)
         return {
             "logits": self.model(**self.model_inputs(batch, DECODER_INPUTS)).logits
         }  # (B, T, V) or (B, C)
