@@ -32,6 +32,7 @@ DATA = [
 FAMILIES = {
     "gpt": ["model=gpt", "model.dim=32", "model.heads=2", "model.layers=2", "tokenizer=word"],
     "llama": ["model=llama", "model.from_config=true"],  # a tiny random Llama with a trained word vocabulary
+    "gpt2": ["model=gpt2", "model.from_config=true"],  # learned absolute positions, read at position_ids
 }
 
 
