@@ -12,8 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nlpzoo.data import LanguageModelingData
 from nlpzoo.data.packing import best_fit, pack_examples
-from nlpzoo.errors import ConfigError
+from nlpzoo.errors import ConfigError, DataError
 from nlpzoo.models.base import ZooModule
 from nlpzoo.tasks.spec import IGNORE_INDEX
 from nlpzoo.training import build_datamodule, build_model, preflight
@@ -102,6 +103,11 @@ def test_packing_with_a_family_that_cannot_mask_fails_before_data(tmp_path: Path
         ConfigError, match=r"data\.packing=true: model family 'recurrent' cannot keep each packed"
     ):
         preflight(cfg)
+
+
+def test_packing_needs_blocks_of_lines_not_random_windows() -> None:
+    with pytest.raises(DataError, match="packing=true packs lines into blocks: it needs sampling=blocks"):
+        LanguageModelingData(sampling="random_windows", packing=True)
 
 
 def test_packed_training_run_reports_less_padding(
