@@ -79,6 +79,11 @@ def preflight(cfg: DictConfig) -> None:
     kind = data_class.task_kind
     model_class.check_supported(kind)
     model_class.check_seq2seq_format(kind, cfg.data.get("prompt"))
+    if cfg.data.get("packing") and not getattr(model_class, "packs_sequences", False):
+        raise ConfigError(
+            f"data.packing=true: model family '{model_class.family}' cannot keep each packed example to itself "
+            "(no mask of its attention or state); use model=gpt or a pretrained decoder (gpt2, llama, ...)"
+        )
     model_class.check_config(cfg)  # first: a family may fit the tokenizer to itself (from_config)
     check_tokenizer_named(cfg)
     objective = OBJECTIVES.get(kind)
@@ -225,7 +230,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
         "global_steps": trainer.global_step,
         "wall_seconds": time.time() - started,
         "throughput": throughput.summary(),
-        "padding_fraction": datamodule.padding_fraction("train"),
+        **datamodule.padding_report(),
         **({"cleaning": cleaning} if cleaning else {}),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "num_trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),

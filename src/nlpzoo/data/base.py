@@ -292,10 +292,17 @@ class TaskDataModule(L.LightningDataModule):
 
     def padding_fraction(self, split: str = "train") -> float:
         """Padding share of one epoch of `split` batches, as the loader would serve them."""
-        lengths = self.lengths(split)
-        sampler = self.train_sampler() if split == "train" else None
-        if isinstance(sampler, LengthBucketSampler):
-            batches = sampler.batches()
+        return self.padding_of(self.lengths(split), split)
+
+    def padding_report(self) -> dict[str, float]:
+        """The training loader's padding share for summary.json (modules that reshape examples add the
+        share before reshaping)."""
+        return {"padding_fraction": self.padding_fraction("train")}
+
+    def padding_of(self, lengths: list[int], split: str) -> float:
+        """Padding share of examples of `lengths` batched as `split`'s loader batches (bucketed if it buckets)."""
+        if split == "train" and self.bucket_by_length:
+            batches = LengthBucketSampler(lengths, self.batch_size, seed=self.seed).batches()
         else:
             size = self.batch_size if split == "train" else self.eval_batch_size
             batches = [list(range(i, min(i + size, len(lengths)))) for i in range(0, len(lengths), size)]

@@ -1,4 +1,5 @@
-"""Language modeling: running text tokenized, concatenated and cut into blocks or random windows; causal or masked."""
+"""Language modeling: running text tokenized, concatenated and cut into blocks or random windows, or served
+as whole lines (one per row, or packed several per block); causal or masked."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from transformers import DataCollatorForLanguageModeling
 from nlpzoo.data.base import TaskDataModule
 from nlpzoo.data.caching import cached_map
 from nlpzoo.data.collate import PaddingCollator
+from nlpzoo.data.packing import pack_examples, split_examples
 from nlpzoo.data.sampling import RandomWindowSampler
 from nlpzoo.data.sources import column_values, first_present_column
 from nlpzoo.errors import DataError
@@ -119,7 +121,12 @@ class LanguageModelingData(TaskDataModule):
     draws a window starting at a random token for every sequence of every batch (nanoGPT), an epoch
     being `windows_per_epoch` windows (default: as many as there are blocks). `val_windows`: validate
     on that many fixed random windows of the validation text (cheap; null: all of its blocks); test
-    always reads all of its blocks.
+    always reads all of its blocks. `examples`: each line is one example (cut into pieces of at most
+    `block_size`), one per row, padded per batch; attention never crosses lines.
+
+    `packing`: blocks hold whole lines side by side instead of the running text cut across them, each
+    line attending to itself only (`nlpzoo.data.packing`); the summary reports the padding fraction the
+    same lines would have one per row (`sampling=examples`) beside the packed one.
     """
 
     task_kind = TaskKind.LANGUAGE_MODELING
@@ -130,7 +137,8 @@ class LanguageModelingData(TaskDataModule):
         text_column: str | list[str] = "text",
         block_size: int | None = None,
         append_eos: bool = False,
-        sampling: Literal["blocks", "random_windows"] = "blocks",
+        sampling: Literal["blocks", "random_windows", "examples"] = "blocks",
+        packing: bool = False,
         windows_per_epoch: int | None = None,
         val_windows: int | None = None,
         val_fraction: float | None = None,
@@ -143,8 +151,10 @@ class LanguageModelingData(TaskDataModule):
         if self.block_size < 2:
             raise DataError(f"block_size={self.block_size}: a block needs at least 2 tokens")
         self.append_eos = append_eos
-        if sampling not in ("blocks", "random_windows"):
-            raise DataError(f"sampling={sampling!r}: choose blocks or random_windows")
+        if sampling not in ("blocks", "random_windows", "examples"):
+            raise DataError(f"sampling={sampling!r}: choose blocks, random_windows or examples")
+        if packing and sampling != "blocks":
+            raise DataError(f"packing=true packs lines into blocks: it needs sampling=blocks, not {sampling}")
         for name, value in (("windows_per_epoch", windows_per_epoch), ("val_windows", val_windows)):
             if value is not None and value < 1:
                 raise DataError(f"{name}={value} must be at least 1 (or null)")
@@ -155,6 +165,8 @@ class LanguageModelingData(TaskDataModule):
                 f"test_fraction={test_fraction} needs val_fraction and must lie in [0, 1 - val_fraction)"
             )
         self.sampling = sampling
+        self.packing = packing
+        self.unpacked_lengths: list[int] = []  # with packing: the training lines' lengths one per row
         self.windows_per_epoch = windows_per_epoch
         self.val_windows = val_windows
         self.val_fraction = val_fraction
@@ -221,18 +233,35 @@ class LanguageModelingData(TaskDataModule):
             if self.windowed(split):
                 encoded[split] = self.windows(lines, split)
                 continue
-            encoded[split] = cached_map(
-                lines,
-                cut_blocks,
-                {"block_size": self.block_size},
-                batched=True,
-                batch_size=LINES_PER_GROUP,
-                remove_columns=lines.column_names,
-                desc=f"cutting {split} into blocks",
-            )
+            encoded[split] = self.blocks(lines, split)
+            if self.packing and split == "train":
+                unpacked = self.blocks(lines, split, split_examples)
+                self.unpacked_lengths = pc.list_value_length(
+                    unpacked.with_format("arrow")["input_ids"]
+                ).to_pylist()
             if len(encoded[split]) == 0:
                 raise DataError(f"{self.where(split)} holds fewer than 2 tokens: no block to learn from")
         return encoded
+
+    def blocks(self, lines: datasets.Dataset, split: str, cut: Any = None) -> datasets.Dataset:
+        """The split's lines as rows: cut from the running text, one line each, or packed (`cut` overrides)."""
+        if cut is None:
+            cut = (
+                pack_examples
+                if self.packing
+                else split_examples
+                if self.sampling == "examples"
+                else cut_blocks
+            )
+        return cached_map(
+            lines,
+            cut,
+            {"block_size": self.block_size},
+            batched=True,
+            batch_size=LINES_PER_GROUP,
+            remove_columns=lines.column_names,
+            desc=f"{cut.__name__} of {split} (block_size {self.block_size})",
+        )
 
     def windowed(self, split: str) -> bool:
         """Whether this split is served as windows of the token stream rather than blocks."""
@@ -271,6 +300,14 @@ class LanguageModelingData(TaskDataModule):
         if isinstance(self.splits[split], TokenWindows):
             return 0.0  # every window is block_size tokens
         return super().padding_fraction(split)
+
+    def padding_report(self) -> dict[str, float]:
+        if not self.packing:
+            return super().padding_report()
+        return {
+            **super().padding_report(),
+            "padding_fraction_unpacked": self.padding_of(self.unpacked_lengths, "train"),
+        }
 
     def build_spec(self) -> TaskSpec:
         return self.make_spec(max_length=self.block_size, char_level=is_character_level(self.tokenizer))
@@ -328,6 +365,8 @@ class MaskedLanguageModelingData(LanguageModelingData):
         self.random_replace_prob = random_replace_prob
 
     def encode_splits(self, splits: dict[str, datasets.Dataset]) -> dict[str, datasets.Dataset]:
+        if self.packing:
+            raise DataError("packing=true keeps causal attention inside each line: it serves causal LM only")
         if self.tokenizer.mask_token_id is None:
             raise DataError("masked LM needs a tokenizer with a mask token ([MASK]); this one has none")
         return super().encode_splits(splits)

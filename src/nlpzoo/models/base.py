@@ -67,6 +67,7 @@ class ZooModule(L.LightningModule):
     family: ClassVar[str] = "abstract"
     decoder_only: ClassVar[bool] = False  # reads seq2seq data as prompt/response sequences (data.prompt)
     config_class: ClassVar[type | None] = None
+    packs_sequences: ClassVar[bool] = False  # reads packed blocks' document and position ids (data.packing)
 
     def __init__(
         self,

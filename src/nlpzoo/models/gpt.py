@@ -17,6 +17,7 @@ from nlpzoo.models.transformer import (
     Stack,
     TransformerConfig,
     TransformerHyperparameters,
+    document_mask,
     init_weights,
     stack_config,
 )
@@ -39,13 +40,22 @@ class GPT(nn.Module):
             if name.endswith(("out.weight", "down.weight")):  # scaled residual projections (GPT-2)
                 nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.layers))
 
-    def forward(self, input_ids: torch.Tensor, caches: list[KeyValueCache] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        caches: list[KeyValueCache] | None = None,
+        document_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """(B, T) ids -> (B, T, V) next-token logits; position t sees tokens 0..t only.
 
-        With `caches` (one per block), input_ids are the tokens after the cached prefix.
+        With `caches` (one per block), input_ids are the tokens after the cached prefix. Packed blocks
+        give `document_ids` and `position_ids` (B, T): position t then sees only its own example's tokens.
         """
         start = caches[0].length if caches else 0
-        return self.lm_head(self.stack(self.embeddings(input_ids, start), caches=caches, causal=True))
+        mask = document_mask(document_ids) if document_ids is not None else None  # (B, 1, T, T)
+        x = self.embeddings(input_ids, start, position_ids)  # (B, T, D)
+        return self.lm_head(self.stack(x, caches=caches, causal=True, mask=mask))
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Decoding step for `nlpzoo.models.decoding`: the last `max_length` tokens -> next logits (B, V).
@@ -91,6 +101,7 @@ class GPTModel(LanguageModelSampling, ZooModule):
 
     family = "gpt"
     supported_tasks = (TaskKind.LANGUAGE_MODELING,)
+    packs_sequences = True
     config_class = GPTConfig
     config: GPTConfig
 
@@ -101,7 +112,8 @@ class GPTModel(LanguageModelSampling, ZooModule):
         self.net = GPT(stack, config.tie_embeddings)
 
     def forward(self, batch: Batch) -> Outputs:
-        return {"logits": self.net(batch["input_ids"])}  # (B, T, V)
+        packed = {key: batch[key] for key in ("document_ids", "position_ids") if key in batch}
+        return {"logits": self.net(batch["input_ids"], **packed)}  # (B, T, V)
 
     def decoding_step(self, use_cache: bool) -> StepFunction:
         return self.net.cached_step if use_cache else self.net.step

@@ -78,6 +78,7 @@ class PretrainedDecoder(PretrainedFamily):
     family = "decoder"
     supported_tasks = tuple(HEAD_CLASSES)
     decoder_only = True
+    packs_sequences = True
 
     def __init__(
         self,
@@ -152,6 +153,11 @@ class PretrainedDecoder(PretrainedFamily):
             return self.preference_log_probs(batch)
         if self.spec.kind == TaskKind.SEQ2SEQ:
             return self.prompt_response(batch)
+        if "position_ids" in batch:
+            # Packed blocks (transformers' padding-free path): with no 2-D mask and no cache, the mask builder
+            # reads each restart of position_ids as a new sequence and masks block-diagonally (eager, sdpa, flash).
+            inputs = self.model_inputs(batch, ("input_ids", "position_ids"))
+            return {"logits": self.model(**inputs, use_cache=False).logits}  # (B, T, V)
         return {
             "logits": self.model(**self.model_inputs(batch, DECODER_INPUTS)).logits
         }  # (B, T, V) or (B, C)

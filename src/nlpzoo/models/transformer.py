@@ -208,12 +208,15 @@ class Embeddings(nn.Module):
             )
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, input_ids: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """(B, T) ids at positions start .. start + T - 1 -> (B, T, D)."""
+    def forward(
+        self, input_ids: torch.Tensor, start: int = 0, position_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, T) ids at positions start .. start + T - 1, or at `position_ids` (B, T) -> (B, T, D)."""
         end = start + input_ids.shape[1]
         if end > self.max_length:
             raise ConfigError(f"sequence of {end} tokens exceeds the model's max_length={self.max_length}")
-        return self.dropout(self.tokens(input_ids) * self.scale + self.positions[start:end])
+        positions = self.positions[start:end] if position_ids is None else self.positions[position_ids]
+        return self.dropout(self.tokens(input_ids) * self.scale + positions)
 
 
 class Stack(nn.Module):
@@ -243,6 +246,12 @@ class Stack(nn.Module):
 def key_padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     """(B, S) 1 = real token -> (B, 1, 1, S) boolean mask that SDPA broadcasts over heads and queries."""
     return attention_mask.bool()[:, None, None, :]
+
+
+def document_mask(document_ids: torch.Tensor) -> torch.Tensor:
+    """(B, T) example number of each token of packed blocks -> (B, 1, T, T) True where query and key share
+    an example; with the causal mask this is block-diagonal, so no example attends to its neighbours."""
+    return (document_ids[:, :, None] == document_ids[:, None, :])[:, None]
 
 
 def init_weights(module: nn.Module) -> None:

@@ -27,7 +27,9 @@ seq2seq
              that predict a response token, generated_ids the new tokens only
 language_modeling
     batch:   labels (B, T) = input_ids, -100 on padding (the objective shifts), or (B, T + 1): the
-             input and the token after it, so every position predicts one (random windows)
+             input and the token after it, so every position predicts one (random windows); packed
+             blocks (data.packing) add document_ids and position_ids (B, T), -100 on each example's
+             first token, and the family keeps attention inside each example (`packs_sequences`)
     outputs: logits (B, T, V)
 masked_language_modeling
     batch:   labels (B, T), -100 except at masked positions
