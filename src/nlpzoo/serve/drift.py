@@ -44,14 +44,14 @@ class ReferenceProfile:
             if name in categories:
                 shares[name] = category_shares(values, len(categories[name])).tolist()
                 continue
-            values = np.asarray(values, dtype=np.float64)
-            inner = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+            numbers = np.asarray(values, dtype=np.float64)
+            inner = np.unique(np.quantile(numbers, np.linspace(0, 1, bins + 1)[1:-1]))
             edges[name] = inner.tolist()
-            shares[name] = bin_shares(values, inner).tolist()
+            shares[name] = bin_shares(numbers, inner).tolist()
             summary[name] = {
-                "mean": float(values.mean()),
-                "p50": float(np.median(values)),
-                "p95": float(np.quantile(values, 0.95)),
+                "mean": float(numbers.mean()),
+                "p50": float(np.median(numbers)),
+                "p95": float(np.quantile(numbers, 0.95)),
             }
         examples = len(next(iter(statistics.values())))
         return cls(edges, shares, categories, examples, summary)
