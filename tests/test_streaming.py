@@ -100,14 +100,18 @@ def test_loader_resumes_mid_stream_with_the_next_batch(
     options = {"block_size": 32, "batch_size": 4, "streaming_chunk_rows": 50, "num_workers": num_workers}
 
     def stream() -> LanguageModelingData:
-        datamodule = LanguageModelingData(tokenizer=WordTokenizer(), path=str(folder), streaming=True, **options)
+        datamodule = LanguageModelingData(
+            tokenizer=WordTokenizer(), path=str(folder), streaming=True, **options
+        )
         datamodule.setup("fit")
         return datamodule
 
     straight = [batch["input_ids"] for batch in itertools.islice(stream().train_dataloader(), 30)]
     interrupted = stream().train_dataloader()
     batches = iter(interrupted)
-    for _ in range(13):  # not a chunk boundary: the resumed loader re-reads its chunk and skips what was served
+    for _ in range(
+        13
+    ):  # not a chunk boundary: the resumed loader re-reads its chunk and skips what was served
         next(batches)
     state = interrupted.state_dict()
     del batches
@@ -123,7 +127,9 @@ class RecordBatches(L.Callback):
     def __init__(self, path: str) -> None:
         self.path = Path(path)
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int
+    ) -> None:
         with self.path.open("a") as handle:
             handle.write(json.dumps(batch["input_ids"].tolist()) + "\n")
 
@@ -142,7 +148,9 @@ def test_training_resumed_from_its_checkpoint_sees_the_batches_the_straight_run_
     run = tmp_path / "interrupted"
     first = train_run([*common, "trainer.max_steps=4", record("first.jsonl")], output_dir=run)
     assert first["global_steps"] == 4
-    resumed = train_run([*common, "trainer.max_steps=10", "ckpt_path=last", record("rest.jsonl")], output_dir=run)
+    resumed = train_run(
+        [*common, "trainer.max_steps=10", "ckpt_path=last", record("rest.jsonl")], output_dir=run
+    )
     assert resumed["global_steps"] == 10
     straight = (tmp_path / "straight.jsonl").read_text().splitlines()
     assert (tmp_path / "first.jsonl").read_text().splitlines() == straight[:4]
@@ -180,7 +188,9 @@ def streamed_pass(folder: Path) -> tuple[int, int]:
 
 def test_peak_memory_stays_flat_when_the_corpus_grows_16x(shared_data: Path, tmp_path: Path) -> None:
     small_batches, small_peak = streamed_pass(write_corpus(shared_data, tmp_path / "x1", lines=20_000))
-    large_batches, large_peak = streamed_pass(write_corpus(shared_data, tmp_path / "x16", lines=20_000, repeat=16))
+    large_batches, large_peak = streamed_pass(
+        write_corpus(shared_data, tmp_path / "x16", lines=20_000, repeat=16)
+    )
     assert large_batches >= 15 * small_batches  # the whole 16x corpus was read
     assert large_peak <= 1.2 * small_peak, (small_peak, large_peak)
 

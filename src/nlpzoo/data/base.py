@@ -19,7 +19,15 @@ from nlpzoo.data.cleaning import Cleaning
 from nlpzoo.data.collate import PaddingCollator, padding_fraction
 from nlpzoo.data.sampling import EpochShuffleSampler, LengthBucketSampler
 from nlpzoo.data.sources import SPLITS, carve_split, load_local_file, load_splits, local_split_files
-from nlpzoo.data.streaming import Encoder, HubSource, LocalSource, RowStream, require_max_steps, stream_head
+from nlpzoo.data.streaming import (
+    Encoder,
+    HubSource,
+    LocalSource,
+    RowStream,
+    StreamLoader,
+    require_max_steps,
+    stream_head,
+)
 from nlpzoo.errors import ConfigError, DataError
 from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 from nlpzoo.tokenizers.base import TokenizerRecipe
@@ -110,6 +118,7 @@ class TaskDataModule(L.LightningDataModule):
         self.streaming_tokenizer_rows = streaming_tokenizer_rows
         self.stream_source: LocalSource | HubSource | None = None
         self.stream_encoder: Encoder | None = None
+        self.training_stream: StreamLoader | None = None  # the training stream's loader, once built
         self.tokenizer_recipe = tokenizer
         self.source = source
         self.subset = subset
@@ -414,7 +423,7 @@ class TaskDataModule(L.LightningDataModule):
             world_size=trainer.world_size if trainer is not None else 1,
         )
         # Stateful: the stream's position per worker goes into Lightning's checkpoint.
-        return StatefulDataLoader(
+        self.training_stream = StreamLoader(
             stream,
             batch_size=self.batch_size,
             generator=torch.Generator().manual_seed(self.seed),
@@ -423,6 +432,13 @@ class TaskDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
         )
+        return self.training_stream
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """A training batch reaches its step: the stream's checkpointed position moves past it."""
+        if self.training_stream is not None and self.trainer is not None and self.trainer.training:
+            self.training_stream.take()
+        return batch
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("validation", shuffle=False)

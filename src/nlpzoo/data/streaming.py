@@ -10,15 +10,18 @@ Lightning's checkpoint, so a resumed run continues where the interrupted one sto
 
 from __future__ import annotations
 
+import copy
 import csv
 import gzip
 import io
 import json
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import IterableDataset, get_worker_info
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from nlpzoo.data.sources import file_format
 from nlpzoo.errors import ConfigError, DataError
@@ -220,3 +223,37 @@ def stream_head(read: Callable[[int, int], Rows], count: int) -> list[dict[str, 
     if not head:
         raise DataError(f"the training stream ({read}) holds no rows")
     return head
+
+
+class StreamLoader(StatefulDataLoader):
+    """A `StatefulDataLoader` whose state is the one after the last batch the trainer *took*.
+
+    Lightning fetches one batch ahead of the step it runs when a loader has no length, so the state a
+    checkpoint saved would skip that batch on resume. The DataModule calls `take()` as each training batch
+    reaches the step (its `on_before_batch_transfer` hook); without `take` calls the state is the usual one.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.snapshots: deque[dict[str, Any]] = deque(maxlen=8)  # the state after each of the last batches
+        self.fetched = 0
+        self.taken: int | None = None
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        self.snapshots.clear()
+        self.fetched = 0
+        self.taken = None if self.taken is None else 0
+        for batch in super().__iter__():
+            self.fetched += 1
+            self.snapshots.append(copy.deepcopy(super().state_dict()))
+            yield batch
+
+    def take(self) -> None:
+        """The trainer runs a step on the oldest batch fetched and not taken yet."""
+        self.taken = (self.taken or 0) + 1
+
+    def state_dict(self) -> dict[str, Any]:
+        ahead = self.fetched - (self.taken or 0)
+        if self.taken is None or not 0 <= ahead < len(self.snapshots):
+            return super().state_dict()
+        return self.snapshots[-1 - ahead]
