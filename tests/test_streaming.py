@@ -186,10 +186,14 @@ def streamed_pass(folder: Path) -> tuple[int, int]:
     return int(batches), int(peak)
 
 
+@pytest.mark.slow  # two fresh processes, each streaming a corpus: ~45 s on a shared 2-core machine
 def test_peak_memory_stays_flat_when_the_corpus_grows_16x(shared_data: Path, tmp_path: Path) -> None:
-    small_batches, small_peak = streamed_pass(write_corpus(shared_data, tmp_path / "x1", lines=20_000))
+    small_batches, small_peak = streamed_pass(write_corpus(shared_data, tmp_path / "x1", lines=5000))
     large_batches, large_peak = streamed_pass(
-        write_corpus(shared_data, tmp_path / "x16", lines=20_000, repeat=16)
+        write_corpus(shared_data, tmp_path / "x16", lines=5000, repeat=16)
+    )
+    print(
+        f"streamed pass: 1x {small_batches} batches, peak {small_peak} KiB; 16x {large_batches}, {large_peak} KiB"
     )
     assert large_batches >= 15 * small_batches  # the whole 16x corpus was read
     assert large_peak <= 1.2 * small_peak, (small_peak, large_peak)
@@ -220,7 +224,11 @@ def test_a_streamed_language_model_trains_from_the_command_line(
             "trainer.max_steps=6",
             "model=gpt",
             "tokenizer=char",
+            "data.block_size=32",
+            "model.dim=32",
+            "model.layers=1",
             "trainer.enable_progress_bar=false",
+            "callbacks.rich_progress_bar=null",
             f"hydra.run.dir={tmp_path / 'run'}",
         ],
         tiny=False,

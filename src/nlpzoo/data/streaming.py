@@ -198,7 +198,8 @@ class RowStream(IterableDataset):
                     if len(chunk) == self.chunk_rows:
                         exhausted = False
                         break
-                examples, carry = self.encode(chunk, list(self.chunk["carry"]))
+                carry = list(self.chunk["carry"])
+                examples, carry = self.encode(chunk, carry) if chunk else ([], carry)
                 for example in examples[self.served :]:
                     self.served += 1
                     yielded = True
