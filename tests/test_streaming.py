@@ -42,16 +42,16 @@ def write_sst2(shared_data: Path, folder: Path, rows: int) -> Path:
     return folder
 
 
-def sst2_stream(folder: Path, **options: Any) -> TextClassificationData:
-    datamodule = TextClassificationData(
-        tokenizer=WordTokenizer(),
-        path=str(folder),
-        text_column=["sentence", "content"],
-        label_names=["negative", "positive"],
-        streaming=True,
-        streaming_chunk_rows=64,
+def sst2_stream(folder: Path | None, **options: Any) -> TextClassificationData:
+    settings = {
+        "path": str(folder) if folder else None,
+        "text_column": ["sentence", "content"],
+        "label_names": ["negative", "positive"],
+        "streaming": True,
+        "streaming_chunk_rows": 64,
         **options,
-    )
+    }
+    datamodule = TextClassificationData(tokenizer=WordTokenizer(), **settings)
     datamodule.setup("fit")
     return datamodule
 
@@ -77,6 +77,23 @@ def test_two_ranks_see_disjoint_rows_whose_union_is_the_stream(shared_data: Path
     assert len(shards[0]) == len(shards[1]) == 300
     assert not set(shards[0]) & set(shards[1])
     assert sorted(shards[0] + shards[1]) == sorted(whole)
+
+
+def test_a_hub_dataset_streams_as_its_local_files_do(shared_data: Path, tmp_path: Path) -> None:
+    # A folder of train/validation/test JSON Lines is what `datasets.load_dataset(NAME, streaming=True)`
+    # reads for a hub name too, so this runs the hub code path offline.
+    sst2 = write_sst2(shared_data, tmp_path / "sst2", rows=300)
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    for name, split in (("train.tsv", "train"), ("dev.tsv", "validation"), ("dev.tsv", "test")):
+        header, *rows = (sst2 / name).read_text().splitlines()
+        columns = [{"content": "sentence"}.get(c, c) for c in header.split("\t")]  # one schema for all splits
+        records = [dict(zip(columns, row.split("\t"), strict=True)) for row in rows]
+        (hub / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    local = one_pass(sst2_stream(sst2).train_dataloader().dataset)
+    streamed = sst2_stream(None, source=str(hub))
+    assert streamed.split_sources["train"].startswith("hub dataset")
+    assert one_pass(streamed.train_dataloader().dataset) == local
 
 
 def test_two_loader_workers_tokenize_disjoint_rows(shared_data: Path, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import datasets
 import lightning as L
@@ -25,6 +25,7 @@ from nlpzoo.data.streaming import (
     LocalSource,
     RowStream,
     StreamLoader,
+    hub_eval_splits,
     require_max_steps,
     stream_head,
 )
@@ -285,10 +286,11 @@ class TaskDataModule(L.LightningDataModule):
             self.stream_source = LocalSource(files.pop("train"), self.reader_options, self.file_format)
             splits = {split: self.read_file(file) for split, file in files.items()}
         else:
-            splits = load_splits(self.source, subset=self.subset)  # a hub dataset's eval splits are small
-            splits.pop("train")
+            if not self.source:
+                raise DataError("no data given: set data.path=FILE_OR_DIR or data.source=HUB_DATASET_NAME")
+            splits = hub_eval_splits(self.source, self.subset)
             self.split_sources = {split: f"hub dataset {self.source}" for split in [*splits, "train"]}
-            self.stream_source = HubSource(cast(str, self.source), self.subset)
+            self.stream_source = HubSource(self.source, self.subset)
         self.split_sources["train"] += " (streamed)"
         for split in self.drop_splits:
             splits.pop(split, None)

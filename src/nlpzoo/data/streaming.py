@@ -115,6 +115,27 @@ def hub_rows(source: str, subset: str | None, split: str, start_row: int) -> Row
         yield row, after
 
 
+def hub_eval_splits(source: str, subset: str | None) -> dict[str, Any]:
+    """A hub dataset's validation and test splits, read through streaming (the training split is not downloaded)."""
+    import datasets
+
+    from nlpzoo.data.sources import SPLIT_ALIASES
+
+    try:
+        streams = datasets.load_dataset(source, subset, streaming=True)
+    except Exception as error:
+        raise DataError(
+            f"could not stream hub dataset '{source}' ({type(error).__name__}: {error}). "
+            "Offline? Point data.path= at local files instead."
+        ) from error
+    splits = {}
+    for split in ("validation", "test"):
+        alias = next((name for name in SPLIT_ALIASES[split] if name in streams), None)
+        if alias is not None:
+            splits[split] = datasets.Dataset.from_list(list(streams[alias]))
+    return splits
+
+
 class LocalSource:
     """Reads a local file's rows from a byte offset (a picklable callable, for spawned loader workers)."""
 
