@@ -112,8 +112,10 @@ class TaskDataModule(L.LightningDataModule):
                 f"data.streaming=true is implemented for language modeling and text classification, "
                 f"not {self.task_kind.value} ({type(self).__name__})"
             )
-        if streaming and cleaning is not None:
-            raise ConfigError("data.cleaning compares whole splits; it cannot run with data.streaming=true")
+        if streaming and (cleaning is not None or split_column):
+            raise ConfigError(
+                "data.cleaning and data.split_column read whole splits; they cannot run with data.streaming=true"
+            )
         self.streaming = streaming
         self.streaming_chunk_rows = streaming_chunk_rows
         self.streaming_tokenizer_rows = streaming_tokenizer_rows
@@ -390,6 +392,8 @@ class TaskDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if self.spec is None:
             raise RuntimeError("call setup() before asking for a data loader")
+        if split not in self.splits:  # the training split of data.streaming=true
+            raise DataError(f"{self.where(split)} is a stream: it has no fixed examples to evaluate on")
         sampler = self.train_sampler() if split == "train" and shuffle else None
         # Stateful: Lightning saves its position, so a mid-epoch resume continues with the next batch.
         return StatefulDataLoader(
