@@ -23,6 +23,7 @@ from nlpzoo.callbacks.fault_tolerance import exit_code_on_preemption
 from nlpzoo.checkpoint import resume_metadata
 from nlpzoo.config import validate_config
 from nlpzoo.data.base import TaskDataModule
+from nlpzoo.data.streaming import require_max_steps
 from nlpzoo.errors import ConfigError
 from nlpzoo.hardware import describe_hardware
 from nlpzoo.models.base import ZooModule
@@ -98,6 +99,16 @@ def preflight(cfg: DictConfig) -> None:
             resolved = OmegaConf.to_container(scheduler, resolve=True)
             cfg.model.scheduler = {"monitor": cfg.monitor, "mode": cfg.monitor_mode, **resolved}  # type: ignore[dict-item]
     validate_config(cfg)
+    if cfg.data.get("streaming"):
+        require_max_steps(cfg.trainer.get("max_steps"))
+        interval = cfg.trainer.get("val_check_interval")
+        if not isinstance(interval, int) or isinstance(interval, bool):
+            # A fraction of an epoch means nothing for a stream: validate once, after the last step.
+            with open_dict(cfg):
+                cfg.trainer.val_check_interval = cfg.trainer.max_steps * cfg.trainer.get(
+                    "accumulate_grad_batches", 1
+                )
+            log.info("data.streaming=true: validating every %d batches", cfg.trainer.val_check_interval)
     loggers = [node for node in (cfg.get("logger") or {}).values() if isinstance(node, DictConfig)]
     if any(str(node.get("_target_")).endswith("MLFlowLogger") for node in loggers):
         require("mlflow")  # Lightning's logger imports it only when built, after the data is read

@@ -19,7 +19,17 @@ from nlpzoo.data.cleaning import Cleaning
 from nlpzoo.data.collate import PaddingCollator, padding_fraction
 from nlpzoo.data.sampling import EpochShuffleSampler, LengthBucketSampler
 from nlpzoo.data.sources import SPLITS, carve_split, load_local_file, load_splits, local_split_files
-from nlpzoo.errors import DataError
+from nlpzoo.data.streaming import (
+    Encoder,
+    HubSource,
+    LocalSource,
+    RowStream,
+    StreamLoader,
+    hub_eval_splits,
+    require_max_steps,
+    stream_head,
+)
+from nlpzoo.errors import ConfigError, DataError
 from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 from nlpzoo.tokenizers.base import TokenizerRecipe
 
@@ -65,6 +75,7 @@ class TaskDataModule(L.LightningDataModule):
     task_kind: ClassVar[TaskKind]
     carve_contiguous: ClassVar[bool] = False  # running text: carve the last rows, not random ones
     cleaning_repairs_text: ClassVar[bool] = True  # False where labels are character offsets into the text
+    supports_streaming: ClassVar[bool] = False  # can the training split be served as a `RowStream`?
 
     def __init__(
         self,
@@ -91,8 +102,26 @@ class TaskDataModule(L.LightningDataModule):
         bucket_by_length: bool = False,
         seed: int = 42,
         cleaning: Cleaning | None = None,
+        streaming: bool = False,
+        streaming_chunk_rows: int = 1000,
+        streaming_tokenizer_rows: int = 100_000,
     ) -> None:
         super().__init__()
+        if streaming and not self.supports_streaming:
+            raise ConfigError(
+                f"data.streaming=true is implemented for language modeling and text classification, "
+                f"not {self.task_kind.value} ({type(self).__name__})"
+            )
+        if streaming and (cleaning is not None or split_column):
+            raise ConfigError(
+                "data.cleaning and data.split_column read whole splits; they cannot run with data.streaming=true"
+            )
+        self.streaming = streaming
+        self.streaming_chunk_rows = streaming_chunk_rows
+        self.streaming_tokenizer_rows = streaming_tokenizer_rows
+        self.stream_source: LocalSource | HubSource | None = None
+        self.stream_encoder: Encoder | None = None
+        self.training_stream: StreamLoader | None = None  # the training stream's loader, once built
         self.tokenizer_recipe = tokenizer
         self.source = source
         self.subset = subset
@@ -152,6 +181,10 @@ class TaskDataModule(L.LightningDataModule):
 
     def check_raw_split(self, split: str, dataset: datasets.Dataset) -> None:
         """Fail early (before any carving or tokenizing) when a split lacks what the task needs."""
+
+    def streaming_encoder(self, head: datasets.Dataset) -> Encoder:
+        """How a chunk of streamed training rows (whose first rows are `head`) becomes examples."""
+        raise NotImplementedError
 
     def make_spec(self, **fields: Any) -> TaskSpec:
         """A `TaskSpec` of this module's kind with the tokenizer's sizes and special ids filled in."""
@@ -247,8 +280,45 @@ class TaskDataModule(L.LightningDataModule):
             desc=f"tokenizing {split}",
         )
 
+    def load_streamed_splits(self) -> tuple[datasets.Dataset, dict[str, datasets.Dataset]]:
+        """Streaming: the training stream's first rows, and the validation and test splits read whole."""
+        if self.path:
+            files = local_split_files(self.path, self.files)
+            self.split_sources = {split: str(file) for split, file in files.items()}
+            self.stream_source = LocalSource(files.pop("train"), self.reader_options, self.file_format)
+            splits = {split: self.read_file(file) for split, file in files.items()}
+        else:
+            if not self.source:
+                raise DataError("no data given: set data.path=FILE_OR_DIR or data.source=HUB_DATASET_NAME")
+            splits = hub_eval_splits(self.source, self.subset)
+            self.split_sources = {split: f"hub dataset {self.source}" for split in [*splits, "train"]}
+            self.stream_source = HubSource(self.source, self.subset)
+        self.split_sources["train"] += " (streamed)"
+        for split in self.drop_splits:
+            splits.pop(split, None)
+        if "validation" not in splits:
+            raise DataError(
+                f"data.streaming=true needs a validation split of its own beside {self.where('train')}: "
+                "name it with data.files.validation=FILE (a stream is never carved)"
+            )
+        if "test" not in splits:
+            log.warning("no test split beside the training stream: testing on the validation split")
+            splits["test"] = splits["validation"]
+            self.split_sources["test"] = self.split_sources["validation"]
+        for split, dataset in splits.items():
+            self.check_raw_split(split, dataset)
+            limit = self.max_samples[split]
+            if limit is not None and limit < len(dataset):
+                splits[split] = dataset.select(range(limit))
+        head = datasets.Dataset.from_list(stream_head(self.stream_source, self.streaming_tokenizer_rows))
+        self.check_raw_split("train", head)
+        return head, splits
+
     def setup(self, stage: str | None = None) -> None:
         if self.spec is not None:
+            return
+        if self.streaming:
+            self.setup_stream()
             return
         raw = self.load_raw_splits()
         if self.cleaning is not None:
@@ -265,7 +335,23 @@ class TaskDataModule(L.LightningDataModule):
             type(self).__name__,
             {split: len(data) for split, data in self.splits.items()},
             self.spec.vocab_size,
-            self.padding_fraction("train"),
+            self.padding_fraction("train") or 0.0,
+        )
+
+    def setup_stream(self) -> None:
+        """`setup` for a streamed training split: the tokenizer learns from its first rows."""
+        head, raw = self.load_streamed_splits()
+        if self.tokenizer is None:
+            self.tokenizer = self.build_tokenizer(self.tokenizer_recipe, lambda: self.training_texts(head))
+        self.splits = self.encode_splits(raw)
+        self.stream_encoder = self.streaming_encoder(head)
+        self.spec = self.build_spec()
+        log.info(
+            "%s: training on a stream of %s (tokenizer from its first %d rows), %s evaluation examples",
+            type(self).__name__,
+            self.split_sources["train"],
+            len(head),
+            {split: len(data) for split, data in self.splits.items()},
         )
 
     def build_tokenizer(
@@ -290,18 +376,20 @@ class TaskDataModule(L.LightningDataModule):
             return EpochShuffleSampler(len(self.splits["train"]), seed=self.seed)
         return LengthBucketSampler(self.lengths("train"), self.batch_size, seed=self.seed)
 
-    def padding_fraction(self, split: str = "train") -> float:
-        """Padding share of one epoch of `split` batches, as the loader would serve them."""
+    def padding_fraction(self, split: str = "train") -> float | None:
+        """Padding share of one epoch of `split` batches, as the loader would serve them (None: a stream)."""
+        if split not in self.splits:
+            return None
         return self.padding_of(self.lengths(split), split)
 
-    def padding_report(self) -> dict[str, float]:
+    def padding_report(self) -> dict[str, float | None]:
         """The training loader's padding share for summary.json (modules that reshape examples add the
         share before reshaping)."""
         return {"padding_fraction": self.padding_fraction("train")}
 
     def padding_of(self, lengths: list[int], split: str) -> float:
         """Padding share of examples of `lengths` batched as `split`'s loader batches (bucketed if it buckets)."""
-        if split == "train" and self.bucket_by_length:
+        if split == "train" and isinstance(self.train_sampler(), LengthBucketSampler):
             batches = LengthBucketSampler(lengths, self.batch_size, seed=self.seed).batches()
         else:
             size = self.batch_size if split == "train" else self.eval_batch_size
@@ -311,6 +399,8 @@ class TaskDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if self.spec is None:
             raise RuntimeError("call setup() before asking for a data loader")
+        if split not in self.splits:  # the training split of data.streaming=true
+            raise DataError(f"{self.where(split)} is a stream: it has no fixed examples to evaluate on")
         sampler = self.train_sampler() if split == "train" and shuffle else None
         # Stateful: Lightning saves its position, so a mid-epoch resume continues with the next batch.
         return StatefulDataLoader(
@@ -325,7 +415,43 @@ class TaskDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        if self.streaming:
+            return self.stream_loader()
         return self._loader("train", shuffle=True)
+
+    def stream_loader(self) -> DataLoader:
+        """The training stream, sharded over this run's DDP ranks (and, inside it, the loader's workers)."""
+        if self.stream_source is None or self.stream_encoder is None:
+            raise RuntimeError("call setup() before asking for a data loader")
+        trainer = self.trainer  # None outside a Trainer: one rank
+        if trainer is not None:
+            require_max_steps(trainer.max_steps)
+        if self.bucket_by_length:
+            log.warning("bucket_by_length needs every length of the split: a stream is served in file order")
+        stream = RowStream(
+            self.stream_source,
+            self.stream_encoder,
+            self.streaming_chunk_rows,
+            rank=trainer.global_rank if trainer is not None else 0,
+            world_size=trainer.world_size if trainer is not None else 1,
+        )
+        # Stateful: the stream's position per worker goes into Lightning's checkpoint.
+        self.training_stream = StreamLoader(
+            stream,
+            batch_size=self.batch_size,
+            generator=torch.Generator().manual_seed(self.seed),
+            collate_fn=self.collator(),
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+        return self.training_stream
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """A training batch reaches its step: the stream's checkpointed position moves past it."""
+        if self.training_stream is not None and self.trainer is not None and self.trainer.training:
+            self.training_stream.take()
+        return batch
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("validation", shuffle=False)

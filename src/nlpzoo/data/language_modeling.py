@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from functools import partial
 from typing import Any, Literal
 
 import datasets
@@ -19,6 +20,7 @@ from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.data.packing import pack_examples, split_examples
 from nlpzoo.data.sampling import RandomWindowSampler
 from nlpzoo.data.sources import column_values, first_present_column
+from nlpzoo.data.streaming import Encoder
 from nlpzoo.errors import DataError
 from nlpzoo.tasks.spec import IGNORE_INDEX, TaskKind, TaskSpec
 
@@ -50,6 +52,26 @@ def cut_blocks(rows: dict[str, list[Any]], block_size: int) -> dict[str, list[An
         "attention_mask": [[1] * len(b) for b in blocks],
         "labels": [list(b) for b in blocks],
     }
+
+
+def encode_stream_blocks(
+    rows: list[dict[str, Any]],
+    carry: list[int],
+    tokenizer: Any,
+    text_column: str,
+    eos_id: int | None,
+    block_size: int,
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """A streamed chunk of lines as full blocks of `block_size` tokens, after the tokens `carry`-ed from the
+    chunk before; the tokens left over are carried into the next chunk."""
+    lines = encode_lines(
+        {text_column: [row.get(text_column) for row in rows]}, tokenizer, text_column, eos_id
+    )
+    stream = carry + [token for ids in lines["input_ids"] for token in ids]
+    full = len(stream) // block_size * block_size
+    blocks = [stream[i : i + block_size] for i in range(0, full, block_size)]
+    examples = [{"input_ids": b, "attention_mask": [1] * block_size, "labels": list(b)} for b in blocks]
+    return examples, stream[full:]
 
 
 def trim_text_ends(
@@ -131,6 +153,7 @@ class LanguageModelingData(TaskDataModule):
 
     task_kind = TaskKind.LANGUAGE_MODELING
     carve_contiguous = True
+    supports_streaming = True
 
     def __init__(
         self,
@@ -163,6 +186,11 @@ class LanguageModelingData(TaskDataModule):
         if test_fraction is not None and (val_fraction is None or not 0 <= test_fraction < 1 - val_fraction):
             raise DataError(
                 f"test_fraction={test_fraction} needs val_fraction and must lie in [0, 1 - val_fraction)"
+            )
+        if self.streaming and (sampling != "blocks" or packing):
+            raise DataError(
+                "data.streaming=true serves the stream as blocks cut from the running text: set "
+                "data.sampling=blocks and data.packing=false"
             )
         self.sampling = sampling
         self.packing = packing
@@ -263,6 +291,16 @@ class LanguageModelingData(TaskDataModule):
             desc=f"{cut.__name__} of {split} (block_size {self.block_size})",
         )
 
+    def streaming_encoder(self, head: datasets.Dataset) -> Encoder:
+        column = first_present_column(head, self.text_column, "text", self.where("train"))
+        return partial(
+            encode_stream_blocks,
+            tokenizer=self.tokenizer,
+            text_column=column,
+            eos_id=self.eos_id(),
+            block_size=self.block_size,
+        )
+
     def windowed(self, split: str) -> bool:
         """Whether this split is served as windows of the token stream rather than blocks."""
         return (split == "train" and self.sampling == "random_windows") or (
@@ -292,16 +330,16 @@ class LanguageModelingData(TaskDataModule):
         return RandomWindowSampler(len(train), per_epoch, seed=self.seed)
 
     def lengths(self, split: str) -> list[int]:
-        if isinstance(self.splits[split], TokenWindows):
+        if isinstance(self.splits.get(split), TokenWindows):
             return [self.block_size] * len(self.splits[split])
         return super().lengths(split)
 
-    def padding_fraction(self, split: str = "train") -> float:
-        if isinstance(self.splits[split], TokenWindows):
+    def padding_fraction(self, split: str = "train") -> float | None:
+        if isinstance(self.splits.get(split), TokenWindows):
             return 0.0  # every window is block_size tokens
         return super().padding_fraction(split)
 
-    def padding_report(self) -> dict[str, float]:
+    def padding_report(self) -> dict[str, float | None]:
         if not self.packing:
             return super().padding_report()
         return {

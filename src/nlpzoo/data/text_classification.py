@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar
 
 import datasets
@@ -10,6 +11,7 @@ import datasets
 from nlpzoo.data.base import TRUNCATED, TaskDataModule, report_truncation, truncated_flags
 from nlpzoo.data.caching import cached_map
 from nlpzoo.data.sources import column_values, first_present_column
+from nlpzoo.data.streaming import Encoder
 from nlpzoo.errors import DataError
 from nlpzoo.tasks.spec import TaskKind, TaskSpec
 
@@ -83,6 +85,22 @@ def encode_classification_batch(
     }
 
 
+def encode_streamed_rows(
+    rows: list[dict[str, Any]],
+    carry: list[int],
+    function: Callable[..., dict[str, list[Any]]],
+    **options: Any,
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """A streamed chunk of rows as examples: labelled rows only, encoded by the module's `encode_function`."""
+    rows = [row for row in rows if has_label(row, options["label_column"])]
+    if not rows:
+        return [], carry
+    columns = {key: [row.get(key) for row in rows] for key in rows[0]}
+    encoded = function(columns, **options)
+    encoded.pop(TRUNCATED, None)
+    return [dict(zip(encoded, values, strict=True)) for values in zip(*encoded.values(), strict=True)], carry
+
+
 class TextClassificationData(TaskDataModule):
     """Sentiment, topic, intent...: `text_column` (a name, or candidate names tried in order, since
     files sometimes name the column differently per split) and `label_column`.
@@ -92,6 +110,7 @@ class TextClassificationData(TaskDataModule):
     """
 
     task_kind = TaskKind.TEXT_CLASSIFICATION
+    supports_streaming = True
     encode_function: ClassVar[Callable[..., dict[str, list[Any]]]] = staticmethod(encode_classification_batch)
 
     def __init__(
@@ -144,10 +163,13 @@ class TextClassificationData(TaskDataModule):
 
     def encode_splits(self, splits: dict[str, datasets.Dataset]) -> dict[str, datasets.Dataset]:
         if not self.label_names:
+            if "train" not in splits:
+                raise DataError(
+                    "data.streaming=true cannot read every training label before training: "
+                    "give them with data.label_names=[NAME, ...]"
+                )
             self.label_names = self._infer_label_names(splits["train"])
-        # A label may be written as its name or as its index (int labels with given names).
-        label_index = {str(i): i for i in range(len(self.label_names))}
-        label_index.update({name: i for i, name in enumerate(self.label_names)})
+        label_index = self.label_index()
         encoded = {}
         for split, dataset in splits.items():
             text, pair = self._columns(dataset, split)
@@ -169,6 +191,28 @@ class TextClassificationData(TaskDataModule):
             )
             encoded[split] = report_truncation(tokenized, split, self.max_length)
         return encoded
+
+    def label_index(self) -> dict[str, int]:
+        """Label name or index (int labels with given names) -> class id."""
+        return {
+            **{str(i): i for i in range(len(self.label_names))},
+            **{n: i for i, n in enumerate(self.label_names)},
+        }
+
+    def streaming_encoder(self, head: datasets.Dataset) -> Encoder:
+        text, pair = self._columns(head, "train")
+        return partial(
+            encode_streamed_rows,
+            function=self.encode_function,
+            tokenizer=self.tokenizer,
+            text_column=text,
+            pair_column=pair,
+            label_column=self.label_column,
+            label_index=self.label_index(),
+            max_length=self.max_length,
+            where=self.where("train"),
+            **self.encode_options(),
+        )
 
     def encode_options(self) -> dict[str, Any]:
         """Extra keyword arguments of `encode_function` (subclasses that encode differently add theirs)."""
