@@ -186,6 +186,7 @@ def test_a_seq2seq_checkpoint_keeps_its_target_vocabulary_on_other_data(
         "trainer.max_epochs=1",
         "trainer.enable_progress_bar=false",
         "callbacks.rich_progress_bar=null",
+        "trainer.precision=32-true",  # eval.py tests in 32-true (trainer: default), the recipe in bf16 where native
     ]
     trained = run_training(
         compose_config(

@@ -20,7 +20,9 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.models.optimization import LIGHTNING_SCHEDULER_KEYS
+
+# Keys of a scheduler config that are Lightning's (when and on what to step), not the scheduler's arguments.
+LIGHTNING_SCHEDULER_KEYS = ("interval", "frequency", "monitor")
 
 
 def _register_resolvers() -> None:

@@ -12,11 +12,10 @@ import torch
 from hydra.utils import get_object
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 
+from nlpzoo.config import LIGHTNING_SCHEDULER_KEYS
 from nlpzoo.errors import ConfigError
 
 NO_DECAY_MARKERS = ("bias", "norm", "LayerNorm", "layer_norm", "embedding_norm")
-# Keys of a scheduler config that are Lightning's (when and on what to step), not the scheduler's arguments.
-LIGHTNING_SCHEDULER_KEYS = ("interval", "frequency", "monitor")
 
 log = logging.getLogger(__name__)
 
