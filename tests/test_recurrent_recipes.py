@@ -191,3 +191,33 @@ def test_attention_projects_the_source_once_per_sentence_not_per_decoder_step(at
         a = decoder.attention
         expected = a.v(torch.tanh(a.query(query).unsqueeze(1) + a.key(memory))).squeeze(-1).softmax(-1)
         assert torch.allclose(got, expected)
+
+
+def test_untied_attention_model_has_the_reference_notebooks_parameters() -> None:
+    """bentrevett/pytorch-seq2seq notebook 3 prints 20,518,405 parameters for its Multi30k vocabularies
+    (7,853 German, 5,893 English words): the same layers, no bottleneck before the prediction."""
+    from nlpzoo.models.seq2seq import Seq2SeqModel
+    from nlpzoo.tasks import TaskKind, TaskSpec
+
+    spec = TaskSpec(kind=TaskKind.SEQ2SEQ, vocab_size=7853, target_vocab_size=5893, pad_token_id=1)
+    model = Seq2SeqModel(spec, embedding_dim=256, hidden_size=512, attention="additive", tie_embeddings=False)
+    assert sum(p.numel() for p in model.parameters()) == 20_518_405
+    assert model.decoder.output.in_features == 512 + 2 * 512 + 256  # notebook 3's fc_out
+
+
+def test_recurrent_translation_drops_only_the_embeddings() -> None:
+    """As the reference: the memory the decoder attends to and the prediction's input are not dropped."""
+    from nlpzoo.models.seq2seq import Seq2SeqModel
+    from nlpzoo.tasks import TaskKind, TaskSpec
+
+    spec = TaskSpec(kind=TaskKind.SEQ2SEQ, vocab_size=20, target_vocab_size=15, pad_token_id=PAD)
+    model = Seq2SeqModel(spec, embedding_dim=8, hidden_size=6, attention="additive", dropout=0.5).train()
+    dropped: list[int] = []
+    for dropout in (model.encoder.dropout, model.decoder.dropout):
+        dropout.register_forward_hook(lambda module, args, out: dropped.append(args[0].shape[-1]))
+    batch = {
+        "input_ids": torch.tensor([[3, 4, 5], [6, 7, PAD]]),
+        "attention_mask": torch.tensor([[1, 1, 1], [1, 1, 0]]),
+    }
+    model.teacher_forced(torch.tensor([[2, 5, 6], [2, 7, 8]]), model.encode(batch))
+    assert dropped == [8] * 4  # the source embeddings once, the target embedding at each of 3 steps

@@ -71,7 +71,11 @@ AttentionModule = AdditiveAttention | MultiplicativeAttention
 
 
 class Encoder(nn.Module):
-    """Bidirectional GRU/LSTM over the source; its final states become the decoder's initial state."""
+    """Bidirectional GRU/LSTM over the source; its final states become the decoder's initial state.
+
+    Dropout falls on the embeddings (and between stacked layers) only, as in bentrevett/pytorch-seq2seq:
+    dropping half of the memory as well kept Multi30k's validation BLEU near 15 after four epochs.
+    """
 
     def __init__(
         self,
@@ -108,7 +112,7 @@ class Encoder(nn.Module):
         hidden = final[0] if isinstance(final, tuple) else final  # (layers*2, B, H)
         layers = hidden.shape[0] // 2
         both = hidden.view(layers, 2, *hidden.shape[1:]).transpose(1, 2).flatten(2)  # (layers, B, 2H)
-        return self.dropout(memory), torch.tanh(self.bridge(both)).transpose(0, 1)  # (B, layers, H)
+        return memory, torch.tanh(self.bridge(both)).transpose(0, 1)  # (B, layers, H)
 
 
 class Decoder(nn.Module):
@@ -117,6 +121,9 @@ class Decoder(nn.Module):
     `additive`: attend with the previous state, feed the context into the RNN (Bahdanau).
     `multiplicative`: attend with the new state, combine into an attentional state that is fed into
     the next step (Luong's input feeding). `none`: the RNN state alone (Sutskever).
+
+    With tied embeddings the prediction reads a projection of [output, context, embedded] to the
+    embedding size; untied, it reads the concatenation itself (bentrevett's notebook 3 `fc_out`).
     """
 
     def __init__(
@@ -146,16 +153,20 @@ class Decoder(nn.Module):
             batch_first=True,
             dropout=dropout if num_layers > 1 else 0.0,
         )
+        self.attention: AttentionModule | None = None
         if attention == "additive":
-            self.attention: AttentionModule | None = AdditiveAttention(hidden_size, memory_size, hidden_size)
-            self.combine = nn.Linear(hidden_size + memory_size + embedding_dim, embedding_dim)
+            self.attention = AdditiveAttention(hidden_size, memory_size, hidden_size)
+            prediction_input = hidden_size + memory_size + embedding_dim
         elif attention == "multiplicative":
             self.attention = MultiplicativeAttention(hidden_size, memory_size)
-            self.combine = nn.Linear(hidden_size + memory_size, embedding_dim)
+            prediction_input = hidden_size + memory_size
         else:
-            self.attention = None
-            self.combine = nn.Linear(hidden_size, embedding_dim)
-        self.output = nn.Linear(embedding_dim, vocab_size)
+            prediction_input = hidden_size
+        self.combine: nn.Module = nn.Identity()
+        if attention == "multiplicative" or tie_embeddings:  # Luong's attentional state is embedding-sized
+            self.combine = nn.Linear(prediction_input, embedding_dim)
+            prediction_input = embedding_dim
+        self.output = nn.Linear(prediction_input, vocab_size)
         if tie_embeddings:
             self.output.weight = self.embedding.weight
         self.dropout = nn.Dropout(dropout)
@@ -168,7 +179,7 @@ class Decoder(nn.Module):
         if self.cell == "lstm":
             state["cell"] = torch.zeros_like(hidden)
         if self.attention_kind == "multiplicative":
-            state["feed"] = hidden.new_zeros(hidden.shape[0], self.combine.out_features)
+            state["feed"] = hidden.new_zeros(hidden.shape[0], self.embedding.embedding_dim)
         return state
 
     def forward(
@@ -205,7 +216,7 @@ class Decoder(nn.Module):
             next_state["feed"] = combined
         else:
             combined = self.combine(output)
-        return self.output(self.dropout(combined)), next_state, weights
+        return self.output(combined), next_state, weights
 
 
 @dataclass
