@@ -29,14 +29,14 @@ def sigterm_when(marker: Path) -> None:
     threading.Thread(target=wait_and_signal, daemon=True).start()
 
 
-def test_sigterm_in_the_test_pass_stops_it_and_writes_a_partial_summary(train_run, tmp_path: Path) -> None:
+def test_sigterm_in_the_test_pass_stops_it_and_the_relaunched_run_finishes_it(
+    train_run, tmp_path: Path
+) -> None:
     marker, run_dir = tmp_path / "testing", tmp_path / "run"
+    command = ["data.max_test_samples=256", "ckpt_path=auto"]
     sigterm_when(marker)
     with pytest.raises(SystemExit) as stopped:  # 8 test batches, 1 s each
-        train_run(
-            ["data.max_test_samples=256", *slow_evaluation_args("test", marker, seconds=1)],
-            output_dir=run_dir,
-        )
+        train_run([*command, *slow_evaluation_args("test", marker, seconds=1)], output_dir=run_dir)
 
     assert stopped.value.code == PREEMPTED_EXIT_CODE
     assert int(marker.read_text()) <= 2  # the batch under way (or, on a slow machine, the next one), no more
@@ -46,8 +46,10 @@ def test_sigterm_in_the_test_pass_stops_it_and_writes_a_partial_summary(train_ru
     assert not [name for name in summary["metrics"] if name.startswith("test/")]
     assert read_checkpoint(summary["best_checkpoint"])["state_dict"]
 
-
-def test_a_finished_run_is_not_partial(train_run) -> None:
-    summary = train_run([])
-    assert summary["partial"] is False and summary["interrupted"] is None
-    assert "test/acc" in summary["metrics"]
+    finished = train_run(command, output_dir=run_dir)  # trains no further: evaluates the same best checkpoint
+    assert (
+        finished["partial"] is False and finished["interrupted"] is None and "test/acc" in finished["metrics"]
+    )
+    assert finished["global_steps"] == summary["global_steps"]
+    assert finished["best_checkpoint"] == summary["best_checkpoint"]
+    assert finished["metrics"][summary["monitor"]] == summary["metrics"][summary["monitor"]]
