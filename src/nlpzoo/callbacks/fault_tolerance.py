@@ -99,7 +99,7 @@ class PreemptionAfterFit(L.Callback):
 
     @contextlib.contextmanager
     def listening(self) -> Iterator[None]:
-        """Note SIGTERM (after the handler it replaces, which Lightning chains in turn) until the block ends."""
+        """Note SIGTERM until the block ends; Lightning's handler, set for each fit/validate/test, calls this one too."""
         if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
             yield
             return
