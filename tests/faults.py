@@ -41,6 +41,16 @@ def pause_args(step: int, marker: Path) -> list[str]:
     ]
 
 
+def slow_evaluation_args(stage: str, marker: Path, seconds: float) -> list[str]:
+    """Overrides adding the test-only `SlowEvaluation` callback (tests/interruption.py)."""
+    return [
+        "+callbacks.slow._target_=tests.interruption.SlowEvaluation",
+        f"+callbacks.slow.stage={stage}",
+        f"+callbacks.slow.marker={marker}",
+        f"+callbacks.slow.seconds={seconds}",
+    ]
+
+
 def environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
     paths = [str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH", "")]  # ROOT: tests.interruption
@@ -72,8 +82,8 @@ def run_training(args: list[str], log: Path, timeout: float = 300, env: dict[str
     return start_training(args, log, env).wait(timeout=timeout)
 
 
-def interrupt_at_marker(process: subprocess.Popen, marker: Path, signum: int, timeout: float = 300) -> int:
-    """Wait until the run reports (via `marker`) that it reached its pause step, send `signum`, wait for exit."""
+def wait_for_marker(process: subprocess.Popen, marker: Path, timeout: float = 300) -> None:
+    """Wait until the run reports (via `marker`) that it reached its pause step."""
     deadline = time.monotonic() + timeout
     while not marker.exists():
         if process.poll() is not None:
@@ -82,6 +92,11 @@ def interrupt_at_marker(process: subprocess.Popen, marker: Path, signum: int, ti
             process.kill()
             raise AssertionError("training never reached the pause step")
         time.sleep(0.05)
+
+
+def interrupt_at_marker(process: subprocess.Popen, marker: Path, signum: int, timeout: float = 300) -> int:
+    """Wait until the run reports (via `marker`) that it reached its pause step, send `signum`, wait for exit."""
+    wait_for_marker(process, marker, timeout)
     process.send_signal(signum)
     return process.wait(timeout=timeout)
 

@@ -43,3 +43,27 @@ class PauseAtStep(L.Callback):
         deadline = time.monotonic() + self.timeout
         while not trainer.received_sigterm and time.monotonic() < deadline:
             time.sleep(0.02)
+
+
+class SlowEvaluation(L.Callback):
+    """Makes each batch of the post-fit `stage` pass ("validate" or "test") take `seconds` longer and writes
+    the number of its batches done to `marker`, so a test can signal a real run while that pass is under way."""
+
+    def __init__(self, stage: str, marker: str, seconds: float) -> None:
+        self.stage = stage
+        self.marker = Path(marker)
+        self.seconds = seconds
+        self.batches = 0
+
+    def on_validation_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._slow_down(trainer)
+
+    def on_test_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._slow_down(trainer)
+
+    def _slow_down(self, trainer: L.Trainer) -> None:
+        if trainer.state.fn != self.stage:  # fit's own validation runs at full speed
+            return
+        self.batches += 1
+        self.marker.write_text(str(self.batches))
+        time.sleep(self.seconds)

@@ -1,16 +1,19 @@
 """Acceptance, with real `python train.py` processes and real signals: a run interrupted by SIGTERM,
 SLURM's SIGUSR1 or SIGKILL and relaunched with the same command ends with exactly the weights of a
-run never interrupted; a diverging loss stops (or skips) naming the step; a full disk while saving
+run never interrupted; SIGTERM after fit stops the evaluation under way and leaves a partial summary; a diverging loss stops (or skips) naming the step; a full disk while saving
 is a clear error that leaves the earlier checkpoints whole."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -28,8 +31,10 @@ from tests.faults import (
     interrupt_at_marker,
     pause_args,
     run_training,
+    slow_evaluation_args,
     start_training,
     tiny_run_args,
+    wait_for_marker,
 )
 
 pytestmark = pytest.mark.slow
@@ -105,6 +110,46 @@ def test_slurm_requeue_signal_saves_at_the_batch_boundary_and_exits(
     assert status == PREEMPTED_EXIT_CODE, output[-3000:]
     assert "Handling auto-requeue signal" in output and "preempted at global step 5" in output
     assert read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["global_step"] == 5
+
+
+def checkpoint_hashes(run_dir: Path) -> dict[str, str]:
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in run_dir.glob("checkpoints/*.ckpt")
+    }
+
+
+@pytest.mark.parametrize("stage", ["validate", "test"])
+def test_sigterm_after_fit_stops_the_pass_keeps_the_checkpoints_and_writes_a_partial_summary(
+    stage: str, tmp_path: Path, shared_data: Path
+) -> None:
+    """The best checkpoint's validation or the test pass, over the whole split (28 or 57 batches) at 3 s a
+    batch, stops at the first batch boundary after SIGTERM instead of running on for minutes."""
+    run_dir, marker, log = tmp_path / "run", tmp_path / "evaluating", tmp_path / "log.txt"
+    whole_splits = ["data.max_val_samples=null", "data.max_test_samples=null"]
+    slow = slow_evaluation_args(stage, marker, seconds=3)
+    process = start_training(
+        tiny_run_args(shared_data, run_dir, "validate_best=true", "test=true", *whole_splits, *slow), log
+    )
+    wait_for_marker(process, marker)
+    checkpoints = checkpoint_hashes(run_dir)
+    signalled = time.monotonic()
+    process.send_signal(SIGTERM)
+    status = process.wait(timeout=300)
+
+    # The rest of the pass would sleep 81 s or more; most of this allowance is the interpreter's own shutdown,
+    # about 12 s on a loaded 2-core machine (measured), for a finished run as well.
+    assert time.monotonic() - signalled < 45
+    output = log.read_text()
+    assert status == PREEMPTED_EXIT_CODE, output[-3000:]
+    assert "Traceback" not in output and f"SIGTERM: stopped the {stage} pass" in output
+    assert int(marker.read_text()) <= 2  # the batch under way (or, on a slow machine, the next one), no more
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["partial"] is True and summary["interrupted"] == stage
+    assert summary["monitor"] in summary["metrics"]  # fit's validation, or the best checkpoint's, is kept
+    assert not [name for name in summary["metrics"] if name.startswith("test/")]
+    assert checkpoint_hashes(run_dir) == checkpoints and "best-epoch" in summary["best_checkpoint"]
+    assert read_checkpoint(summary["best_checkpoint"])["state_dict"]
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,7 +20,11 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from nlpzoo.callbacks import ThroughputMeter
-from nlpzoo.callbacks.fault_tolerance import exit_code_on_preemption
+from nlpzoo.callbacks.fault_tolerance import (
+    PREEMPTED_EXIT_CODE,
+    PreemptionAfterFit,
+    exit_code_on_preemption,
+)
 from nlpzoo.checkpoint import resume_metadata
 from nlpzoo.config import validate_config
 from nlpzoo.data.base import TaskDataModule
@@ -204,8 +209,8 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
             model, datamodule, cast(dict[str, Any], OmegaConf.to_container(cfg.distillation, resolve=True))
         )
 
-    throughput = ThroughputMeter()
-    callbacks = [*instantiate_group(cfg.get("callbacks")), throughput]
+    throughput, preemption = ThroughputMeter(), PreemptionAfterFit()
+    callbacks = [*instantiate_group(cfg.get("callbacks")), throughput, preemption]
     loggers = instantiate_group(cfg.get("logger"))
     prepare_ddp_relaunch(cfg)
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -217,39 +222,46 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
         datamodule.tokenizer.save_pretrained(str(output_dir / "tokenizer"))
 
     metrics: dict[str, float] = test_zero_shot(cfg, model, datamodule) if cfg.get("zero_shot") else {}
-    with exit_code_on_preemption():
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    callbacks_run = trainer.callbacks  # type: ignore[attr-defined]  # Lightning's connectors set it at run time
-    checkpoint = next((c for c in callbacks_run if isinstance(c, ModelCheckpoint) and c.monitor), None)
-    best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
-    if cfg.get("validate_best", True) and best:
-        metrics.update(_floats(trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)))
-    else:
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
-    if cfg.get("test", True):
-        metrics.update(_floats(trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)))
+    with preemption.listening():  # SIGTERM from here on stops the run and leaves a (partial) summary
+        with exit_code_on_preemption():
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        callbacks_run = trainer.callbacks  # type: ignore[attr-defined]  # Lightning's connectors set it at run time
+        checkpoint = next((c for c in callbacks_run if isinstance(c, ModelCheckpoint) and c.monitor), None)
+        best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+        last_validation = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        validate = partial(trainer.validate, model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        validated = preemption.run("validate", validate) if cfg.get("validate_best", True) and best else []
+        metrics.update(_floats(validated) if validated else last_validation)
+        if cfg.get("test", True):
+            test = partial(trainer.test, model, datamodule=datamodule, ckpt_path=best, verbose=False)
+            metrics.update(_floats(preemption.run("test", test)))
 
-    summary = {
-        "metrics": metrics,
-        "monitor": cfg.monitor,
-        "best_model_score": float(cast(torch.Tensor, checkpoint.best_model_score))
-        if checkpoint and best
-        else None,
-        "best_checkpoint": best,
-        "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt") if best else None,
-        "epochs": trainer.current_epoch,
-        "global_steps": trainer.global_step,
-        "wall_seconds": time.time() - started,
-        "throughput": throughput.summary(),
-        **datamodule.padding_report(),
-        **({"cleaning": cleaning} if cleaning else {}),
-        "num_parameters": sum(p.numel() for p in model.parameters()),
-        "num_trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "hardware": describe_hardware(trainer),
-        "output_dir": str(output_dir),
-        "config": resolved,
-    }
-    write_summary(summary, output_dir)
+        summary = {
+            "metrics": metrics,
+            # partial: SIGTERM stopped the run in `interrupted` ("validate" or "test"); metrics hold what finished
+            "partial": preemption.interrupted is not None,
+            "interrupted": preemption.interrupted,
+            "monitor": cfg.monitor,
+            "best_model_score": float(cast(torch.Tensor, checkpoint.best_model_score))
+            if checkpoint and best
+            else None,
+            "best_checkpoint": best,
+            "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt") if best else None,
+            "epochs": trainer.current_epoch,
+            "global_steps": trainer.global_step,
+            "wall_seconds": time.time() - started,
+            "throughput": throughput.summary(),
+            **datamodule.padding_report(),
+            **({"cleaning": cleaning} if cleaning else {}),
+            "num_parameters": sum(p.numel() for p in model.parameters()),
+            "num_trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "hardware": describe_hardware(trainer),
+            "output_dir": str(output_dir),
+            "config": resolved,
+        }
+        write_summary(summary, output_dir)
+    if preemption.interrupted:
+        raise SystemExit(PREEMPTED_EXIT_CODE)  # as a preempted fit: the scheduler sees the run did not finish
     return summary
 
 

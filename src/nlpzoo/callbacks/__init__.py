@@ -4,6 +4,7 @@ from nlpzoo.lazy import lazy_attributes
 
 _LOCATIONS = {
     "MidEpochResume": "fault_tolerance",
+    "PreemptionAfterFit": "fault_tolerance",
     "PreemptionCheckpoint": "fault_tolerance",
     "NonFiniteLossGuard": "non_finite_loss",
     "PlotWriter": "plots",

@@ -5,7 +5,8 @@ Lightning does the signal plumbing: its `_SignalConnector` turns SIGTERM into a 
 check after each batch, then raise `SIGTERMException` and call every callback's `on_exception`;
 `PreemptionCheckpoint` saves there. The data position is kept by the train
 loader itself (a torchdata `StatefulDataLoader`, saved by Lightning's fit loop), `MidEpochResume`
-applies it, and `RngStateCheckpoint` restores the global random states.
+applies it, and `RngStateCheckpoint` restores the global random states. After fit, `PreemptionAfterFit`
+stops the best-checkpoint validation or the test pass the same way, for a partial summary.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -80,6 +82,66 @@ def exit_code_on_preemption() -> Iterator[None]:
         yield
     except SIGTERMException:
         raise SystemExit(PREEMPTED_EXIT_CODE) from None
+
+
+class PreemptionAfterFit(L.Callback):
+    """SIGTERM after fit (validating the best checkpoint, testing) stops that pass before its next batch, so
+    `run_training` writes the summary it has, marked partial, and exits with status 143 as a preempted fit does.
+
+    Lightning's own handler lives only while a pass runs (between passes Python's default ends the process
+    at once, with no summary) and a stopped evaluation exits with status 0; `listening()` notes SIGTERM for
+    the whole run, and `run()` records which pass it stopped or kept from starting.
+    """
+
+    def __init__(self) -> None:
+        self.received = False
+        self.interrupted: str | None = None  # "validate" or "test": the pass SIGTERM stopped
+
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[None]:
+        """Note SIGTERM until the block ends; Lightning's handler, set for each fit/validate/test, calls this one too."""
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+            yield
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def note(signum: int, frame: Any) -> None:
+            self.received = True
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGTERM, note)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def run(
+        self, stage: str, evaluate: Callable[[], Sequence[Mapping[str, float]]]
+    ) -> Sequence[Mapping[str, float]]:
+        """The results of `evaluate()` (trainer.validate or trainer.test), or none once SIGTERM has come."""
+        if self.interrupted is not None:
+            return []  # an earlier pass was stopped
+        if not self.received:  # else it came between passes, or in the last batch of the pass before
+            try:
+                return evaluate()
+            except SIGTERMException:
+                pass
+        self.interrupted = stage
+        rank_zero_info(f"SIGTERM: stopped the {stage} pass; checkpoints kept, summary.json marked partial")
+        return []
+
+    def on_validation_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self._stop_if_received(trainer)
+
+    def on_test_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self._stop_if_received(trainer)
+
+    def _stop_if_received(self, trainer: L.Trainer) -> None:
+        # In fit, Lightning and PreemptionCheckpoint handle it; here also the signal Lightning missed by
+        # arriving while the pass was loading its checkpoint.
+        if self.received and trainer.state.fn != TrainerFn.FITTING:
+            raise SIGTERMException
 
 
 class MidEpochResume(L.Callback):
