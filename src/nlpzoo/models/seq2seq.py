@@ -234,8 +234,13 @@ class Seq2SeqConfig:
     beam_size: int = 1
     length_penalty: float = 1.0
     max_generate_length: int | None = None  # None: the data's max_target_length
+    init_std: float | None = None  # every weight from N(0, init_std), biases 0; None: PyTorch's defaults
 
     def __post_init__(self) -> None:
+        if self.init_std is not None and self.init_std <= 0:
+            raise ConfigError(
+                f"model.init_std={self.init_std} must be positive (or null for PyTorch's defaults)"
+            )
         if self.cell not in RNNS:
             raise ConfigError(f"model.cell='{self.cell}' is not one of {sorted(RNNS)}")
         if self.attention not in ("none", "additive", "multiplicative"):
@@ -263,6 +268,14 @@ class Seq2SeqModel(Seq2SeqSearch, ZooModule):
         self.decoder = Decoder(
             target_vocab, target_pad_id(spec), *shared, config.attention, config.tie_embeddings
         )
+        if config.init_std is not None:
+            # bentrevett/pytorch-seq2seq's init_weights. PyTorch's N(0, 1) embeddings are also the tied output
+            # layer's weights: logits of std ~8 at the start, and Adam's 1e-3 steps barely move them.
+            for name, parameter in self.named_parameters():
+                if "weight" in name:
+                    nn.init.normal_(parameter, std=config.init_std)
+                else:
+                    nn.init.zeros_(parameter)
 
     def encode(self, batch: Batch) -> State:
         memory, hidden = self.encoder(batch["input_ids"], batch["attention_mask"])
