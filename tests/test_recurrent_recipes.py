@@ -221,3 +221,22 @@ def test_recurrent_translation_drops_only_the_embeddings() -> None:
     }
     model.teacher_forced(torch.tensor([[2, 5, 6], [2, 7, 8]]), model.encode(batch))
     assert dropped == [8] * 4  # the source embeddings once, the target embedding at each of 3 steps
+
+
+def test_init_std_draws_every_weight_small_and_zeroes_the_biases() -> None:
+    """model.init_std is notebook 3's init_weights: N(0, std) weights (the tied output layer's too), zero biases."""
+    from nlpzoo.errors import ConfigError
+    from nlpzoo.models.seq2seq import Seq2SeqModel
+    from nlpzoo.tasks import TaskKind, TaskSpec
+
+    torch.manual_seed(0)
+    spec = TaskSpec(kind=TaskKind.SEQ2SEQ, vocab_size=300, target_vocab_size=200, pad_token_id=PAD)
+    model = Seq2SeqModel(spec, embedding_dim=32, hidden_size=48, attention="additive", init_std=0.01)
+    for name, parameter in model.named_parameters():
+        if "weight" in name:
+            assert 0.008 < parameter.std().item() < 0.012, name
+        else:
+            assert torch.all(parameter == 0), name
+    assert model.decoder.output.weight is model.decoder.embedding.weight
+    with pytest.raises(ConfigError, match="init_std"):
+        Seq2SeqModel(spec, init_std=0.0)
