@@ -269,8 +269,7 @@ class Seq2SeqModel(Seq2SeqSearch, ZooModule):
             target_vocab, target_pad_id(spec), *shared, config.attention, config.tie_embeddings
         )
         if config.init_std is not None:
-            # bentrevett/pytorch-seq2seq's init_weights. PyTorch's N(0, 1) embeddings are also the tied output
-            # layer's weights: logits of std ~8 at the start, and Adam's 1e-3 steps barely move them.
+            # bentrevett/pytorch-seq2seq's init_weights, for comparing with its notebooks.
             for name, parameter in self.named_parameters():
                 if "weight" in name:
                     nn.init.normal_(parameter, std=config.init_std)
