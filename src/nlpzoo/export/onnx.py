@@ -34,8 +34,8 @@ from nlpzoo.optional import optional_import, require
 
 OPSET = 18  # the dynamo exporter's own; see the module docstring for 17
 Exporter = Literal["dynamo", "torchscript"]
-# Families torch.export cannot capture, and why (module docstring); every other family exports with dynamo.
-TORCHSCRIPT_FAMILIES = {"recurrent": "pack_padded_sequence's PackedSequence has data-dependent batch sizes"}
+# Families torch.export cannot capture (their PackedSequence: module docstring); the others export with dynamo.
+TORCHSCRIPT_FAMILIES = frozenset({"recurrent"})
 EXPORTER_KEY = "nlpzoo.exporter"  # ONNX metadata: which exporter wrote the graph
 # Outputs left out of the graph: a CRF's Viterbi tags; its loop over time steps would be traced at the
 # sample's length. `runtime.BatchForward` decodes them in PyTorch from the exported emissions.
@@ -120,6 +120,10 @@ def export_onnx(module: ZooModule, sample: Arrays, path: str | Path, opset: int 
             dynamo=False,
         )
     graph = onnx.load(str(path))
+    for tensor in graph.graph.input:  # torch.export specializes an axis it finds constant, silently
+        fixed = [axis for axis in tensor.type.tensor_type.shape.dim[:2] if not axis.dim_param]
+        if fixed:
+            raise RuntimeError(f"{exporter} export fixed an axis of {tensor.name} at {fixed[0].dim_value}")
     onnx.helper.set_model_props(graph, {EXPORTER_KEY: exporter})
     onnx.save(graph, str(path))
     return output_names
