@@ -51,6 +51,45 @@ def test_onnx_matches_pytorch_on_200_real_sentences_with_any_batch_and_length(
     assert report.examples == 1 + 7 + 32 + 50 + 50
 
 
+def test_the_recurrent_family_exports_with_torchscript_the_others_with_dynamo_at_opset_18(
+    tiny_lstm_checkpoint: Path,
+) -> None:
+    from nlpzoo.export.onnx import exporter_for
+    from nlpzoo.models import PretrainedEncoder, TransformerEncoderModel
+    from nlpzoo.tasks import TaskKind, TaskSpec
+    from tests.tiny_transformers import tiny
+
+    spec = TaskSpec(kind=TaskKind.TOKEN_CLASSIFICATION, vocab_size=30, label_names=["O", "B-PER", "I-PER"])
+    encoders = [
+        TransformerEncoderModel(spec, dim=16, heads=2, layers=1),
+        PretrainedEncoder(spec, **tiny("bert")),
+    ]
+    assert exporter_for(load_module(tiny_lstm_checkpoint).module) == "torchscript"
+    assert [exporter_for(module) for module in encoders] == ["dynamo", "dynamo"]
+    sample = {"input_ids": np.ones((2, 5), np.int64), "attention_mask": np.ones((2, 5), np.int64)}
+    with pytest.raises(ConfigError, match="dynamo exporter, which writes opset 18"):
+        export_onnx(encoders[0], sample, "unused.onnx", opset=17)
+
+
+def test_a_dynamo_export_traced_on_one_token_answers_other_batches_and_lengths(tmp_path: Path) -> None:
+    """torch.export would fix sizes 1 as constants; export_onnx traces on a larger copy of such a sample."""
+    from nlpzoo.export.onnx import exporter_of
+    from nlpzoo.models import TransformerEncoderModel
+    from nlpzoo.tasks import TaskKind, TaskSpec
+
+    spec = TaskSpec(kind=TaskKind.TOKEN_CLASSIFICATION, vocab_size=30, label_names=["O", "B-PER", "I-PER"])
+    module = TransformerEncoderModel(spec, dim=16, heads=2, layers=1)
+    one = np.array([[5]], dtype=np.int64)
+    export_onnx(module, {"input_ids": one, "attention_mask": np.ones_like(one)}, tmp_path / "m.onnx")
+    assert exporter_of(tmp_path / "m.onnx") == "dynamo"
+    ids = np.random.default_rng(0).integers(1, 30, size=(3, 7))
+    mask = np.ones_like(ids)
+    mask[1, 4:] = 0  # a padded row
+    batch = {"input_ids": np.where(mask == 1, ids, 0), "attention_mask": mask}
+    report = check_parity(TorchBackend(module), OnnxBackend(tmp_path / "m.onnx"), [batch], token_level=True)
+    assert report.max_abs_diff < 1e-4 and report.identical_argmax, report
+
+
 def test_padding_does_not_change_the_onnx_output(tiny_lstm_checkpoint: Path, tmp_path: Path) -> None:
     loaded = load_module(tiny_lstm_checkpoint)
     export_onnx(loaded.module, encode(loaded, ["a fine film", "dull"]), tmp_path / "m.onnx")
@@ -65,6 +104,7 @@ def test_export_recipe_reports_accuracy_size_and_parity_for_every_backend(export
     assert set(backends) == {"torch", "torch_int8", "onnx", "onnx_int8"}
     assert backends["onnx"]["parity_vs_torch"]["identical_argmax"]
     assert backends["onnx"]["parity_vs_torch"]["examples"] == 200
+    assert exported_lstm["onnx_exporter"] == "torchscript"  # PackedSequence: see nlpzoo.export.onnx
     assert abs(backends["onnx"]["accuracy"] - backends["torch"]["accuracy"]) < 1e-9
     # int8 weights: the ONNX file shrinks, and accuracy stays close (same examples, same labels).
     assert backends["onnx_int8"]["size_bytes"] < 0.6 * backends["onnx"]["size_bytes"]

@@ -7,18 +7,22 @@ import json
 from pathlib import Path
 
 import hydra
+import numpy as np
 import pytest
 import torch
 
 import nlpzoo
 from nlpzoo.checkpoint import load_module
 from nlpzoo.errors import ConfigError
-from nlpzoo.export.runtime import PROFILE_FILE, REPORT_FILE, BatchForward, OnnxBackend
+from nlpzoo.export.onnx import check_parity, exporter_of
+from nlpzoo.export.pipeline import model_inputs, split_batches
+from nlpzoo.export.runtime import PROFILE_FILE, REPORT_FILE, BatchForward, OnnxBackend, TorchBackend
 from nlpzoo.serve.drift_statistics import KIND_STATISTICS
 from nlpzoo.tasks import TaskKind
 from tests.task_checkpoints import TAGGERS
 
 QA = ["qa_transformer_encoder", "qa_encoder"]
+RECURRENT = ("tag_bilstm", "tag_bilstm_crf")  # PackedSequence: the TorchScript exporter (nlpzoo.export.onnx)
 TASK_METRIC = {"tag": ("f1", "val/f1"), "qa": ("f1", "val/f1")}  # export report name, training summary name
 
 
@@ -43,6 +47,7 @@ def test_onnx_matches_pytorch_and_the_task_metric_holds_on_every_backend(
     backends = report["backends"]
     assert set(backends) == {"torch", "torch_int8", "onnx", "onnx_int8"}
     assert report["task"] == ("token_classification" if recipe in TAGGERS else "extractive_qa")
+    assert report["onnx_exporter"] == ("torchscript" if recipe in RECURRENT else "dynamo")
     onnx = backends["onnx"]["parity_vs_torch"]
     assert onnx["max_abs_diff"] < 1e-4 and onnx["identical_argmax"], onnx
     assert onnx["examples"] > 0
@@ -57,6 +62,28 @@ def test_onnx_matches_pytorch_and_the_task_metric_holds_on_every_backend(
     assert list(profile["shares"]) == list(KIND_STATISTICS[TaskKind(report["task"])])
     assert profile["examples"] == report["reference_profile"]["examples"] > 0
     assert json.loads((Path(report["export_dir"]) / REPORT_FILE).read_text())["backends"] == backends
+
+
+@pytest.mark.parametrize("recipe", [*TAGGERS, *QA])
+def test_onnx_answers_other_batch_sizes_and_lengths_than_the_export_sample(
+    recipe: str, task_run, task_export
+) -> None:
+    """export.py traces on the split's first batch; fewer, shorter rows give the same scores in ONNX."""
+    loaded = load_module(task_run(recipe)["best_checkpoint"])
+    path = Path(task_export(recipe)["export_dir"]) / "model.onnx"
+    assert exporter_of(path) == ("torchscript" if recipe in RECURRENT else "dynamo")
+    first, second = (model_inputs(batch) for batch in split_batches(loaded, "validation")[:2])
+    rows, length = first["input_ids"].shape  # the sample export traced
+    assert OnnxBackend(path).session.get_inputs()[0].shape == ["batch", "sequence"]
+    cut = [  # contiguous, as a DataLoader's batches are
+        {key: np.ascontiguousarray(value[:3, : length // 2]) for key, value in first.items()},
+        {key: np.ascontiguousarray(value[:5, : length - 3]) for key, value in second.items()},
+    ]
+    shapes = [batch["input_ids"].shape for batch in cut]
+    assert all(shape[0] != rows and shape[1] != length for shape in shapes), (rows, length, shapes)
+    report = check_parity(TorchBackend(loaded.module), OnnxBackend(path), cut, token_level=True)
+    assert report.max_abs_diff < 1e-4 and report.identical_argmax, report
+    assert report.examples == 8
 
 
 def test_the_trained_bilstm_crf_finds_entities(task_export) -> None:

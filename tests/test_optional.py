@@ -54,6 +54,24 @@ def test_onnx_backends_and_export_without_onnx_name_the_onnx_extra(
         export_onnx(torch.nn.Identity(), {}, tmp_path / "model.onnx")  # type: ignore[arg-type]
 
 
+def test_dynamo_export_without_onnxscript_names_the_onnx_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from nlpzoo.export.onnx import export_onnx
+    from nlpzoo.models import TransformerEncoderModel
+    from nlpzoo.tasks import TaskKind, TaskSpec
+
+    spec = TaskSpec(kind=TaskKind.TEXT_CLASSIFICATION, vocab_size=20, label_names=["a", "b"])
+    hide(monkeypatch, "onnxscript")
+    sample = {"input_ids": np.ones((2, 3), np.int64), "attention_mask": np.ones((2, 3), np.int64)}
+    with pytest.raises(
+        MissingExtraError, match=r'^onnxscript is not installed.*pip install "nlpzoo\[onnx\]"$'
+    ):
+        export_onnx(TransformerEncoderModel(spec, dim=8, heads=2, layers=1), sample, tmp_path / "model.onnx")
+
+
 def test_mlflow_logger_without_mlflow_fails_before_any_data_is_read(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ from nlpzoo.errors import MissingExtraError
 EXTRAS = {
     "onnx": "onnx",
     "onnxruntime": "onnx",
+    "onnxscript": "onnx",
     "litserve": "serve",
     "numba": "numba",
     "mlflow": "mlflow",

@@ -24,7 +24,7 @@ from nlpzoo.checkpoint import LoadedCheckpoint, load_module
 from nlpzoo.data.sources import SPLITS
 from nlpzoo.errors import ConfigError, UnsupportedTaskError
 from nlpzoo.evaluation import evaluation_data_config
-from nlpzoo.export.onnx import check_parity, export_onnx, quantize_onnx_dynamic
+from nlpzoo.export.onnx import check_parity, export_onnx, exporter_of, quantize_onnx_dynamic
 from nlpzoo.export.runtime import (
     MODEL_INPUTS,
     ONNX_FILES,
@@ -193,6 +193,7 @@ def run_export(cfg: DictConfig) -> dict[str, Any]:
 
     onnx_path = folder / ONNX_FILES["onnx"]
     export_onnx(module, model_inputs(batches[0]), onnx_path, cfg.opset)
+    report["onnx_exporter"] = exporter_of(onnx_path)  # dynamo, or torchscript for the recurrent family
     quantize_onnx_dynamic(onnx_path, folder / ONNX_FILES["onnx_int8"])
     backends = {
         name: build_backend(name, module, folder) for name in ("torch", "torch_int8", "onnx", "onnx_int8")
