@@ -40,6 +40,7 @@ def run_train(*overrides: str, tmp_path: Path) -> tuple[int, str, float]:
             ["callbacks.non_finite_loss.action=explode"],
             ["callbacks.non_finite_loss.action", "'stop', 'skip'"],
         ),
+        (["threads=-1"], ["threads=-1 must be a whole number >= 0"]),
         (["+trainer.max_epoch=3"], ["unknown config key 'trainer.max_epoch'", "max_epochs"]),
         (
             ["model=gpt"],

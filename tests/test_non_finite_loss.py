@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from nlpzoo.callbacks import NonFiniteLossGuard
+from nlpzoo.callbacks.non_finite_loss import all_finite
 from nlpzoo.errors import TrainingDivergedError
 
 BAD_BATCH = 3
@@ -70,3 +71,19 @@ def test_skip_changes_nothing_for_that_batch() -> None:
     assert guard.skipped_steps == [BAD_BATCH]
     for name, weight in without.state_dict().items():
         assert torch.equal(weight, skipped.state_dict()[name]), name
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([1.0, 2.0], True),
+        ([1.0, float("nan")], False),
+        ([float("inf"), 1.0], False),
+        ([float("inf"), float("-inf")], False),  # sums to NaN
+        ([3e38, 3e38], True),  # the sum overflows although every element is finite
+    ],
+)
+def test_all_finite_screens_by_sum_without_false_answers(values: list[float], expected: bool) -> None:
+    tensors = [torch.ones(4), torch.tensor(values)]
+    assert all_finite(tensors) is expected
+    assert all_finite([t.to(torch.bfloat16) for t in tensors]) is expected

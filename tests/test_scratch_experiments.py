@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from nlpzoo.training import run_training
 from tests.conftest import compose_config
@@ -35,8 +36,14 @@ EXPERIMENTS = {
 @pytest.mark.parametrize("experiment", list(EXPERIMENTS))
 def test_experiment_runs_one_step(experiment: str, tmp_path: Path, shared_data: Path) -> None:
     overrides = [f"experiment={experiment}", f"paths.data_dir={shared_data}", *TINY, *EXPERIMENTS[experiment]]
-    summary = run_training(compose_config(overrides, tmp_path / "run"))
+    threads = torch.get_num_threads()
+    try:
+        summary = run_training(compose_config(overrides, tmp_path / "run"))
+    finally:
+        torch.set_num_threads(threads)  # the recipe's `threads` would outlive it in this test process
     assert summary["global_steps"] == 1 and "val/loss" in summary["metrics"]
+    if experiment == "shakespeare_gpt":
+        assert summary["hardware"]["torch_threads"] == 1  # the recipe trains on one thread
 
 
 def test_conll_data_serves_character_ids_of_each_word(tmp_path: Path, shared_data: Path) -> None:

@@ -32,6 +32,7 @@ def describe_hardware(trainer: L.Trainer | None = None) -> dict[str, Any]:
     return {
         "cpu": cpu_model(),
         "cpu_cores": usable_cores(),
+        "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "accelerator": accelerator,
         "devices": trainer.num_devices if trainer else 1,

@@ -104,6 +104,9 @@ def preflight(cfg: DictConfig) -> None:
             resolved = OmegaConf.to_container(scheduler, resolve=True)
             cfg.model.scheduler = {"monitor": cfg.monitor, "mode": cfg.monitor_mode, **resolved}  # type: ignore[dict-item]
     validate_config(cfg)
+    threads = cfg.get("threads") or 0
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+        raise ConfigError(f"threads={threads!r} must be a whole number >= 0 (0: PyTorch's default)")
     if cfg.data.get("streaming"):
         require_max_steps(cfg.trainer.get("max_steps"))
         interval = cfg.trainer.get("val_check_interval")
@@ -197,6 +200,8 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     preflight(cfg)
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
 
     datamodule = build_datamodule(cfg, tokenizer_of_checkpoint(ckpt_path, cfg) if ckpt_path else None)

@@ -9,6 +9,7 @@ _LOCATIONS = {
     "NonFiniteLossGuard": "non_finite_loss",
     "PlotWriter": "plots",
     "RngStateCheckpoint": "rng_state",
+    "ExponentialMovingAverage": "weight_averaging",
     "ThroughputMeter": "throughput",
     "BestCheckpointArtifact": "tracking",
     "PredictionTable": "tracking",
