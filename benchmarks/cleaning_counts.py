@@ -20,7 +20,7 @@ from hydra import compose, initialize_config_dir
 import nlpzoo.config  # noqa: F401  (registers the resolvers data configs use)
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ("length", "leakage", "exact_duplicates", "near_duplicates")
+STEPS = ("length", "language", "leakage", "near_leakage", "exact_duplicates", "near_duplicates")
 
 
 def measure(data: str, report_dir: Path, overrides: list[str]) -> dict:

@@ -88,6 +88,40 @@ def test_leakage_removes_train_examples_seen_in_validation_or_test() -> None:
     assert cleaning.report["splits"]["train"]["leakage"]["removed"] == 2
 
 
+def test_near_leakage_removes_train_inputs_that_nearly_match_a_held_out_one() -> None:
+    words = SENTENCE.split()
+    changed = [*words]
+    changed[17] = "sisters"  # one word of thirty differs from the test sentence
+    cleaning = Cleaning(near_duplicates=True)
+    out = clean(cleaning, {"train": [" ".join(changed), "fresh and unrelated"], "test": [SENTENCE]})
+    assert out["train"] == ["fresh and unrelated"]
+    removed = cleaning.report["splits"]["train"]["near_leakage"]
+    assert removed["removed"] == 1 and removed["examples"][0]["like"] == SENTENCE
+    # leakage off: the near match stays
+    assert (
+        len(
+            clean(
+                Cleaning(near_duplicates=True, leakage=False),
+                {"train": [" ".join(changed)], "test": [SENTENCE]},
+            )["train"]
+        )
+        == 1
+    )
+
+
+def test_language_filter_drops_confident_other_languages_only() -> None:
+    english = "the film opens with a long quiet shot of the harbour at dawn"
+    german = "der Film beginnt mit einer langen ruhigen Einstellung des Hafens im Morgengrauen"
+    french = "le film commence par un long plan silencieux du port à l'aube"
+    cleaning = Cleaning(languages=["en"], leakage=False)
+    out = clean(cleaning, {"train": [english, german, french, "ok"], "test": [german]})
+    assert out["train"] == [english, "ok"]  # "ok": too short for a confident guess, kept
+    assert out["test"] == [german]  # evaluation splits stay as published
+    removed = cleaning.report["splits"]["train"]["language"]
+    assert removed["removed"] == 2
+    assert [example["language"][:2] for example in removed["examples"]] == ["de", "fr"]
+
+
 def test_length_filter_in_words_only_on_filter_splits() -> None:
     cleaning = Cleaning(min_words=2, max_words=3, leakage=False)
     out = clean(cleaning, {"train": ["one", "two words", "four words are many"], "test": ["one"]})

@@ -2,8 +2,10 @@
 
 Text repair rewrites each text field: mojibake (`ftfy.fix_encoding`), Unicode NFKC, control characters,
 whitespace. Filters drop whole examples from the `filter_splits` (train by default, so benchmarks stay
-comparable): exact duplicates, near duplicates (MinHash LSH, `datasketch`), word-count bounds, and train
-examples whose input text also occurs in validation or test (leakage). A field that holds a list of
+comparable): exact duplicates, near duplicates (MinHash LSH, `datasketch`), word-count bounds, inputs in
+a language other than the ones named (`langid`, whose model ships in the package), and train examples
+whose input text also occurs in validation or test (leakage; with near duplicates on, also a train
+input that nearly matches one of theirs). A field that holds a list of
 tokens (token classification) is repaired token by token and never changes length, so tags stay aligned;
 `repair_text=False` (question answering, whose answers are character offsets) keeps texts as they are.
 The report (counts per step and split, a few examples of each) goes to `report_path` as JSON.
@@ -90,6 +92,8 @@ class Cleaning:
         min_words: int | None = None,
         max_words: int | None = None,
         leakage: bool = True,
+        languages: list[str] | None = None,
+        language_threshold: float = 0.9,
         filter_splits: list[str] | None = None,
         examples_per_step: int = 3,
         report_path: str | None = None,
@@ -117,6 +121,9 @@ class Cleaning:
         self.min_words = min_words
         self.max_words = max_words
         self.leakage = leakage
+        self.languages = list(languages) if languages is not None else None
+        self.language_threshold = language_threshold
+        self._language_identifier: Any = None
         self.filter_splits = list(filter_splits) if filter_splits is not None else ["train"]
         self.examples_per_step = examples_per_step
         self.report_path = report_path
@@ -127,6 +134,9 @@ class Cleaning:
         if fix_mojibake:
             with optional_import("cleaning"):
                 import ftfy  # noqa: F401
+        if self.languages is not None:
+            with optional_import("cleaning"):
+                import langid  # noqa: F401
 
     # --- text repair -----------------------------------------------------------------------------
     def repair(self, text: str, report: dict[str, Any]) -> str:
@@ -152,25 +162,58 @@ class Cleaning:
         return value
 
     # --- whole-example filters -------------------------------------------------------------------
-    def _removed(
-        self, report: dict[str, Any], step: str, index: int, text: str, why: str | None = None
-    ) -> None:
+    def _removed(self, report: dict[str, Any], step: str, index: int, text: str, **why: str) -> None:
+        """Count a removed row under `step`, keeping a few examples with why it went (`like=`, ...)."""
         entry = report.setdefault(step, {"removed": 0, "examples": []})
         entry["removed"] += 1
         if len(entry["examples"]) < self.examples_per_step:
             entry["examples"].append(
-                {"row": index, "text": text[:300], **({"like": why[:300]} if why else {})}
+                {"row": index, "text": text[:300], **{key: value[:300] for key, value in why.items()}}
             )
+
+    def identify_language(self, text: str) -> tuple[str, float]:
+        """(ISO 639-1 code, probability) from langid's bundled model, loaded once (about a second)."""
+        if self._language_identifier is None:
+            with optional_import("cleaning"):
+                from langid.langid import LanguageIdentifier, model
+            self._language_identifier = LanguageIdentifier.from_modelstring(model, norm_probs=True)
+        language, probability = self._language_identifier.classify(text)
+        return str(language), float(probability)
+
+    def minhash(self, text: str) -> Any:
+        """The MinHash signature of a text's character shingles."""
+        from datasketch import MinHash
+
+        signature = MinHash(num_perm=self.num_permutations, seed=self.seed)
+        signature.update_batch([s.encode("utf-8") for s in shingles(text, self.shingle_size)])
+        return signature
+
+    def near_matches(self, lsh: Any, signatures: dict[Any, Any], signature: Any) -> list[Any]:
+        """Keys in `lsh` whose estimated Jaccard with `signature` passes the threshold (LSH buckets only
+        give candidates)."""
+        return [
+            other
+            for other in lsh.query(signature)
+            if signature.jaccard(signatures[other]) >= self.near_duplicate_threshold
+        ]
 
     def filter_rows(
         self, keys: list[str], inputs: list[str], report: dict[str, Any], held_out: set[str]
     ) -> list[int]:
         """Indices of the rows to keep: the first of each duplicate group, in bounds, not leaked."""
-        lsh = None
+        lsh = held_out_lsh = None
+        held_out_signatures: dict[str, Any] = {}
         if self.near_duplicates:
             with optional_import("cleaning"):
-                from datasketch import MinHash, MinHashLSH
+                from datasketch import MinHashLSH
             lsh = MinHashLSH(threshold=self.near_duplicate_threshold, num_perm=self.num_permutations)
+            if self.leakage and held_out:
+                held_out_lsh = MinHashLSH(
+                    threshold=self.near_duplicate_threshold, num_perm=self.num_permutations
+                )
+                for text in sorted(held_out):
+                    held_out_signatures[text] = self.minhash(text)
+                    held_out_lsh.insert(text, held_out_signatures[text])
         seen: dict[str, int] = {}
         signatures: dict[int, Any] = {}  # row -> its MinHash, for the rows in the LSH index
         kept: list[int] = []
@@ -181,27 +224,32 @@ class Cleaning:
             ):
                 self._removed(report, "length", index, text)
                 continue
+            if self.languages is not None:
+                language, probability = self.identify_language(text)
+                # an uncertain guess (short texts) never drops a row
+                if language not in self.languages and probability >= self.language_threshold:
+                    self._removed(report, "language", index, text, language=f"{language} ({probability:.2f})")
+                    continue
             if self.leakage and text in held_out:
                 self._removed(report, "leakage", index, text)
                 continue
+            if held_out_lsh is not None:
+                near = self.near_matches(held_out_lsh, held_out_signatures, self.minhash(text))
+                if near:
+                    self._removed(report, "near_leakage", index, text, like=min(near))
+                    continue
             if self.exact_duplicates and key in seen:
-                self._removed(report, "exact_duplicates", index, key, keys[seen[key]])
+                self._removed(report, "exact_duplicates", index, key, like=keys[seen[key]])
                 continue
             seen.setdefault(key, index)
             if lsh is not None:
-                minhash = MinHash(num_perm=self.num_permutations, seed=self.seed)
-                minhash.update_batch([s.encode("utf-8") for s in shingles(key, self.shingle_size)])
-                # LSH buckets give candidates; keep only those whose estimated Jaccard passes the threshold
-                similar = [
-                    other
-                    for other in lsh.query(minhash)
-                    if minhash.jaccard(signatures[other]) >= self.near_duplicate_threshold
-                ]
+                signature = self.minhash(key)
+                similar = self.near_matches(lsh, signatures, signature)
                 if similar:
-                    self._removed(report, "near_duplicates", index, key, keys[min(similar)])
+                    self._removed(report, "near_duplicates", index, key, like=keys[min(similar)])
                     continue
-                lsh.insert(index, minhash)
-                signatures[index] = minhash
+                lsh.insert(index, signature)
+                signatures[index] = signature
             kept.append(index)
         return kept
 
