@@ -163,6 +163,23 @@ def test_multi30k_parallel_gz_files_teacher_forcing(shared_data: Path, tmp_path:
     assert torch.equal(decoder_inputs[1:length], labels[: length - 1])  # shifted right by one
     german = gzip.decompress((shared_data / "multi30k" / "val.de.gz").read_bytes()).decode().splitlines()
     assert datamodule.tokenizer.decode(batch["input_ids"][0], skip_special_tokens=True) in german
+    # every source ends with end-of-sequence, so a recurrent encoder sees where it stops
+    eos = datamodule.tokenizer.eos_token_id
+    lengths = batch["attention_mask"].sum(1).tolist()
+    assert eos is not None and all(batch["input_ids"][row, n - 1] == eos for row, n in enumerate(lengths))
+
+
+def test_sources_end_with_one_eos_within_max_length(shared_data: Path, tmp_path: Path) -> None:
+    from nlpzoo.data.seq2seq import encode_sources
+
+    datamodule = load("multi30k", "word", [f"data.path={shared_data / 'multi30k'}", *SLICE], tmp_path)
+    tokenizer = datamodule.tokenizer
+    eos = tokenizer.eos_token_id
+    encoded = encode_sources(tokenizer, ["ein hund läuft .", "ein hund läuft über die wiese"], 4)
+    assert [row[-1] for row in encoded["input_ids"]] == [eos, eos]
+    assert [len(row) for row in encoded["input_ids"]] == [4, 4]  # each cut to 3 tokens + eos
+    short = encode_sources(tokenizer, ["ein hund"], 8)["input_ids"][0]
+    assert short.count(eos) == 1 and tokenizer.decode(short, skip_special_tokens=True) == "ein hund"
 
 
 def test_multi30k_separate_target_tokenizer(shared_data: Path, tmp_path: Path) -> None:

@@ -20,6 +20,25 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 
+def encode_sources(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int
+) -> dict[str, list[list[int]]]:
+    """Source ids that end with the tokenizer's end-of-sequence token, truncated to `max_length`.
+
+    Pretrained tokenizers (T5, BART, Marian) append it themselves; nlpzoo's word, char and subword
+    tokenizers do not, and without it a recurrent encoder-decoder cannot tell where a source without a
+    final full stop ends: it learned to stop after "." only and looped on the rest (Multi30k validation,
+    a third of whose German sources have no full stop). bentrevett/pytorch-seq2seq appends <eos> too.
+    Training, evaluation, prediction and serving all encode through here.
+    """
+    features = tokenizer(texts, truncation=True, max_length=max_length)
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        return {"input_ids": features["input_ids"], "attention_mask": features["attention_mask"]}
+    ids = [row if row and row[-1] == eos else [*row[: max_length - 1], eos] for row in features["input_ids"]]
+    return {"input_ids": ids, "attention_mask": [[1] * len(row) for row in ids]}
+
+
 def encode_seq2seq_batch(
     rows: dict[str, list[Any]],
     tokenizer: PreTrainedTokenizerBase,
@@ -35,7 +54,7 @@ def encode_seq2seq_batch(
     """Source ids; target as `decoder_input_ids` = [start] + y and `labels` = y + [eos] (teacher forcing),
     and `target_text`: the target as written, the reference that generated text is scored against."""
     check_texts(rows, (source_column, target_column), where)
-    source = tokenizer(rows[source_column], truncation=True, max_length=max_length)
+    source = encode_sources(tokenizer, rows[source_column], max_length)
     target = target_tokenizer(
         rows[target_column], add_special_tokens=False, truncation=True, max_length=max_target_length - 1
     )

@@ -9,6 +9,7 @@ import torch
 
 from nlpzoo.data.collate import PaddingCollator
 from nlpzoo.data.instruction import prompt_ids
+from nlpzoo.data.seq2seq import encode_sources
 from nlpzoo.models.base import ZooModule
 from nlpzoo.models.pretrained import PretrainedFamily
 from nlpzoo.prediction.base import Example, field_of
@@ -26,7 +27,7 @@ class Seq2SeqPredictor(GenerationPredictor):
         return ("max_new_tokens", "num_beams", "length_penalty")
 
     def encode(self, examples: Sequence[Example]) -> Batch:
-        """Source ids as the seq2seq DataModule encodes them (special tokens, truncated to max_length);
+        """Source ids as the seq2seq DataModule encodes them (ending in end-of-sequence, truncated to max_length);
         for a decoder-only model (`spec.prompt`), the prompt around the source, as it was trained."""
         sources = [field_of(e, self.text_fields, "source text") for e in examples]
         spec = self.module.spec
@@ -36,7 +37,7 @@ class Seq2SeqPredictor(GenerationPredictor):
             )
             rows = [{"input_ids": i, "attention_mask": [1] * len(i)} for i in ids]
             return self.to_device(PaddingCollator({"input_ids": self.tokenizer.pad_token_id or 0})(rows))
-        features = self.tokenizer(sources, truncation=True, max_length=spec.max_length)
+        features = encode_sources(self.tokenizer, sources, spec.max_length)
         rows = [
             {"input_ids": i, "attention_mask": m}
             for i, m in zip(features["input_ids"], features["attention_mask"], strict=True)
