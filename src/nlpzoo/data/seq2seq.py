@@ -27,8 +27,8 @@ def encode_sources(
 
     Pretrained tokenizers (T5, BART, Marian) append it themselves; nlpzoo's word, char and subword
     tokenizers do not, and without it a recurrent encoder-decoder cannot tell where a source without a
-    final full stop ends: it learned to stop after "." only and looped on the rest (Multi30k validation,
-    a third of whose German sources have no full stop). bentrevett/pytorch-seq2seq appends <eos> too.
+    final full stop ends: it learned to stop after "." and looped to the length limit on half of the
+    Multi30k validation sources without one (49 of 1,014). bentrevett/pytorch-seq2seq appends <eos> too.
     Training, evaluation, prediction and serving all encode through here.
     """
     features = tokenizer(texts, truncation=True, max_length=max_length)
