@@ -26,6 +26,11 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The runs tests start as subprocesses share the cores with the other test workers: OpenMP threads that
+# spin while they wait would take turns with the other processes' (a multi30k_transformer step took 12-17 s
+# instead of 3.1 s on 2 shared cores, measured), so they sleep instead. Alone on a machine, spinning is faster
+# (a 0.8 M-parameter GPT step: 29 vs 53 ms on 2 threads), which is why the product leaves OpenMP's default.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # One intra-op thread: on a shared 2-core machine, 2 OpenMP threads per test process spin against
 # other processes and made a tiny LSTM step ~100x slower (measured). NLPZOO_TEST_THREADS overrides.
 torch.set_num_threads(int(os.environ.get("NLPZOO_TEST_THREADS", "1")))
