@@ -5,15 +5,15 @@ captures the graph, `dynamic_shapes` keeps batch and sequence free, and onnxscri
 17, its down-conversion left opset-18 `Split(num_outputs=...)` nodes that onnxruntime refuses to load).
 
 Except the recurrent family (`TORCHSCRIPT_FAMILIES`), which keeps the deprecated TorchScript exporter
-(`dynamo=False`): its encoder runs the RNN on `pack_padded_sequence`'s PackedSequence, so padding never
-enters the recurrence, and torch.export cannot trace that. With torch 2.13 it fails inside `nn.LSTM.forward`
+(`dynamo=False`): under an exporter its encoder runs the RNN on `pack_padded_sequence`'s PackedSequence, so
+padding never enters the recurrence, and torch.export cannot trace that. With torch 2.13 it fails inside `nn.LSTM.forward`
 (`max_batch_size = batch_sizes[0]` is a data-dependent tensor there): "TypeError: zeros(): argument 'size'
 failed to unpack the object at pos 2 with error "type must be tuple of ints,but got FakeTensor"", in both
 non-strict and strict mode. The TorchScript exporter instead maps the packing onto the ONNX RNN ops' own
 `sequence_lens` input. Moving it to dynamo would take an export graph without PackedSequence that still
-skips padding: a plain padded `nn.LSTM` does export (to ONNX LSTM), so per layer the forward direction can
-run on the padded batch with the final state gathered at each length, and the backward direction on each
-sequence reversed within its length (a gather by index), with padded positions zeroed; or a custom
+skips padding: a plain padded `nn.LSTM` does export (to ONNX LSTM), and `models/recurrence_by_length.py`
+(the eager CPU path) already runs each direction that way, but calls torch's per-direction kernels, which
+would need their own export check; or a custom
 translation (`custom_translation_table`) of the packed RNN onto ONNX LSTM/GRU/RNN with `sequence_lens`.
 Either must then match the packed encoder per cell (RNN/LSTM/GRU), depth and direction.
 """

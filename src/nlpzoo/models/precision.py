@@ -77,6 +77,15 @@ def recurrent_runs_in_fp32(dtype: torch.dtype) -> bool:
     return True
 
 
+def autocast_leaves_recurrence(device: torch.device) -> bool:
+    """Whether a recurrence on `device` must run in fp32 with autocast off (CPU autocast to a dtype it lacks)."""
+    return (
+        device.type == "cpu"
+        and torch.is_autocast_enabled("cpu")
+        and recurrent_runs_in_fp32(torch.get_autocast_dtype("cpu"))
+    )
+
+
 FinalState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # h_n, or an LSTM's (h_n, c_n)
 
 
@@ -96,11 +105,7 @@ def run_recurrent(
     Every recurrent family calls its nn.RNN/LSTM/GRU through here; outputs are then fp32 on that path.
     """
     device = (inputs.data if isinstance(inputs, PackedSequence) else inputs).device
-    if not (
-        device.type == "cpu"
-        and torch.is_autocast_enabled("cpu")
-        and recurrent_runs_in_fp32(torch.get_autocast_dtype("cpu"))
-    ):
+    if not autocast_leaves_recurrence(device):
         return rnn(inputs, state)
     if isinstance(state, tuple):  # an LSTM's (hidden, cell)
         state = (state[0].float(), state[1].float())

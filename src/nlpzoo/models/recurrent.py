@@ -13,13 +13,13 @@ from typing import Any, Literal
 import torch
 from omegaconf import DictConfig
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule, configured_task, fit_to_task
 from nlpzoo.models.decoding import LanguageModelSampling, State, StepFunction
 from nlpzoo.models.heads import CharCNN, EncoderWithHead, masked_mean, task_head
 from nlpzoo.models.precision import run_recurrent
+from nlpzoo.models.recurrence_by_length import recur_by_length
 from nlpzoo.tasks import Batch, TaskKind, TaskSpec
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -89,11 +89,7 @@ class RecurrentEncoder(nn.Module):
         if word_features is not None:
             embedded = torch.cat([embedded, word_features], dim=-1)  # (B, T, E + F)
         embedded = self.dropout(embedded)
-        lengths = attention_mask.sum(-1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        packed_states, final = run_recurrent(self.rnn, packed)
-        states, _ = pad_packed_sequence(packed_states, batch_first=True, total_length=input_ids.shape[1])
-        hidden = final[0] if isinstance(final, tuple) else final  # LSTM returns (h_n, c_n)
+        states, hidden = recur_by_length(self.rnn, embedded, attention_mask)
         # The last layer's final state; both directions when bidirectional.
         last = torch.cat([hidden[-2], hidden[-1]], dim=-1) if self.rnn.bidirectional else hidden[-1]
         return self.dropout(states), self.dropout(last)

@@ -9,12 +9,12 @@ from typing import Any, Literal, cast
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlpzoo.errors import ConfigError
 from nlpzoo.models.base import ZooModule
 from nlpzoo.models.decoding import Seq2SeqSearch, State, StepFunction, decoder_start_id, target_pad_id
 from nlpzoo.models.precision import run_recurrent
+from nlpzoo.models.recurrence_by_length import recur_by_length
 from nlpzoo.tasks import Batch, Outputs, TaskKind, TaskSpec
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -105,11 +105,7 @@ class Encoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, S) -> memory (B, S, 2H) and the decoder's initial hidden state (B, layers, H)."""
         embedded = self.dropout(self.embedding(input_ids))
-        lengths = attention_mask.sum(-1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        outputs, final = run_recurrent(self.rnn, packed)
-        memory, _ = pad_packed_sequence(outputs, batch_first=True, total_length=input_ids.shape[1])
-        hidden = final[0] if isinstance(final, tuple) else final  # (layers*2, B, H)
+        memory, hidden = recur_by_length(self.rnn, embedded, attention_mask)  # hidden: (layers*2, B, H)
         layers = hidden.shape[0] // 2
         both = hidden.view(layers, 2, *hidden.shape[1:]).transpose(1, 2).flatten(2)  # (layers, B, 2H)
         return memory, torch.tanh(self.bridge(both)).transpose(0, 1)  # (B, layers, H)
