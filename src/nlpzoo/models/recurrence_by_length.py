@@ -75,8 +75,8 @@ def _by_direction(
     reversed_index = torch.where(real, lengths[:, None] - 1 - positions, positions)
     last = (lengths - 1)[:, None, None]  # the state after each row's last real token
     kernel = KERNELS[rnn.mode]
-    per_direction = len(rnn._flat_weights) // (rnn.num_layers * (2 if rnn.bidirectional else 1))
     directions = 2 if rnn.bidirectional else 1
+    per_direction = len(rnn._flat_weights) // (rnn.num_layers * directions)
     layer_input, hidden = inputs, []
     for layer in range(rnn.num_layers):
         outputs = []
