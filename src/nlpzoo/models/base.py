@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import lightning as L
 import torch
 from hydra.utils import get_object
+from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+from lightning.pytorch.utilities import GradClipAlgorithmType
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torchmetrics import MetricCollection
 
@@ -239,6 +241,22 @@ class ZooModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": lightning_scheduler(self.scheduler_config, optimizer, steps),
         }
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Lightning's clipping, except that a fused optimizer's gradients clip under bf16-mixed too:
+        Lightning refuses fused optimizers under any mixed precision, but only fp16's grad scaler leaves
+        the gradients scaled; bf16's are the true ones (the fused AdamW step is ~5x the unfused on CPU)."""
+        plugin = self.trainer.precision_plugin
+        if gradient_clip_val and isinstance(plugin, MixedPrecision) and plugin.scaler is None:
+            algorithm = GradClipAlgorithmType(gradient_clip_algorithm or GradClipAlgorithmType.NORM)
+            Precision.clip_gradients(plugin, optimizer, gradient_clip_val, algorithm)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     # --- checkpoints ---------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

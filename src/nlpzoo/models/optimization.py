@@ -23,9 +23,10 @@ log = logging.getLogger(__name__)
 def unfused_when_clipping(
     config: dict[str, Any], precision: str, gradient_clip_val: float | None
 ) -> dict[str, Any]:
-    """Lightning refuses to clip the gradients of a fused optimizer under mixed precision (the fused
-    step unscales them itself): such a run gets the unfused kernel and a log line, not a crash."""
-    if config.get("fused") and gradient_clip_val and "mixed" in str(precision):
+    """A fused optimizer unscales fp16 gradients inside its step, so under `16-mixed` (a grad scaler)
+    Lightning cannot clip them first: such a run gets the unfused kernel and a log line, not a crash.
+    bf16 has no scaler, and keeps the fused kernel (`ZooModule.configure_gradient_clipping`)."""
+    if config.get("fused") and gradient_clip_val and str(precision).startswith("16"):
         log.info(
             "optimizer fused=false: Lightning cannot clip a fused optimizer's gradients under %s", precision
         )
