@@ -19,7 +19,7 @@ from nlpzoo.models.optimization import WARMUP_LR, build_scheduler, unfused_when_
 from nlpzoo.tasks import TaskKind
 from nlpzoo.training import preflight
 from tests.conftest import CONF, compose_config
-from tests.test_scratch_families import TINY_RECURRENT, classification_batch, make_spec
+from tests.test_scratch_families import TINY_RECURRENT, bare_trainer, classification_batch, make_spec
 
 PRESETS = sorted(path.stem for path in (CONF / "model").glob("*.yaml"))
 STEPS = 40
@@ -190,16 +190,11 @@ def test_fused_adamw_clips_where_no_grad_scaler_holds_the_gradients(precision: s
     optimizer = {"_target_": "torch.optim.AdamW", "lr": 1e-2, "fused": True}
     module = RecurrentModel(spec, **TINY_RECURRENT, optimizer=optimizer, scheduler=None)
     norms = GradientNorms()
-    trainer = L.Trainer(
-        accelerator="cpu",
+    trainer = bare_trainer(
         precision=precision,  # type: ignore[arg-type]
         gradient_clip_val=1e-3,
         max_steps=3,
         callbacks=[norms],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
     )
     batches = [classification_batch(torch.Generator().manual_seed(i)) for i in range(3)]
     trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None))

@@ -266,3 +266,15 @@ def test_gpt_samples_continue_the_prompt() -> None:
     )
     assert out[0, :3].tolist() == prompt[0].tolist()
     assert out[0, 3:].tolist() == list(range(FIRST_WORD + 3, FIRST_WORD + 8))
+
+
+def bare_trainer(**options: Any) -> L.Trainer:
+    """A CPU Trainer with nothing of its own around the fit: no logger, checkpoints, bar or summary."""
+    return L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **options,
+    )

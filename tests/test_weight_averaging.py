@@ -18,7 +18,7 @@ from nlpzoo.models import RecurrentModel
 from nlpzoo.tasks import TaskKind
 from nlpzoo.training import run_training
 from tests.conftest import TINY, compose_config
-from tests.test_scratch_families import TINY_RECURRENT, classification_batch, make_spec
+from tests.test_scratch_families import TINY_RECURRENT, bare_trainer, classification_batch, make_spec
 
 EMA = "callbacks.weight_averaging={_target_: nlpzoo.callbacks.ExponentialMovingAverage, decay: 0.9}"
 
@@ -59,14 +59,9 @@ def test_the_average_is_the_decayed_sum_of_the_weights_after_each_step() -> None
     spec = make_spec(TaskKind.TEXT_CLASSIFICATION, label_names=["no", "yes"])
     module = RecurrentModel(spec, **TINY_RECURRENT, optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-2})
     average, weights = ExponentialMovingAverage(decay=0.8), WeightsAfterEachStep()
-    trainer = L.Trainer(
-        accelerator="cpu",
+    trainer = bare_trainer(
         max_steps=4,
         callbacks=[weights, average],  # weights first: they are read before the average is updated
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
     )
     batches = [classification_batch(torch.Generator().manual_seed(i)) for i in range(4)]
     trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None))
