@@ -137,8 +137,9 @@ def lightning_scheduler(
     config: dict[str, Any], optimizer: torch.optim.Optimizer, total_steps: int | float
 ) -> dict[str, Any]:
     """Lightning's `lr_scheduler` entry: stepped per step, except a metric-driven scheduler
-    (ReduceLROnPlateau), stepped after each validation on the run's monitored metric (`monitor`, which
-    `training.preflight` fills in with the checkpoint's). `interval`/`frequency` in `config` override."""
+    (ReduceLROnPlateau), stepped once an epoch on the run's monitored metric from the latest validation
+    (`monitor`, which `training.preflight` fills in with the checkpoint's); with several validations an
+    epoch it judges only the epoch's last. `interval`/`frequency` in `config` override."""
     scheduler = build_scheduler(config, optimizer, total_steps)
     entry: dict[str, Any] = {"scheduler": scheduler, "interval": "step"}
     if isinstance(scheduler, ReduceLROnPlateau):
