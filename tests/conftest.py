@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import nlpzoo.config  # noqa: F401  (registers resolvers)
+from tests import prewarmed
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -34,6 +39,17 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # One intra-op thread: on a shared 2-core machine, 2 OpenMP threads per test process spin against
 # other processes and made a tiny LSTM step ~100x slower (measured). NLPZOO_TEST_THREADS overrides.
 torch.set_num_threads(int(os.environ.get("NLPZOO_TEST_THREADS", "1")))
+
+
+@functools.cache
+def python() -> str:
+    """The `python` the suite's commands run: a fork of a server that pre-imported the third-party stack
+    (tests/prewarmed.py; 8-12 s less a command), or a fresh interpreter with NLPZOO_TEST_FRESH_PYTHON=1."""
+    if os.environ.get("NLPZOO_TEST_FRESH_PYTHON") == "1":
+        return sys.executable
+    directory = tempfile.mkdtemp(prefix="nlpzoo-prewarmed-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return prewarmed.start(directory)
 
 
 @pytest.fixture(scope="session")
@@ -115,7 +131,7 @@ def train_script(tmp_path: Path, shared_data: Path) -> Callable[..., subprocess.
         }
         # flags (-m, --cfg job) first: Hydra's parser wants the overrides together; the test's win
         command = [
-            sys.executable,
+            python(),
             *runner,
             "train.py",
             *flags,

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, python
 
 
 def run_train(*overrides: str, tmp_path: Path) -> tuple[int, str, float]:
     """`python train.py OVERRIDES` (train.py's defaults: the SST-2 BiLSTM)."""
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "train.py", *overrides, f"hydra.run.dir={tmp_path / 'run'}"],
+        [python(), "train.py", *overrides, f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=ROOT,
         capture_output=True,
         text=True,

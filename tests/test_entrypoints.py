@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, compose_config
+from tests.conftest import ROOT, compose_config, python
 
 ENTRYPOINTS = ["train.py", "eval.py", "predict.py", "export.py", "serve.py"]
 HEAVY = [
@@ -46,7 +45,7 @@ def run(*command: str, timeout: int = 300) -> subprocess.CompletedProcess:
         "PYTHONPATH": str(ROOT / "src"),
     }
     return subprocess.run(
-        [sys.executable, *command], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout
+        [python(), *command], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 import nlpzoo
 from nlpzoo.errors import ConfigError, DataError, UnsupportedTaskError
 from nlpzoo.evaluation import run_evaluation
-from tests.conftest import ROOT, TINY, compose_config
+from tests.conftest import ROOT, TINY, compose_config, python
 
 USER_ROWS = [
     (1, "a gorgeous , witty , seductive movie ."),
@@ -46,7 +45,7 @@ def eval_cli(*overrides: str, run_dir: Path) -> subprocess.CompletedProcess:
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT / "src")}
     return subprocess.run(
         [
-            sys.executable,
+            python(),
             "eval.py",
             *overrides,
             "trainer.enable_progress_bar=false",

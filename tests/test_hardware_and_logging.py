@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT, TINY, python
 from tests.wandb_records import offline_run_contents
 
 
@@ -18,7 +17,7 @@ def train_cli(*overrides: str, run_dir: Path, shared_data: Path) -> dict:
     environment.pop("WANDB_API_KEY", None)
     result = subprocess.run(
         [
-            sys.executable,
+            python(),
             "train.py",
             *TINY,
             f"data.path={shared_data / 'sst2'}",

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, compose_config
+from tests.conftest import ROOT, compose_config, python
 from tests.readme_commands import ReadmeCommand, first_job, readme_commands
 
 COMMANDS = [command for command in readme_commands(ROOT / "README.md") if not command.is_setup]
@@ -103,8 +103,10 @@ def free_port() -> int:
 
 
 def shell(command: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """`command` through bash, with this interpreter's environment first on PATH (an activated venv)."""
-    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    """`command` through bash, with this interpreter's environment first on PATH (an activated venv), and
+    `python` the suite's (conftest.python)."""
+    path = os.pathsep.join([str(Path(python()).parent), str(Path(sys.executable).parent), os.environ["PATH"]])
+    environment = {**os.environ, "PATH": path}
     return subprocess.run(
         ["bash", "-c", command], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout
     )
