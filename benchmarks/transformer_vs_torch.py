@@ -13,6 +13,7 @@ each (source + target tokens), their ratio, and each one's teacher-forced valida
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import time
 from pathlib import Path
@@ -158,6 +159,17 @@ def train_torch(net: TorchTranslator, batches: list, warmup: int, lr: float) -> 
     return time.perf_counter() - started
 
 
+def training_batches(datamodule: L.LightningDataModule, count: int) -> list[dict[str, torch.Tensor]]:
+    """The first `count` training batches, into the next epochs when one epoch holds fewer (Multi30k: 227)."""
+    batches: list[dict[str, torch.Tensor]] = []
+    while len(batches) < count:
+        epoch = list(itertools.islice(datamodule.train_dataloader(), count - len(batches)))
+        if not epoch:
+            raise SystemExit("the training split has no batches")
+        batches.extend(epoch)
+    return batches
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -173,8 +185,7 @@ def main() -> None:
         cfg = compose("train", overrides=["experiment=multi30k_transformer", f"data.path={args.data}"])
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
-    loader = iter(datamodule.train_dataloader())
-    batches = [next(loader) for _ in range(args.steps)]
+    batches = training_batches(datamodule, args.steps)
     validation = [b for _, b in zip(range(args.val_batches), datamodule.val_dataloader(), strict=False)]
     timed_tokens = tokens_in(batches[args.warmup :])
     spec, options = datamodule.spec, cfg.model

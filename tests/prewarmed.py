@@ -37,6 +37,7 @@ FORWARDED_SIGNALS = (
     signal.SIGUSR2,
 )
 SOCKET_VARIABLE = "NLPZOO_PREWARMED_SOCKET"
+SERVERS: list = []  # the servers this process started: they stop by themselves when it ends
 
 
 def comparable(environment: dict[str, str]) -> dict[str, str]:
@@ -263,8 +264,10 @@ def serve(path: str) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def start(directory: str, timeout: float = 120.0) -> str | None:
-    """Start a server for this process's environment; the `python` to put first on PATH, or None."""
+def start(directory: str, timeout: float = 120.0) -> str:
+    """Start a server for this process's environment and wait for it; the `python` to run commands with.
+
+    Where the server does not come up, that `python` runs every command in a fresh interpreter."""
     import subprocess
 
     socket_path = os.path.join(directory, "prewarmed.sock")
@@ -278,15 +281,16 @@ def start(directory: str, timeout: float = 120.0) -> str | None:
         script.write(f'#!/bin/sh\nexec "{sys.executable}" -S "{os.path.abspath(__file__)}" client "$@"\n')
     os.chmod(shim, 0o755)
     with open(os.path.join(directory, "server.log"), "w") as log:
-        subprocess.Popen(
+        server = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "serve", socket_path],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a test's signal to its process group does not reach the server
         )
+    SERVERS.append(server)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not os.path.exists(socket_path):
+    while time.monotonic() < deadline and not os.path.exists(socket_path) and server.poll() is None:
         time.sleep(0.1)
     return shim
 
