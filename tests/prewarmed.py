@@ -139,6 +139,7 @@ def single_threaded() -> bool:
 
 def run_command(request: dict, connection: socket.socket, fds: list[int], base_path: list[str]) -> None:
     """In the forked child: become `python ARGS` in the client's directory, environment and streams."""
+    import atexit
     import runpy
     import threading
     import traceback
@@ -183,8 +184,6 @@ def run_command(request: dict, connection: socket.socket, fds: list[int], base_p
         print(code, file=sys.stderr)
         code = 1
     threading._shutdown()  # type: ignore[attr-defined]  # what interpreter exit does, in its order
-    import atexit
-
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a stream the command closed
