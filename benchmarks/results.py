@@ -1,7 +1,7 @@
 """The README's results table, regenerated from runs rather than typed by hand.
 
     python benchmarks/results.py                      # run every registered experiment, then rewrite the table
-    python benchmarks/results.py --only sst2_lstm     # run some of them (the table keeps the others' latest runs)
+    python benchmarks/results.py --only sst2_lstm     # run some of them (the other rows stay as they are)
     python benchmarks/results.py --from-runs logs     # no training: the table from existing summary.json files
     python benchmarks/results.py --from-runs logs --print   # show the table, leave README.md alone
 
@@ -258,17 +258,34 @@ def table_row(experiment: Experiment, summary: dict[str, Any]) -> list[str]:
     ]
 
 
-def render_table(experiments: list[Experiment], runs_dir: Path) -> str:
-    """The markdown table of every registered experiment that has a run under runs_dir."""
+def current_rows(readme_text: str) -> dict[str, str]:
+    """The README table's rows as they stand, by experiment name: what an experiment without a run keeps."""
+    start, end = readme_text.find(START), readme_text.find(END)
+    if start < 0 or end < start:
+        return {}
+    table = readme_text[start:end].splitlines()
+    return {line.split("`")[1]: line for line in table if line.startswith("| `")}
+
+
+def render_table(experiments: list[Experiment], runs_dir: Path, kept: dict[str, str] | None = None) -> str:
+    """The markdown table of every registered experiment: its latest run under runs_dir, else its row in
+    `kept` (the README's table before; `--only` reruns some rows and leaves the others), else no row."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    missing = []
+    unchanged, missing = [], []
     for experiment in experiments:
         summary = find_summary(experiment, runs_dir)
-        if summary is None:
+        if summary is not None:
+            cells = table_row(experiment, summary)
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        elif kept and experiment.name in kept:
+            unchanged.append(experiment.name)
+            lines.append(kept[experiment.name])
+        else:
             missing.append(experiment.name)
-            continue
-        lines.append(
-            "| " + " | ".join(cell.replace("|", "\\|") for cell in table_row(experiment, summary)) + " |"
+    if unchanged:
+        print(
+            f"no run under {runs_dir} for: {', '.join(unchanged)} (their rows stay as they were)",
+            file=sys.stderr,
         )
     if missing:
         print(
@@ -324,11 +341,12 @@ def main(argv: list[str] | None = None) -> int:
                 experiment, runs_dir, args.overrides
             ):
                 failed.append(experiment.name)
-    table = render_table(experiments, runs_dir)
+    readme = args.readme.read_text() if args.readme.is_file() else ""
+    table = render_table(experiments, runs_dir, current_rows(readme))
     if args.print:
         print(table)
     else:
-        args.readme.write_text(replace_between_markers(args.readme.read_text(), table))
+        args.readme.write_text(replace_between_markers(readme, table))
         print(f"results table written to {args.readme}")
     return 1 if failed else 0
 

@@ -52,7 +52,7 @@ def test_transformer_vs_torch_prints_tokens_per_second_their_ratio_and_both_loss
         "benchmarks/transformer_vs_torch.py",
         f"--data={shared_data / 'multi30k'}",
         "--steps",
-        "4",
+        "2",
         "--warmup",
         "1",
         "--rounds",

@@ -134,6 +134,22 @@ def test_from_runs_rebuilds_the_table_and_touches_nothing_outside_the_markers(
     assert readme.read_text() == written
 
 
+def test_experiments_without_a_run_keep_their_row_and_the_others_are_rebuilt(results, tmp_path: Path) -> None:
+    """`--only NAME` in a new clone: the runs directory holds only NAME's run; every other row stays as it was."""
+    runs = tmp_path / "logs"
+    write_summary(runs / "sst2_lstm" / "summary.json", {"val/acc": 0.86}, "sst2_lstm", 300)
+    registry = write_registry(tmp_path / "experiments.yaml", SST2, CONLL, NEVER_RUN)
+    old_conll = "| `conll_bilstm` | an earlier run's row, kept verbatim | 0.9 |"
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"intro\n{results.START}\n| `sst2_lstm` | an old sst2 row |\n{old_conll}\n{results.END}\noutro\n"
+    )
+    assert results.main(["--from-runs", str(runs), "--registry", str(registry), "--readme", str(readme)]) == 0
+    rows = [line for line in readme.read_text().splitlines() if line.startswith("| `")]
+    assert len(rows) == 2 and rows[0].startswith("| `sst2_lstm` | SST-2 dev | val/acc (x100) | 86.0 |")
+    assert rows[1] == old_conll  # no run here: as the README had it; never_run had no row and gets none
+
+
 def test_a_registered_experiment_runs_to_completion_and_lands_in_the_table(
     results, tmp_path: Path, shared_data: Path
 ) -> None:
